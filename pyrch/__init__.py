@@ -1,0 +1,31 @@
+"""pyrch: a PyTorch-shaped deep-learning framework with a tracing JIT.
+
+>>> import pyrch as torch
+>>> x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([2., 4., 6.])
+"""
+from ._dtype import (dtype, bool_ as bool, uint8, int8, int16, int32, int64, float16,  # noqa: F401
+                     float32, float64, promote_types, result_type, can_cast,
+                     get_default_dtype, set_default_dtype, finfo, iinfo)
+from ._dtype import float16 as half, float32 as float, float64 as double  # noqa: F401
+from ._dtype import int64 as long, int32 as int, int16 as short  # noqa: F401
+from ._backend import device  # noqa: F401
+from ._config import config  # noqa: F401
+from ._dispatch import ShapeError  # noqa: F401
+from ._tensor import Tensor, Size  # noqa: F401
+from ._creation import (tensor, as_tensor, asarray, from_numpy, from_dlpack, zeros, ones,  # noqa: F401
+                        empty, full, zeros_like, ones_like, empty_like, full_like, arange,
+                        linspace, logspace, eye, scalar_tensor)
+from . import autograd  # noqa: F401
+from .autograd import (no_grad, enable_grad, set_grad_enabled, inference_mode,  # noqa: F401
+                       is_grad_enabled)
+from . import ops as _ops
+from . import _functions
+
+_functions.generate(globals(), Tensor)
+_functions.generate_operators(globals(), Tensor)
+del _functions
+
+__version__ = "0.1.0"

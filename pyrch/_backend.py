@@ -1,0 +1,102 @@
+"""Devices and the array modules behind them: numpy for 'cpu', cupy for 'cuda'.
+
+Only op forwards, this file and the executors touch `xp` directly.
+
+>>> import pyrch
+>>> pyrch.device("cpu")
+device(type='cpu')
+"""
+import numpy as np
+
+_cupy = None
+
+
+def cupy():
+    """Import cupy on first use; raise a clear error where it is missing."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy as cp
+        except ImportError as e:
+            raise RuntimeError("CUDA tensors need cupy: pip install -e .[cuda] "
+                               "(cupy-cuda12x) on a machine with an NVIDIA GPU") from e
+        _cupy = cp
+    return _cupy
+
+
+class device:
+    """Where a tensor lives: `device('cpu')`, `device('cuda')`, `device('cuda', 1)`."""
+    __slots__ = ("type", "index")
+    _cache = {}
+
+    def __new__(cls, spec, index=None):
+        if isinstance(spec, device):
+            return spec
+        key = (spec, index)
+        hit = cls._cache.get(key)
+        if hit is not None:
+            return hit
+        if isinstance(spec, int):
+            typ, idx = "cuda", spec
+        else:
+            typ, _, rest = str(spec).partition(":")
+            idx = int(rest) if rest else index
+        if typ not in ("cpu", "cuda"):
+            raise RuntimeError(f"Expected one of cpu, cuda device type at start of device string: {spec}")
+        if typ == "cuda" and idx is None:
+            idx = 0
+        canon = (typ, idx)
+        self = cls._cache.get(canon)
+        if self is None:
+            self = object.__new__(cls)
+            object.__setattr__(self, "type", typ)
+            object.__setattr__(self, "index", idx)
+            cls._cache[canon] = self
+        cls._cache[key] = self
+        return self
+
+    def __repr__(self):
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = device(other)
+        return self is other
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __reduce__(self):
+        return (device, (str(self),))
+
+
+CPU = device("cpu")
+
+
+def xp_of(dev):
+    """The array module that computes on `dev`."""
+    return np if dev is CPU else cupy()
+
+
+def device_of(arr):
+    """The device an array lives on."""
+    if isinstance(arr, np.ndarray):
+        return CPU
+    return device("cuda", arr.device.id)
+
+
+def to_device(arr, dev):
+    """Copy an array to `dev` (no copy when already there)."""
+    src = device_of(arr)
+    if src is dev:
+        return arr
+    if dev is CPU:
+        return arr.get()
+    cp = cupy()
+    with cp.cuda.Device(dev.index):
+        return cp.asarray(arr)

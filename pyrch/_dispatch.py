@@ -1,0 +1,260 @@
+"""The single choke point: every tensor operation runs through `dispatch`.
+
+dispatch(op, args, attrs) normalises inputs (wraps scalars, promotes dtypes,
+checks devices), runs `op.forward` on the arrays, attaches an autograd node
+when grad mode is on and an input requires grad, and notifies the tracer (and
+the debug log and profiler) when one is listening. The common case -- no
+tracer, no debugging, inputs already of one dtype -- is kept to a few
+attribute reads; the listeners sit behind one flag, `state.hooks`.
+"""
+import numpy as np
+
+from . import _config
+from ._dtype import NP2DT, _TABLE, _default, bool_, result_type_of, scalar_dtype, can_cast
+
+# NOTE: like PyTorch, 1/0 gives inf without a warning. numpy only stays quiet
+# if its error state says so; a per-call errstate costs more than the add it
+# guards, so pyrch sets it once, at import, for the process.
+np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+
+Tensor = None   # set by _tensor.py (import cycle)
+ndarray = np.ndarray
+
+
+class _State:
+    __slots__ = ("grad_enabled", "hooks", "tracer", "profiler", "anomaly", "inference")
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.hooks = False
+        self.tracer = None
+        self.profiler = None
+        self.anomaly = False
+        self.inference = False
+
+
+state = _State()
+
+from .autograd.node import Node  # noqa: E402  (autograd imports `state` above)
+
+
+def refresh_hooks():
+    """Recompute the one flag that sends dispatch down its slow path."""
+    state.hooks = bool(state.tracer is not None or state.profiler is not None
+                       or state.anomaly or _config.flags.debug >= 3)
+
+
+class ShapeError(ValueError):
+    """An op got shapes it cannot work with; the message names op and shapes."""
+
+
+def _is_cuda(arr):
+    return type(arr) is not np.ndarray
+
+
+def _xp_for(arrays):
+    from ._backend import cupy, device_of
+    arrays = [a for a in arrays if hasattr(a, "shape") and not isinstance(a, np.generic)]
+    devs = {str(device_of(a)) for a in arrays if _is_cuda(a) or a.ndim}
+    if len(devs) > 1:
+        a, b = sorted(devs, reverse=True)[:2]
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least "
+                           f"two devices, {a} and {b}!")
+    if any(_is_cuda(a) for a in arrays):
+        return cupy()
+    return np
+
+
+def _describe(args):
+    parts = []
+    for a in args:
+        d = getattr(a, "_data", None)
+        if d is not None:
+            parts.append(f"{NP2DT[d.dtype].name}{list(d.shape)}")
+        else:
+            parts.append(repr(a))
+    return ", ".join(parts)
+
+
+def _fail(op, args, arrays, attrs, err):
+    """Turn an array-level failure into a pyrch error naming the op and shapes."""
+    if isinstance(err, (ShapeError, RuntimeError, TypeError, IndexError)) and "pyrch" in type(err).__module__:
+        raise err
+    from .ops.registry import Meta, broadcast_shapes
+    if op.kind == "elementwise":
+        shapes = [np.shape(a) for a in arrays if hasattr(a, "shape")]
+        try:
+            broadcast_shapes(*shapes)
+        except ValueError as e:
+            raise RuntimeError(str(e)) from None
+    if op.infer_fn is not None:
+        metas = [Meta(a.shape, NP2DT[a.dtype]) if hasattr(a, "dtype") and hasattr(a, "shape")
+                 else a for a in arrays]
+        try:
+            op.infer_fn(*metas, **(attrs or {}))
+        except (ShapeError, ValueError, IndexError, TypeError, RuntimeError) as e:
+            raise type(e)(str(e)) from None
+    if isinstance(err, (IndexError, TypeError, RuntimeError)) and not isinstance(err, np.exceptions.AxisError):
+        raise type(err)(f"{op.name}({_describe(args)}): {err}") from None
+    if isinstance(err, np.exceptions.AxisError):
+        raise IndexError(f"{op.name}: Dimension out of range ({err})") from None
+    raise RuntimeError(f"{op.name}({_describe(args)}) failed: {err}") from None
+
+
+def _promote(op, args):
+    """Compute dtype by torch's three-priority rule (tensors, 0-dim tensors, scalars)."""
+    T = Tensor
+    dims = zero = wrapped = None
+    pos = op.promote_positions
+    for i, a in enumerate(args):
+        if pos is not None and i not in pos:
+            continue
+        if isinstance(a, T):
+            t = NP2DT[a._data.dtype]
+            if a._data.ndim:
+                dims = t if dims is None else _TABLE[(dims, t)]
+            else:
+                zero = t if zero is None else _TABLE[(zero, t)]
+        elif a is not None:
+            t = scalar_dtype(a)
+            wrapped = t if wrapped is None else _TABLE[(wrapped, t)]
+    cdt = result_type_of(dims, zero, wrapped)
+    if op.dtype == "float" and cdt is not None and cdt._cat != 2:
+        cdt = _default.float
+    return cdt
+
+
+def _cast_inputs(op, args, arrays, cdt):
+    npdt = cdt.np
+    pos = op.promote_positions
+    for i, x in enumerate(arrays):
+        if x is None or (pos is not None and i not in pos):
+            continue
+        if isinstance(x, np.generic) or not hasattr(x, "dtype"):
+            arrays[i] = npdt.type(x)
+        elif x.dtype != npdt:
+            arrays[i] = x.astype(npdt)
+
+
+def dispatch(op, args, attrs=None):
+    """Run `op` on `args` (Tensors or Python scalars) with keyword `attrs`."""
+    T = Tensor
+    arrays = []
+    rg = False
+    first = None
+    mixed = False
+    foreign = False
+    for a in args:
+        if isinstance(a, T):
+            d = a._data
+            if a._rg:
+                rg = True
+            dt = d.dtype
+            if first is None:
+                first = dt
+            elif dt is not first and dt != first:
+                mixed = True
+            if type(d) is not ndarray:
+                foreign = True
+            arrays.append(d)
+        else:
+            arrays.append(a)
+            mixed = True
+    if op.promotes:
+        if mixed:
+            _cast_inputs(op, args, arrays, _promote(op, args))
+        elif op.floaty and first is not None and first.kind != "f":
+            _cast_inputs(op, args, arrays, _default.float)
+    xp = _xp_for(arrays) if foreign else np
+    try:
+        out = op.forward(xp, *arrays, **attrs) if attrs else op.forward(xp, *arrays)
+    except Exception as err:  # noqa: BLE001 - re-raised with the op's name and shapes
+        _fail(op, args, arrays, attrs, err)
+    if op.n_outputs == 1:
+        if type(out) is not ndarray and (foreign is False or not hasattr(out, "__cuda_array_interface__")):
+            out = np.asarray(out)
+        res = T._wrap(out)
+        if op.view:
+            base = args[0]
+            res._vc = base._vc
+            res._base = base if base._base is None else base._base
+        if rg and op.differentiable and state.grad_enabled:
+            res._rg = True
+            res.grad_fn = Node(op, args, attrs, out)
+        if state.hooks:
+            _notify(op, args, attrs, (res,))
+        return res
+    outs = tuple(T._wrap(o if type(o) is ndarray or hasattr(o, "__cuda_array_interface__") else np.asarray(o))
+                 for o in out)
+    if op.view:
+        base = args[0]
+        for r in outs:
+            r._vc = base._vc
+            r._base = base if base._base is None else base._base
+    if rg and op.differentiable and state.grad_enabled:
+        outs[0]._rg = True
+        outs[0].grad_fn = Node(op, args, attrs, outs[0]._data)
+    if state.hooks:
+        _notify(op, args, attrs, outs)
+    return outs
+
+
+def _notify(op, args, attrs, outs):
+    tr = state.tracer
+    if tr is not None:
+        tr.record(op, args, attrs, outs)
+    if state.profiler is not None:
+        state.profiler.count(op)
+    if state.anomaly:
+        for o in outs:
+            d = o._data
+            if d.dtype.kind == "f" and not bool(np.isfinite(d).all() if type(d) is np.ndarray else d.all()):
+                import warnings
+                warnings.warn(f"anomaly mode: {op.name} produced a non-finite value "
+                              f"(inputs {_describe(args)})", RuntimeWarning, stacklevel=4)
+    if _config.flags.debug >= 3:
+        import sys
+        print(f"[pyrch] {op.name}({_describe(args)}) -> {_describe(outs)}", file=sys.stderr)
+
+
+def dispatch_inplace(op, target, args, attrs=None):
+    """Run `op` out of place, then write its result into `target` (x.add_(y), x[i] = v).
+
+    The write keeps `target`'s storage (so views see it), bumps the version
+    counter shared with its views, and rebinds `target.grad_fn` to the new
+    node. The tracer is told the write happened so it can commit it at the end
+    of a replay.
+    """
+    if state.grad_enabled and target._rg and target.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    grad_on = state.grad_enabled and (target._rg or any(isinstance(a, Tensor) and a._rg for a in args))
+    if grad_on and target._base is not None:
+        raise RuntimeError(
+            f"{op.name}_: in-place modification of a view that takes part in autograd is not "
+            "supported; write `y = y.clone()` first or use the out-of-place op")
+    if grad_on and op.saves_inputs and target._rg:
+        # backward needs target's old value: give the node a snapshot, not the buffer we overwrite
+        args = tuple(target._snapshot() if a is target else a for a in args)
+    out = dispatch(op, args, attrs)
+    d = out._data
+    tdt = target._data.dtype
+    if d.dtype != tdt:
+        if not can_cast(NP2DT[d.dtype], NP2DT[tdt]):
+            raise RuntimeError(f"result type {NP2DT[d.dtype].name.capitalize()} can't be cast to "
+                               f"the desired output type {NP2DT[tdt].name.capitalize()}")
+    if d.shape != target._data.shape:
+        raise RuntimeError(f"output with shape {list(target._data.shape)} doesn't match the "
+                           f"broadcast shape {list(d.shape)}")
+    try:
+        target._data[...] = d
+    except ValueError as e:
+        raise RuntimeError(f"{op.name}_: cannot write into this tensor ({e}); it may be an "
+                           "expanded view where several elements share one memory location") from None
+    target._vc[0] += 1
+    if out._rg:
+        target._rg = True
+        target.grad_fn = out.grad_fn
+        out.grad_fn._inplace_of = target
+    if state.hooks and state.tracer is not None:
+        state.tracer.record_inplace(target, out)
+    return target

@@ -1,0 +1,130 @@
+"""Generate `pyrch.<op>` functions and Tensor methods from the op registry.
+
+Nothing here describes an op: names, argument order and defaults all come
+from the forward's signature. Tensor inputs come first, then attributes as
+positional-or-keyword parameters (so `x.sum(1, True)` works as in torch).
+"""
+from ._dispatch import dispatch, dispatch_inplace
+from .ops.registry import OPS, COMPOSITES
+
+_TEMPLATE = """
+def {name}({params}):
+    return _d(_op, {args}, {attrs})
+"""
+
+_METHOD_INPLACE = """
+def {name}_(self, {params}):
+    return _di(_op, self, (self, {rest}), {attrs})
+"""
+
+
+def _build(o, name):
+    ins = list(o.inputs)
+    if o.variadic:
+        params = ["tensors"]
+        args = "tuple(tensors)"
+    else:
+        params = list(ins)
+        args = "(" + ", ".join(ins) + ("," if len(ins) == 1 else "") + ")"
+    for a in o.attr_names:
+        params.append(a)
+    attrs = "{" + ", ".join(f"{a!r}: {a}" for a in o.attr_names) + "}" if o.attr_names else "None"
+    ns = {"_d": dispatch, "_op": o}
+    exec(_TEMPLATE.format(name=name, params=", ".join(params), args=args, attrs=attrs), ns)
+    fn = ns[name]
+    defaults = tuple(o.attrs[a] for a in o.attr_names)
+    if defaults:
+        fn.__defaults__ = defaults
+    fn.__doc__ = o.doc
+    fn.__qualname__ = name
+    return fn
+
+
+def _build_inplace(o):
+    rest = list(o.inputs[1:])
+    params = rest + list(o.attr_names)
+    attrs = "{" + ", ".join(f"{a!r}: {a}" for a in o.attr_names) + "}" if o.attr_names else "None"
+    ns = {"_di": dispatch_inplace, "_op": o}
+    src = _METHOD_INPLACE.format(name=o.name, params=", ".join(params),
+                                 rest=", ".join(rest), attrs=attrs)
+    exec(src, ns)
+    fn = ns[o.name + "_"]
+    if o.attr_names:
+        fn.__defaults__ = tuple(o.attrs[a] for a in o.attr_names)
+    return fn
+
+
+def generate(namespace, tensor_cls):
+    """Fill `namespace` (the pyrch module dict) and Tensor with one entry per op."""
+    for name, o in OPS.items():
+        fn = _build(o, name)
+        namespace.setdefault(name, fn)
+        if o.method and not o.variadic and name not in tensor_cls.__dict__:
+            setattr(tensor_cls, name, fn)
+        if o.inplace_variant and len(o.inputs) >= 1 and not o.variadic \
+                and name + "_" not in tensor_cls.__dict__:
+            setattr(tensor_cls, name + "_", _build_inplace(o))
+    for name, fn in COMPOSITES.items():
+        namespace.setdefault(name, fn)
+        if fn._pyrch_method and name not in tensor_cls.__dict__:
+            setattr(tensor_cls, name, fn)
+
+
+# Python operators -> op names; `True` means the operands are swapped (__radd__).
+_DUNDERS = {
+    "__add__": ("add", False), "__radd__": ("add", True),
+    "__sub__": ("sub", False), "__rsub__": ("sub", True),
+    "__mul__": ("mul", False), "__rmul__": ("mul", True),
+    "__truediv__": ("div", False), "__rtruediv__": ("div", True),
+    "__floordiv__": ("floor_divide", False), "__rfloordiv__": ("floor_divide", True),
+    "__mod__": ("remainder", False), "__rmod__": ("remainder", True),
+    "__pow__": ("pow", False), "__rpow__": ("pow", True),
+    "__matmul__": ("matmul", False), "__rmatmul__": ("matmul", True),
+    "__and__": ("bitwise_and", False), "__rand__": ("bitwise_and", True),
+    "__or__": ("bitwise_or", False), "__ror__": ("bitwise_or", True),
+    "__xor__": ("bitwise_xor", False), "__rxor__": ("bitwise_xor", True),
+    "__lshift__": ("bitwise_left_shift", False), "__rshift__": ("bitwise_right_shift", False),
+    "__lt__": ("lt", False), "__le__": ("le", False), "__gt__": ("gt", False),
+    "__ge__": ("ge", False), "__eq__": ("eq", False), "__ne__": ("ne", False),
+}
+_UNARY = {"__neg__": "neg", "__abs__": "abs", "__invert__": "bitwise_not", "__pos__": "positive"}
+_INPLACE = {"__iadd__": "add", "__isub__": "sub", "__imul__": "mul", "__itruediv__": "div",
+            "__ifloordiv__": "floor_divide", "__imod__": "remainder", "__ipow__": "pow",
+            "__iand__": "bitwise_and", "__ior__": "bitwise_or", "__ixor__": "bitwise_xor"}
+
+
+def _swap(o):
+    def rop(self, other):
+        return dispatch(o, (other, self))
+    return rop
+
+
+def _inplace(o):
+    def iop(self, other):
+        return dispatch_inplace(o, self, (self, other))
+    return iop
+
+
+def _composite_op(fn, swapped):
+    if swapped:
+        return lambda self, other: fn(other, self)
+    return lambda self, other: fn(self, other)
+
+
+def generate_operators(namespace, tensor_cls):
+    """Bind Python's operators to the registry's ops (only those that exist)."""
+    for dunder, (name, swapped) in _DUNDERS.items():
+        o = OPS.get(name)
+        if o is not None and not o.attr_names:
+            fn = _swap(o) if swapped else (lambda o: lambda self, other: dispatch(o, (self, other)))(o)
+            setattr(tensor_cls, dunder, fn)
+        elif name in namespace and callable(namespace[name]):
+            setattr(tensor_cls, dunder, _composite_op(namespace[name], swapped))
+    for dunder, name in _UNARY.items():
+        if name in namespace:
+            f = namespace[name]
+            setattr(tensor_cls, dunder, lambda self, f=f: f(self))
+    for dunder, name in _INPLACE.items():
+        o = OPS.get(name)
+        if o is not None:
+            setattr(tensor_cls, dunder, _inplace(o))

@@ -1,0 +1,178 @@
+"""The op registry: every op is declared once here-by-decorator, and every
+layer (dispatch, autograd, tracer, fusion, C VM, tests) reads the same record.
+
+    @op("mul", kind="elementwise", dtype="promote", cexpr="a * b")
+    def mul(xp, a, b): return xp.multiply(a, b)
+
+    @mul.backward
+    def _(g, a, b): return g * b, g * a
+
+`promote=(1, 2)` limits dtype promotion to those input positions (where's
+condition stays bool). A forward's positional parameters after `xp` are tensor inputs (a `*name`
+parameter takes any number of them); its keyword-only parameters are the
+attributes, hashable values such as `dim` or `keepdim`. A backward's
+parameters say what autograd keeps: `g` is the incoming gradient, an input's
+name keeps that input, `out` keeps the output, `meta` gives the node (shapes
+and dtypes only), `needs` the mask of inputs that want a gradient, and an
+attribute's name receives that attribute.
+"""
+import inspect
+
+import numpy as np
+
+OPS = {}          # name -> Op, primitives only
+COMPOSITES = {}   # name -> python function built from other ops
+
+KINDS = ("elementwise", "reduce", "movement", "contraction", "random", "creation", "opaque")
+DTYPE_RULES = ("promote", "float", "bool", "same", "keep")
+
+
+class Op:
+    """One primitive: its forward on arrays, backward in pyrch ops, and metadata."""
+    __slots__ = ("name", "kind", "forward", "inputs", "variadic", "attrs", "attr_names",
+                 "dtype", "cexpr", "differentiable", "bwd", "bwd_plan", "infer_fn",
+                 "n_outputs", "view", "method", "node_name", "inplace_variant", "doc",
+                 "saves_inputs", "promotes", "floaty", "promote_positions", "__weakref__")
+
+    def __init__(self, name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method,
+                 promote=None):
+        if kind not in KINDS:
+            raise ValueError(f"op {name}: kind must be one of {KINDS}, got {kind!r}")
+        if dtype not in DTYPE_RULES:
+            raise ValueError(f"op {name}: dtype rule must be one of {DTYPE_RULES}, got {dtype!r}")
+        sig = inspect.signature(fwd)
+        params = list(sig.parameters.values())
+        if not params or params[0].name != "xp":
+            raise TypeError(f"op {name}: forward's first parameter must be `xp`")
+        self.inputs, self.variadic, self.attrs = [], False, {}
+        for p in params[1:]:
+            if p.kind is p.POSITIONAL_OR_KEYWORD or p.kind is p.POSITIONAL_ONLY:
+                self.inputs.append(p.name)
+            elif p.kind is p.VAR_POSITIONAL:
+                self.inputs.append(p.name)
+                self.variadic = True
+            elif p.kind is p.KEYWORD_ONLY:
+                self.attrs[p.name] = None if p.default is p.empty else p.default
+        self.inputs = tuple(self.inputs)
+        self.attr_names = tuple(self.attrs)
+        self.name, self.kind, self.forward, self.dtype = name, kind, fwd, dtype
+        self.cexpr = cexpr
+        self.differentiable = differentiable
+        self.bwd = self.bwd_plan = self.infer_fn = None
+        self.saves_inputs = False
+        self.n_outputs = outputs
+        self.view = view
+        self.method = method
+        self.node_name = "".join(w.capitalize() for w in name.split("_")) + "Backward0"
+        self.inplace_variant = kind == "elementwise" and dtype != "bool"
+        self.doc = fwd.__doc__
+        # precomputed for dispatch's hot path
+        self.promotes = dtype in ("promote", "float", "bool")
+        self.floaty = dtype == "float"
+        self.promote_positions = None if promote is None else frozenset(promote)
+
+    def backward(self, fn):
+        """Register the backward rule; its parameter names say what autograd keeps."""
+        plan = []
+        for p in list(inspect.signature(fn).parameters.values())[1:]:
+            if p.kind is p.VAR_POSITIONAL:
+                plan.append(("inputs", None))
+            elif p.name == "out":
+                plan.append(("out", None))
+            elif p.name == "meta":
+                plan.append(("meta", None))
+            elif p.name == "needs":
+                plan.append(("needs", None))
+            elif p.name in self.inputs:
+                plan.append(("input", self.inputs.index(p.name)))
+                self.saves_inputs = True
+            elif p.name in self.attrs:
+                plan.append(("attr", p.name))
+            else:
+                raise TypeError(f"op {self.name}: backward parameter {p.name!r} is neither an "
+                                f"input ({', '.join(self.inputs)}), an attribute, "
+                                "nor one of out/meta/needs")
+            if p.kind is p.VAR_POSITIONAL:
+                self.saves_inputs = True
+        self.bwd, self.bwd_plan = fn, tuple(plan)
+        return fn
+
+    def infer(self, fn):
+        """Register a shape/dtype rule: fn(*metas, **attrs) -> (shape, dtype) or a list of them."""
+        self.infer_fn = fn
+        return fn
+
+    def __call__(self, *args, **attrs):
+        from .._dispatch import dispatch
+        return dispatch(self, args, attrs or None)
+
+    def __repr__(self):
+        return f"<op {self.name} ({self.kind})>"
+
+
+def op(name, *, kind="opaque", dtype="keep", cexpr=None, differentiable=True, outputs=1,
+       view=False, method=True, promote=None):
+    """Declare a primitive op from its forward function (see the module docstring)."""
+    def register(fwd):
+        if name in OPS:
+            raise ValueError(f"op {name!r} is registered twice")
+        o = Op(name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method, promote)
+        OPS[name] = o
+        return o
+    return register
+
+
+def composite(name, *, method=True):
+    """Declare an op built from other ops: no backward, infer or cexpr of its own."""
+    def register(fn):
+        if name in COMPOSITES or name in OPS:
+            raise ValueError(f"op {name!r} is registered twice")
+        fn._pyrch_method = method
+        fn._pyrch_name = name
+        COMPOSITES[name] = fn
+        return fn
+    return register
+
+
+class Meta:
+    """Shape and dtype of a value, without its data (what `infer` works on)."""
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), dtype
+
+    def __repr__(self):
+        return f"Meta({self.shape}, {self.dtype})"
+
+
+def broadcast_shapes(*shapes):
+    """Broadcast shapes by numpy/torch rules; raise torch's message on mismatch."""
+    nd = max((len(s) for s in shapes), default=0)
+    out = [1] * nd
+    for s in shapes:
+        off = nd - len(s)
+        for i, n in enumerate(s):
+            j = off + i
+            if out[j] == 1:
+                out[j] = n
+            elif n != 1 and n != out[j]:
+                raise ValueError(
+                    f"The size of tensor a ({out[j]}) must match the size of tensor b ({n}) "
+                    f"at non-singleton dimension {j}")
+    return tuple(out)
+
+
+def abstract_eval(o, metas, attrs):
+    """Infer shapes by running the forward on zero-strided arrays (no real memory).
+
+    The fallback `infer` for ops without a rule of their own: a broadcast view
+    of a scalar has every shape at the cost of one element.
+    """
+    arrays = [np.broadcast_to(np.zeros((), m.dtype.np), m.shape) if isinstance(m, Meta) else m
+              for m in metas]
+    with np.errstate(all="ignore"):
+        out = o.forward(np, *arrays, **(attrs or {}))
+    from .._dtype import NP2DT
+    if isinstance(out, tuple):
+        return [(np.shape(x), NP2DT[np.asarray(x).dtype]) for x in out]
+    return np.shape(out), NP2DT[np.asarray(out).dtype]
