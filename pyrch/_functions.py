@@ -57,7 +57,7 @@ def _build_inplace(o):
 def generate(namespace, tensor_cls):
     """Fill `namespace` (the pyrch module dict) and Tensor with one entry per op."""
     for name, o in OPS.items():
-        fn = _build(o, name)
+        fn = o.public_fn or _build(o, name)
         namespace.setdefault(name, fn)
         if o.method and not o.variadic and name not in tensor_cls.__dict__:
             setattr(tensor_cls, name, fn)

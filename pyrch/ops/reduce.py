@@ -23,6 +23,6 @@ def _(g, meta, dim, keepdim):
     if dim is not None and not keepdim:
         nd = len(shape)
         dims = (dim,) if isinstance(dim, int) else dim
-        for d in sorted(x % nd for x in dims):
-            g = g.unsqueeze(d)
+        kept = set(x % nd for x in dims)
+        g = g.reshape(tuple(1 if i in kept else n for i, n in enumerate(shape)))
     return (g.expand(shape),)

@@ -32,7 +32,7 @@ class Op:
     __slots__ = ("name", "kind", "forward", "inputs", "variadic", "attrs", "attr_names",
                  "dtype", "cexpr", "differentiable", "bwd", "bwd_plan", "infer_fn",
                  "n_outputs", "view", "method", "node_name", "inplace_variant", "doc",
-                 "saves_inputs", "promotes", "floaty", "promote_positions", "__weakref__")
+                 "saves_inputs", "public_fn", "promotes", "floaty", "promote_positions", "__weakref__")
 
     def __init__(self, name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method,
                  promote=None):
@@ -66,6 +66,7 @@ class Op:
         self.node_name = "".join(w.capitalize() for w in name.split("_")) + "Backward0"
         self.inplace_variant = kind == "elementwise" and dtype != "bool"
         self.doc = fwd.__doc__
+        self.public_fn = None
         # precomputed for dispatch's hot path
         self.promotes = dtype in ("promote", "float", "bool")
         self.floaty = dtype == "float"
@@ -95,6 +96,14 @@ class Op:
             if p.kind is p.VAR_POSITIONAL:
                 self.saves_inputs = True
         self.bwd, self.bwd_plan = fn, tuple(plan)
+        return fn
+
+    def public(self, fn):
+        """Register the public function (and method) when torch's signature needs
+        more than the forward's (`add(input, other, *, alpha=1)`). It must end in
+        a call to this op; operators like `+` still call the op directly."""
+        fn.__doc__ = fn.__doc__ or self.doc
+        self.public_fn = fn
         return fn
 
     def infer(self, fn):
@@ -176,3 +185,46 @@ def abstract_eval(o, metas, attrs):
     if isinstance(out, tuple):
         return [(np.shape(x), NP2DT[np.asarray(x).dtype]) for x in out]
     return np.shape(out), NP2DT[np.asarray(out).dtype]
+
+
+def _meta_dtype(op, metas):
+    from .._dtype import _TABLE, _default, bool_, result_type_of, scalar_dtype
+    pos = op.promote_positions
+    dims = zero = wrapped = None
+    first = None
+    for i, m in enumerate(metas):
+        if isinstance(m, Meta):
+            if first is None:
+                first = m.dtype
+            if pos is not None and i not in pos:
+                continue
+            if m.shape:
+                dims = m.dtype if dims is None else _TABLE[(dims, m.dtype)]
+            else:
+                zero = m.dtype if zero is None else _TABLE[(zero, m.dtype)]
+        elif m is not None and (pos is None or i in pos):
+            t = scalar_dtype(m)
+            wrapped = t if wrapped is None else _TABLE[(wrapped, t)]
+    if op.dtype in ("keep", "same"):
+        return first
+    cdt = result_type_of(dims, zero, wrapped)
+    if op.dtype == "float" and cdt._cat != 2:
+        cdt = _default.float
+    if op.dtype == "bool":
+        cdt = bool_
+    return cdt
+
+
+def infer(o, metas, attrs=None):
+    """Output (shape, dtype) of op `o` from input metadata alone.
+
+    Uses the op's own rule if it has one; elementwise ops broadcast and apply
+    their dtype rule; anything else falls back to `abstract_eval`.
+    """
+    attrs = attrs or {}
+    if o.infer_fn is not None:
+        return o.infer_fn(*metas, **attrs)
+    if o.kind == "elementwise" and o.n_outputs == 1:
+        shapes = [m.shape for m in metas if isinstance(m, Meta)]
+        return broadcast_shapes(*shapes), _meta_dtype(o, metas)
+    return abstract_eval(o, metas, attrs)
