@@ -1,0 +1,55 @@
+"""Side-by-side timing: pyrch and PyTorch in the same process, interleaved.
+
+Each case runs both libraries in alternating rounds and keeps the best
+(minimum) per-call time of each, so background noise on a shared machine
+hurts both sides alike. Ratios are pyrch / PyTorch: below 1.0 pyrch is faster.
+"""
+import time
+
+
+def best_time(fn, number):
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def compare(name, pyrch_fn, torch_fn, number=1000, rounds=7, warmup=3):
+    """Return (name, pyrch seconds/call, torch seconds/call, ratio)."""
+    for _ in range(warmup):
+        pyrch_fn()
+        if torch_fn is not None:
+            torch_fn()
+    p = t = float("inf")
+    for _ in range(rounds):
+        p = min(p, best_time(pyrch_fn, number))
+        if torch_fn is not None:
+            t = min(t, best_time(torch_fn, number))
+    return name, p, t, (p / t if torch_fn is not None else float("nan"))
+
+
+def _fmt(s):
+    if s == float("inf"):
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.2f} us"
+    return f"{s * 1e3:.3f} ms"
+
+
+def report(rows, title):
+    """Print a table (rich when available) and return it as Markdown lines."""
+    md = [f"| case | pyrch | PyTorch | ratio |", "|---|---|---|---|"]
+    for name, p, t, r in rows:
+        md.append(f"| {name} | {_fmt(p)} | {_fmt(t)} | {r:.2f}x |")
+    try:
+        from rich.console import Console
+        from rich.table import Table
+        tab = Table(title=title)
+        for c in ("case", "pyrch", "PyTorch", "pyrch/PyTorch"):
+            tab.add_column(c)
+        for name, p, t, r in rows:
+            tab.add_row(name, _fmt(p), _fmt(t), f"{r:.2f}x")
+        Console().print(tab)
+    except ImportError:  # pragma: no cover
+        print("\n".join(md))
+    return md
