@@ -49,3 +49,40 @@ def checked_sum(values):
     if rc != 0:
         raise ValueError("pyrch_checked_sum_i64 rejected its input")
     return int(out[0])
+
+
+_stale = None
+
+
+def stale():
+    """True when the compiled opcode table differs from the registry's (rebuild needed)."""
+    global _stale, _warned
+    if not available:
+        return True
+    if _stale is None:
+        from . import codegen
+        built = _ffi.string(_lib.pyrch_opcode_hash()).decode()
+        _stale = built != codegen.table_hash(codegen.registry_rows())
+        if _stale and not _warned:
+            warnings.warn("pyrch's C extension was built from an older op registry; traced graphs "
+                          "run on the reference executor until you rebuild it with "
+                          "`pip install -e .`", RuntimeWarning, stacklevel=2)
+            _warned = True
+    return _stale
+
+
+_threads = [0]
+
+
+def set_num_threads(n):
+    """Threads the C executor (and, through it, BLAS) may use."""
+    if n < 1:
+        raise ValueError("set_num_threads expects a positive integer")
+    _threads[0] = int(n)
+
+
+def get_num_threads():
+    if _threads[0] == 0:
+        import os
+        _threads[0] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return _threads[0]

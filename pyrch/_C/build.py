@@ -16,9 +16,42 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 CDEF = """
 int pyrch_abi_version(void);
 long long pyrch_checked_sum_i64(const long long *xs, long long n, long long *out);
+
+typedef struct {
+    int32_t n_instr, n_regs, n_in, n_const, n_out, ndim, dtype, nthreads;
+    const int32_t *code;
+    const double *consts;
+    const int64_t *shape;
+    char *const *in_ptr;
+    const int32_t *in_dtype;
+    const int64_t *in_strides;
+    const int64_t *in_nbytes;
+    char *const *out_ptr;
+    const int32_t *out_dtype;
+    const int64_t *out_strides;
+    const int64_t *out_nbytes;
+    const int32_t *out_reg;
+} pyrch_fused_t;
+int pyrch_fused_validate(const pyrch_fused_t *p);
+int pyrch_fused_run(const pyrch_fused_t *p);
+int pyrch_n_opcodes(void);
+const char *pyrch_opcode_hash(void);
+const char *pyrch_opcode_name(int op);
+int pyrch_opcode_arity(int op);
 """
 
-SOURCES = ["core.c"]
+SOURCES = ["core.c", "vm.c"]
+
+
+def write_opcodes():
+    """Generate opcodes.h from the registry (imports pyrch's pure-Python op modules)."""
+    from pyrch._C import codegen
+    text = codegen.header(codegen.registry_rows())
+    path = os.path.join(HERE, "opcodes.h")
+    old = open(path).read() if os.path.exists(path) else None
+    if old != text:
+        with open(path, "w") as f:
+            f.write(text)
 
 
 def _blas():
@@ -32,19 +65,21 @@ def _blas():
 
 
 def make_builder():
+    write_opcodes()
     ffi = FFI()
     ffi.cdef(CDEF)
     kw = _blas()
-    with open(os.path.join(HERE, "core.h")) as f:
-        header = f.read()
+    header = '#include "core.h"\n#include "vm.h"\n'
+
     ffi.set_source(
         "pyrch._C._pyrch_c", header,
         sources=[os.path.join("pyrch", "_C", s) for s in SOURCES],
         include_dirs=[HERE] + kw.get("include_dirs", []),
         library_dirs=kw.get("library_dirs", []),
         libraries=kw.get("libraries", []) + ["m"],
-        extra_compile_args=["-O3", "-std=c99", "-fno-strict-aliasing"],
-        extra_link_args=kw.get("extra_link_args", []),
+        extra_compile_args=["-O3", "-std=gnu99", "-fno-strict-aliasing", "-fopenmp",
+                            "-fno-math-errno", "-fno-trapping-math"],
+        extra_link_args=kw.get("extra_link_args", []) + ["-fopenmp"],
     )
     return ffi
 

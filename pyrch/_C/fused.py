@@ -1,0 +1,236 @@
+"""Compile a fused elementwise group into a VM program and run it in C.
+
+A group is given as straight-line steps over value ids: ids 0..n_in-1 are the
+group's inputs, step k defines id n_in+k. Operands may also be Python numbers
+(constants). `compile_group` allocates registers by liveness (a temporary is
+reused once its last reader has run; outputs are never reused) and
+`FusedKernel` runs the program over arrays, merging adjacent dimensions first
+so the C loop usually sees one or two.
+
+>>> import numpy as np
+>>> from pyrch._C import fused
+>>> k = fused.compile_group(2, [("mul", (0, 1), {}), ("add", (2, 1.0), {})], [3], "float32")
+>>> out = np.empty(3, np.float32)
+>>> _ = k([np.ones(3, np.float32), np.full(3, 2, np.float32)], [out]) if k.native else None
+"""
+import numpy as np
+
+from . import codegen
+
+DTYPE_CODE = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2,
+              np.dtype(np.bool_): 3, np.dtype(np.int32): 4}
+_ERRORS = {-1: "a required pointer is NULL", -2: "a count is out of range",
+           -3: "unknown opcode", -4: "register index out of range",
+           -5: "bad shape (ndim 1..8, extents >= 0)", -6: "negative stride",
+           -7: "an operand's strides reach outside its buffer", -8: "unsupported dtype",
+           -9: "out of memory for the register file", -10: "an instruction writes a non-temporary register"}
+
+_table = None
+
+
+def opcode_table():
+    """name -> (code, arity, attributes used) for the ops the compiled VM knows."""
+    global _table
+    if _table is None:
+        _table = {r[0]: (i, r[1], r[2]) for i, r in enumerate(codegen.registry_rows())}
+    return _table
+
+
+def fusable(op_name, attrs=None):
+    """True when `op_name` (with these attribute values) can run inside a fused program."""
+    entry = opcode_table().get(op_name)
+    if entry is None:
+        return False
+    return all(isinstance((attrs or {}).get(a), (int, float)) and not isinstance((attrs or {}).get(a), bool)
+               or isinstance((attrs or {}).get(a), bool) for a in entry[2])
+
+
+class Program:
+    """Three-address code over registers [inputs | constants | temporaries]."""
+    __slots__ = ("code", "n_in", "consts", "n_regs", "out_regs", "dtype", "text")
+
+    def __init__(self, code, n_in, consts, n_regs, out_regs, dtype, text):
+        self.code, self.n_in, self.consts = code, n_in, consts
+        self.n_regs, self.out_regs, self.dtype, self.text = n_regs, out_regs, dtype, text
+
+    def __repr__(self):
+        return f"<Program {self.dtype} regs={self.n_regs}\n{self.text}>"
+
+
+def compile_group(n_in, steps, outputs, dtype):
+    """Compile steps [(op_name, operands, attrs)] into a FusedKernel."""
+    table = opcode_table()
+    n_steps = len(steps)
+    consts, const_index = [], {}
+
+    def const_id(v):
+        key = (type(v), float(v))
+        if key not in const_index:
+            const_index[key] = len(consts)
+            consts.append(float(v))
+        return const_index[key]
+    # operand lists with attribute values appended as constants, per the opcode's arity
+    ops = []
+    for name, operands, attrs in steps:
+        if name not in table:
+            raise ValueError(f"op {name!r} has no C expression and cannot be fused")
+        code, arity, used = table[name]
+        full = list(operands) + [(attrs or {})[a] for a in used]
+        if len(full) != arity:
+            raise ValueError(f"op {name!r} takes {arity} operands, got {len(full)}")
+        ops.append((code, [("c", const_id(x)) if not isinstance(x, (int, np.integer)) or isinstance(x, bool)
+                           else ("v", int(x)) for x in full]))
+    for name, operands, _ in steps:
+        for x in operands:
+            if isinstance(x, int) and not isinstance(x, bool) and not (0 <= x < n_in + n_steps):
+                raise ValueError(f"operand id {x} is out of range")
+    # NOTE: a Python int operand is a value id; integer constants must be passed as floats.
+    last_use = {}
+    for k, (_, args) in enumerate(ops):
+        for kind, x in args:
+            if kind == "v":
+                last_use[x] = k
+    keep = set(outputs)
+    first_temp = n_in + len(consts)
+    free, reg_of, n_regs = [], {}, first_temp
+    for i in range(n_in):
+        reg_of[i] = i
+    code_rows, text = [], []
+    for k, (opcode, args) in enumerate(ops):
+        srcs = [reg_of[x] if kind == "v" else n_in + x for kind, x in args]
+        # free temporaries whose last reader is this step (after reading them)
+        for kind, x in args:
+            if kind == "v" and x >= n_in and last_use.get(x) == k and x not in keep:
+                r = reg_of[x]
+                if r not in free:
+                    free.append(r)
+        if free:
+            dst = free.pop()
+        else:
+            dst, n_regs = n_regs, n_regs + 1
+        reg_of[n_in + k] = dst
+        while len(srcs) < 3:
+            srcs.append(srcs[0] if srcs else 0)
+        code_rows.append([opcode, dst] + srcs)
+        text.append(f"r{dst} = {steps[k][0]}({', '.join('r%d' % s for s in srcs[:len(args)])})")
+    out_regs = [reg_of[o] for o in outputs]
+    code = np.asarray(code_rows, dtype=np.int32).reshape(-1, 5)
+    prog = Program(code, n_in, np.asarray(consts, dtype=np.float64), max(n_regs, 1), out_regs,
+                   np.dtype(dtype), "\n".join(text))
+    return FusedKernel(prog)
+
+
+def merge_dims(shape, strides_list):
+    """Merge adjacent dimensions that every operand walks contiguously."""
+    shape = list(shape)
+    strides_list = [list(s) for s in strides_list]
+    d = len(shape) - 2
+    while d >= 0:
+        n1 = shape[d + 1]
+        if all(st[d] == st[d + 1] * n1 for st in strides_list) or shape[d] == 1 or n1 == 1:
+            if shape[d] == 1:
+                pass
+            elif n1 == 1:
+                for st in strides_list:
+                    st[d + 1] = st[d]
+            shape[d + 1] = shape[d] * n1
+            del shape[d]
+            for st in strides_list:
+                del st[d]
+        d -= 1
+    if not shape:
+        shape = [1]
+        strides_list = [[0] for _ in strides_list]
+    return shape, strides_list
+
+
+def _bcast_strides(arr, shape):
+    nd = len(shape)
+    st = [0] * nd
+    off = nd - arr.ndim
+    for i in range(arr.ndim):
+        st[off + i] = 0 if arr.shape[i] == 1 and shape[off + i] != 1 else arr.strides[i]
+    return st
+
+
+class FusedKernel:
+    """A compiled program plus the glue that hands arrays to the C VM."""
+
+    def __init__(self, program):
+        from . import lib as _lib_fn, ffi as _ffi_fn, stale
+        self.program = program
+        self._lib = _lib_fn() if not stale() else None
+        self.native = self._lib is not None
+        self._ffi = _ffi_fn()
+        if self.native:
+            ffi = self._ffi
+            self._code = program.code
+            self._consts = program.consts
+            self._out_reg = np.asarray(program.out_regs, dtype=np.int32)
+            self._s = ffi.new("pyrch_fused_t *")
+            s = self._s
+            s.n_instr, s.n_regs, s.n_in = len(program.code), program.n_regs, program.n_in
+            s.n_const, s.n_out = len(program.consts), len(program.out_regs)
+            s.dtype = DTYPE_CODE[program.dtype]
+            s.code = ffi.cast("const int32_t *", self._code.ctypes.data)
+            s.consts = ffi.cast("const double *", self._consts.ctypes.data) if len(self._consts) else ffi.NULL
+            s.out_reg = ffi.cast("const int32_t *", self._out_reg.ctypes.data)
+            from . import get_num_threads
+            self._threads = get_num_threads
+
+    def __call__(self, inputs, outputs):
+        """Run over `inputs` (arrays broadcastable to the outputs' shape) into `outputs`."""
+        if not self.native:
+            raise RuntimeError("the C extension is not available; use the reference executor")
+        shape = outputs[0].shape
+        for o in outputs:
+            if o.shape != shape:
+                raise ValueError(f"fused outputs disagree in shape: {o.shape} vs {shape}")
+        for a in inputs:
+            if a.ndim > len(shape) or any(n != 1 and n != m for n, m in zip(a.shape[::-1], shape[::-1])):
+                raise ValueError(f"fused input of shape {a.shape} does not broadcast to {shape}")
+        arrays = list(inputs) + list(outputs)
+        for a in arrays:
+            if a.dtype not in DTYPE_CODE:
+                raise TypeError(f"fused kernels do not take {a.dtype}")
+            if any(st < 0 for st in a.strides):
+                raise ValueError("fused kernels take no negative strides")
+        strides = [_bcast_strides(a, shape) for a in arrays]
+        mshape, mstrides = merge_dims(shape, strides)
+        nd = len(mshape)
+        ffi, s = self._ffi, self._s
+        n_in = len(inputs)
+        keep = (np.asarray(mshape, dtype=np.int64),
+                np.asarray([x for st in mstrides[:n_in] for x in st] or [0], dtype=np.int64),
+                np.asarray([x for st in mstrides[n_in:] for x in st], dtype=np.int64),
+                np.asarray([DTYPE_CODE[a.dtype] for a in inputs] or [0], dtype=np.int32),
+                np.asarray([DTYPE_CODE[a.dtype] for a in outputs], dtype=np.int32),
+                np.asarray([_extent(a) for a in inputs] or [0], dtype=np.int64),
+                np.asarray([_extent(a) for a in outputs], dtype=np.int64))
+        in_ptr = ffi.new("char *[]", [ffi.cast("char *", a.ctypes.data) for a in inputs] or 1)
+        out_ptr = ffi.new("char *[]", [ffi.cast("char *", a.ctypes.data) for a in outputs])
+        if s.n_in != n_in or s.n_out != len(outputs):
+            raise ValueError(f"program takes {s.n_in} inputs and {s.n_out} outputs, got "
+                             f"{n_in} and {len(outputs)}")
+        s.ndim = nd
+        s.shape = ffi.cast("const int64_t *", keep[0].ctypes.data)
+        s.in_strides = ffi.cast("const int64_t *", keep[1].ctypes.data)
+        s.out_strides = ffi.cast("const int64_t *", keep[2].ctypes.data)
+        s.in_dtype = ffi.cast("const int32_t *", keep[3].ctypes.data)
+        s.out_dtype = ffi.cast("const int32_t *", keep[4].ctypes.data)
+        s.in_nbytes = ffi.cast("const int64_t *", keep[5].ctypes.data)
+        s.out_nbytes = ffi.cast("const int64_t *", keep[6].ctypes.data)
+        s.in_ptr = in_ptr
+        s.out_ptr = out_ptr
+        s.nthreads = self._threads()
+        rc = self._lib.pyrch_fused_run(s)
+        if rc != 0:
+            raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
+        return outputs
+
+
+def _extent(a):
+    """Bytes from a's data pointer to the end of the last element it can reach."""
+    if a.size == 0:
+        return 0
+    return int(sum((n - 1) * st for n, st in zip(a.shape, a.strides)) + a.itemsize)

@@ -1,0 +1,56 @@
+/* The fused-elementwise interpreter.
+ *
+ * A program is straight-line three-address code over registers. Registers
+ * 0 .. n_in-1 hold the input operands, n_in .. n_in+n_const-1 the constants,
+ * the rest are temporaries (allocated by liveness in Python). The program runs
+ * blockwise over the output index space: each register is a block of up to
+ * PYRCH_BLOCK values of the compute dtype, so temporaries stay in cache.
+ *
+ * Memory: every pointer below is borrowed from Python for the duration of
+ * one call; the VM allocates only per-thread register blocks and frees them
+ * before returning. Strides are in bytes and must be >= 0 (0 = broadcast).
+ */
+#ifndef PYRCH_VM_H
+#define PYRCH_VM_H
+#include <stdint.h>
+
+#define PYRCH_BLOCK 1024
+#define PYRCH_MAX_DIM 8
+#define PYRCH_MAX_REGS 256
+#define PYRCH_MAX_OPERANDS 64
+#define PYRCH_MAX_INSTR 4096
+
+/* dtype codes shared with Python (pyrch/_C/fused.py) */
+enum { PYRCH_F32 = 0, PYRCH_F64 = 1, PYRCH_I64 = 2, PYRCH_BOOL = 3, PYRCH_I32 = 4 };
+
+/* status codes (Python turns them into messages) */
+enum {
+    PYRCH_OK = 0, PYRCH_E_NULL = -1, PYRCH_E_COUNT = -2, PYRCH_E_OPCODE = -3,
+    PYRCH_E_REGISTER = -4, PYRCH_E_SHAPE = -5, PYRCH_E_STRIDE = -6, PYRCH_E_BOUNDS = -7,
+    PYRCH_E_DTYPE = -8, PYRCH_E_NOMEM = -9, PYRCH_E_DST = -10
+};
+
+typedef struct {
+    int32_t n_instr, n_regs, n_in, n_const, n_out, ndim, dtype, nthreads;
+    const int32_t *code;          /* n_instr rows of (opcode, dst, src0, src1, src2) */
+    const double *consts;         /* n_const values */
+    const int64_t *shape;         /* ndim output extents */
+    char *const *in_ptr;          /* n_in base pointers */
+    const int32_t *in_dtype;      /* n_in */
+    const int64_t *in_strides;    /* n_in * ndim, bytes */
+    const int64_t *in_nbytes;     /* n_in: size of the buffer behind each pointer */
+    char *const *out_ptr;         /* n_out */
+    const int32_t *out_dtype;
+    const int64_t *out_strides;   /* n_out * ndim */
+    const int64_t *out_nbytes;
+    const int32_t *out_reg;       /* register holding each output */
+} pyrch_fused_t;
+
+int pyrch_fused_validate(const pyrch_fused_t *p);
+int pyrch_fused_run(const pyrch_fused_t *p);
+int pyrch_n_opcodes(void);
+const char *pyrch_opcode_hash(void);
+const char *pyrch_opcode_name(int op);
+int pyrch_opcode_arity(int op);
+
+#endif
