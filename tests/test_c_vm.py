@@ -152,3 +152,39 @@ def test_random_garbage_programs_never_crash():
 def test_opcode_table_matches_registry():
     assert not C.stale(), "pyrch/_C was built from another op registry: pip install -e ."
     assert C._lib.pyrch_n_opcodes() == len(fused.opcode_table())
+
+
+from pyrch._C import gemm  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", [None, "relu", "gelu_tanh", "tanh", "sigmoid", "gelu"])
+def test_gemm_epilogue_matches_numpy(dtype, act):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((7, 5)).astype(dtype)
+    b = rng.standard_normal((5, 6)).astype(dtype)
+    bias = rng.standard_normal(6).astype(dtype)
+    out = np.empty((7, 6), dtype)
+    gemm.matmul(a, b, out, bias=bias, act=act)
+    x = a.astype(np.float64) @ b + bias
+    import math
+    ref = {None: x, "relu": np.maximum(x, 0), "tanh": np.tanh(x), "sigmoid": 1 / (1 + np.exp(-x)),
+           "gelu_tanh": 0.5 * x * (1 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3))),
+           "gelu": 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))}[act]
+    np.testing.assert_allclose(out, ref, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-5)
+
+
+def test_gemm_transposed_and_batched_operands():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal((6, 5)).astype(np.float32).T      # transposed view, no copy
+    out = np.empty((3, 4, 6), np.float32)
+    gemm.matmul(a, b, out)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_shape_errors_are_python_errors():
+    with pytest.raises(ValueError, match="cannot be multiplied"):
+        gemm.matmul(np.ones((2, 3), np.float32), np.ones((4, 5), np.float32), np.empty((2, 5), np.float32))
+    with pytest.raises(TypeError):
+        gemm.matmul(np.ones((2, 3), np.float32), np.ones((3, 5)), np.empty((2, 5), np.float32))

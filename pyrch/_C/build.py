@@ -38,9 +38,21 @@ int pyrch_n_opcodes(void);
 const char *pyrch_opcode_hash(void);
 const char *pyrch_opcode_name(int op);
 int pyrch_opcode_arity(int op);
+
+typedef struct {
+    int32_t dtype, trans_a, trans_b, bias_kind, act, nthreads;
+    int64_t batch, m, n, k;
+    const char *a; int64_t lda, stride_a, nbytes_a;
+    const char *b; int64_t ldb, stride_b, nbytes_b;
+    char *c; int64_t ldc, stride_c, nbytes_c;
+    const char *bias; int64_t nbytes_bias;
+    double alpha, beta;
+} pyrch_gemm_t;
+int pyrch_gemm(const pyrch_gemm_t *g);
+void pyrch_blas_set_threads(int n);
 """
 
-SOURCES = ["core.c", "vm.c"]
+SOURCES = ["core.c", "vm.c", "gemm.c"]
 
 
 def write_opcodes():
@@ -69,7 +81,7 @@ def make_builder():
     ffi = FFI()
     ffi.cdef(CDEF)
     kw = _blas()
-    header = '#include "core.h"\n#include "vm.h"\n'
+    header = '#include "core.h"\n#include "vm.h"\n#include "gemm.h"\n'
 
     ffi.set_source(
         "pyrch._C._pyrch_c", header,

@@ -1,0 +1,125 @@
+/* GEMM steps: OpenBLAS (scipy-openblas32) plus a vectorised epilogue. */
+#include <stddef.h>
+#include <math.h>
+#include <cblas.h>
+#include "gemm.h"
+#include "vm.h"
+#include "vmath.h"
+
+static int blas_threads = 0;
+
+void pyrch_blas_set_threads(int n)
+{
+    if (n >= 1 && n != blas_threads) {
+        scipy_openblas_set_num_threads(n);
+        blas_threads = n;
+    }
+}
+
+/* Last element index (in elements) a stored matrix of rows x cols with leading dim ld reaches. */
+static int fits(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch,
+                int64_t nbytes, int isz)
+{
+    if (rows == 0 || cols == 0 || batch == 0)
+        return 1;
+    if (ld < cols || ld < 1 || stride < 0)
+        return 0;
+    int64_t last = (rows - 1) * ld + cols;
+    if (stride > 0)
+        last += (batch - 1) * stride;
+    return last <= nbytes / isz;
+}
+
+#define DEFINE_EPILOGUE(T, SUF, EXP, TANH, ERF)                                           \
+static void epilogue_##SUF(T *c, int64_t m, int64_t n, int64_t ldc, const T *bias,         \
+                           int bias_kind, int act)                                         \
+{                                                                                          \
+    for (int64_t i = 0; i < m; i++) {                                                      \
+        T *row = c + i * ldc;                                                              \
+        T rb = bias_kind == PYRCH_BIAS_ROW ? bias[i] : (T)0;                               \
+        _Pragma("omp simd")                                                                \
+        for (int64_t j = 0; j < n; j++) {                                                  \
+            T x = row[j] + (bias_kind == PYRCH_BIAS_COL ? bias[j] : rb);                   \
+            switch (act) {                                                                 \
+            case PYRCH_ACT_RELU: x = x > 0 ? x : 0; break;                                 \
+            case PYRCH_ACT_TANH: x = TANH(x); break;                                       \
+            case PYRCH_ACT_SIGMOID: x = 1 / (1 + EXP(-x)); break;                          \
+            case PYRCH_ACT_GELU_TANH:                                                      \
+                x = (T)0.5 * x * (1 + TANH((T)0.7978845608028654 * (x + (T)0.044715 * x * x * x))); break; \
+            case PYRCH_ACT_GELU: x = (T)0.5 * x * (1 + ERF(x * (T)0.7071067811865476)); break; \
+            default: break;                                                                \
+            }                                                                              \
+            row[j] = x;                                                                    \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+DEFINE_EPILOGUE(float, f32, pyrch_expf, pyrch_tanhf, pyrch_erff)
+DEFINE_EPILOGUE(double, f64, exp, tanh, erf)
+
+int pyrch_gemm(const pyrch_gemm_t *g)
+{
+    if (g == NULL)
+        return PYRCH_E_NULL;
+    if (g->dtype != PYRCH_F32 && g->dtype != PYRCH_F64)
+        return PYRCH_E_DTYPE;
+    if (g->m < 0 || g->n < 0 || g->k < 0 || g->batch < 0 || g->m > INT32_MAX ||
+        g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
+        g->ldc > INT32_MAX || g->act < 0 || g->act > PYRCH_ACT_GELU || g->bias_kind < 0 ||
+        g->bias_kind > PYRCH_BIAS_ROW)
+        return PYRCH_E_COUNT;
+    int isz = g->dtype == PYRCH_F32 ? 4 : 8;
+    int64_t ar = g->trans_a ? g->k : g->m, ac = g->trans_a ? g->m : g->k;
+    int64_t br = g->trans_b ? g->n : g->k, bc = g->trans_b ? g->k : g->n;
+    if (g->m * g->n * g->batch == 0)
+        return PYRCH_OK;
+    if ((g->k > 0 && (g->a == NULL || g->b == NULL)) || g->c == NULL)
+        return PYRCH_E_NULL;
+    if ((g->k > 0 && (!fits(ar, ac, g->lda, g->stride_a, g->batch, g->nbytes_a, isz) ||
+                      !fits(br, bc, g->ldb, g->stride_b, g->batch, g->nbytes_b, isz))) ||
+        !fits(g->m, g->n, g->ldc, g->stride_c, g->batch, g->nbytes_c, isz) ||
+        (g->stride_c == 0 && g->batch > 1))
+        return PYRCH_E_BOUNDS;
+    if (g->bias_kind != PYRCH_BIAS_NONE) {
+        int64_t need = g->bias_kind == PYRCH_BIAS_COL ? g->n : g->m;
+        if (g->bias == NULL)
+            return PYRCH_E_NULL;
+        if (need > g->nbytes_bias / isz)
+            return PYRCH_E_BOUNDS;
+    }
+    pyrch_blas_set_threads(g->nthreads < 1 ? 1 : g->nthreads);
+    enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+    for (int64_t b = 0; b < g->batch; b++) {
+        if (g->dtype == PYRCH_F32) {
+            const float *A = (const float *)g->a + b * g->stride_a;
+            const float *B = (const float *)g->b + b * g->stride_b;
+            float *Cm = (float *)g->c + b * g->stride_c;
+            if (g->k == 0) {
+                for (int64_t i = 0; i < g->m; i++)
+                    for (int64_t j = 0; j < g->n; j++)
+                        Cm[i * g->ldc + j] = g->beta == 0 ? 0.0f : (float)g->beta * Cm[i * g->ldc + j];
+            } else
+                scipy_cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k,
+                                  (float)g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb,
+                                  (float)g->beta, Cm, (blasint)g->ldc);
+            if (g->bias_kind || g->act)
+                epilogue_f32(Cm, g->m, g->n, g->ldc, (const float *)g->bias, g->bias_kind, g->act);
+        } else {
+            const double *A = (const double *)g->a + b * g->stride_a;
+            const double *B = (const double *)g->b + b * g->stride_b;
+            double *Cm = (double *)g->c + b * g->stride_c;
+            if (g->k == 0) {
+                for (int64_t i = 0; i < g->m; i++)
+                    for (int64_t j = 0; j < g->n; j++)
+                        Cm[i * g->ldc + j] = g->beta == 0 ? 0.0 : g->beta * Cm[i * g->ldc + j];
+            } else
+                scipy_cblas_dgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k,
+                                  g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb, g->beta, Cm,
+                                  (blasint)g->ldc);
+            if (g->bias_kind || g->act)
+                epilogue_f64(Cm, g->m, g->n, g->ldc, (const double *)g->bias, g->bias_kind, g->act);
+        }
+    }
+    return PYRCH_OK;
+}

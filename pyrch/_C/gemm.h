@@ -1,0 +1,28 @@
+/* Batched GEMM through OpenBLAS with a fused epilogue (bias, activation).
+ *
+ * Row-major: C[b] = act(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias).
+ * All pointers are borrowed for the call; per-batch strides are in elements
+ * (0 broadcasts one matrix over the batch). Every extent is bounds-checked
+ * against the byte size of its buffer before BLAS is called. */
+#ifndef PYRCH_GEMM_H
+#define PYRCH_GEMM_H
+#include <stdint.h>
+
+enum { PYRCH_ACT_NONE = 0, PYRCH_ACT_RELU = 1, PYRCH_ACT_GELU_TANH = 2, PYRCH_ACT_TANH = 3,
+       PYRCH_ACT_SIGMOID = 4, PYRCH_ACT_GELU = 5 };
+enum { PYRCH_BIAS_NONE = 0, PYRCH_BIAS_COL = 1, PYRCH_BIAS_ROW = 2 };
+
+typedef struct {
+    int32_t dtype, trans_a, trans_b, bias_kind, act, nthreads;
+    int64_t batch, m, n, k;
+    const char *a; int64_t lda, stride_a, nbytes_a;
+    const char *b; int64_t ldb, stride_b, nbytes_b;
+    char *c; int64_t ldc, stride_c, nbytes_c;
+    const char *bias; int64_t nbytes_bias;
+    double alpha, beta;
+} pyrch_gemm_t;
+
+int pyrch_gemm(const pyrch_gemm_t *g);
+void pyrch_blas_set_threads(int n);
+
+#endif
