@@ -382,11 +382,12 @@ class Tensor:
     def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
         """`x.to(dtype)`, `x.to(device)`, `x.to(other)`, `x.to(device, dtype)`."""
         from ._dtype import dtype as _dt
+        from ._dtype import _NAMES
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
-            elif isinstance(a, _dt) or (not isinstance(a, (str, _dev_type)) and a is not None
-                                        and not isinstance(a, int)):
+            elif isinstance(a, _dt) or (isinstance(a, str) and a in _NAMES) or (
+                    not isinstance(a, (str, _dev_type)) and a is not None and not isinstance(a, int)):
                 dtype = a
             elif a is not None:
                 device = a
@@ -519,31 +520,10 @@ _node._T[0] = Tensor
 from . import ops as _ops  # noqa: E402  (registry needs Tensor defined first)
 
 
-def _shape_args(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(int(s) for s in shape)
-
-
-def _method_expand(self, *sizes):
-    return dispatch(_ops.OPS["expand"], (self,), {"shape": _shape_args(sizes)})
-
-
-def _method_reshape(self, *shape):
-    return dispatch(_ops.OPS["reshape"], (self,), {"shape": _shape_args(shape)})
-
-
-def _method_permute(self, *dims):
-    return dispatch(_ops.OPS["permute"], (self,), {"dims": _shape_args(dims)})
-
-
 def _method_sum_to(self, shape):
     if tuple(self._data.shape) == tuple(shape):
         return self
     return dispatch(_ops.OPS["sum_to"], (self,), {"shape": tuple(shape)})
 
 
-Tensor.expand = _method_expand
-Tensor.reshape = _method_reshape
-Tensor.permute = _method_permute
 Tensor.sum_to = _method_sum_to

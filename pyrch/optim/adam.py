@@ -1,0 +1,92 @@
+"""Adam and AdamW (decoupled weight decay), with amsgrad and maximize: torch's update rule.
+
+>>> import pyrch
+>>> w = pyrch.tensor([1.0, -1.0], requires_grad=True)
+>>> opt = pyrch.optim.Adam([w], lr=0.1)
+>>> (w * w).sum().backward(); opt.step()
+>>> w
+tensor([ 0.9000, -0.9000], requires_grad=True)
+"""
+from .optimizer import Optimizer, _bias_correction, _bump_step, _pyrch, _use_grad
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """Adam: per-coordinate steps from bias-corrected first and second moment estimates."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    @_use_grad
+    def step(self):
+        """One Adam update of every parameter that has a gradient."""
+        pyrch = _pyrch()
+        for group in self.param_groups:
+            params, grads, states = self._params_with_grad(group)
+            for p, s in zip(params, states):
+                if "exp_avg" not in s:
+                    s["exp_avg"] = pyrch.zeros_like(p)
+                    s["exp_avg_sq"] = pyrch.zeros_like(p)
+                    if group["amsgrad"]:
+                        s["max_exp_avg_sq"] = pyrch.zeros_like(p)
+            beta1, beta2 = group["betas"]
+            _adam_update(params, grads, [s["exp_avg"] for s in states],
+                         [s["exp_avg_sq"] for s in states],
+                         [s.get("max_exp_avg_sq") for s in states],
+                         [_bump_step(s, p) for s, p in zip(states, params)],
+                         lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                         weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
+                         maximize=group["maximize"],
+                         decoupled=group["decoupled_weight_decay"])
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the Adam step."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused, decoupled_weight_decay=True)
+
+
+def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, beta1,
+                 beta2, eps, weight_decay, amsgrad, maximize, decoupled):
+    """Adam(W) on lists of tensors; `steps` are the already-incremented step tensors."""
+    pyrch = _pyrch()
+    for i, p in enumerate(params):
+        g = -grads[i] if maximize else grads[i]
+        if weight_decay != 0:
+            if decoupled:
+                p.mul_(1 - lr * weight_decay)
+            else:
+                g = g + p * weight_decay
+        m, v = exp_avgs[i], exp_avg_sqs[i]
+        m.add_((g - m) * (1 - beta1))                  # torch's lerp_(g, 1 - beta1)
+        v.mul_(beta2).add_(g * g * (1 - beta2))
+        step_size = lr / _bias_correction(beta1, steps[i])
+        bc2_sqrt = _bias_correction(beta2, steps[i]).sqrt()
+        if amsgrad:
+            max_v = max_exp_avg_sqs[i]
+            max_v.copy_(pyrch.maximum(max_v, v))
+            v = max_v
+        denom = v.sqrt() / bc2_sqrt + eps
+        p.sub_(m * step_size / denom)

@@ -1,0 +1,2 @@
+"""pyrch.utils: data loading (`pyrch.utils.data`)."""
+from . import data  # noqa: F401
