@@ -1,3 +1,5 @@
 """The op registry and every op module. Importing this package fills `OPS`."""
 from .registry import OPS, COMPOSITES, Op, op, composite, Meta, broadcast_shapes  # noqa: F401
-from . import core, elementwise, reduce, movement, index, linalg, random, nn  # noqa: F401
+from . import core, elementwise, elementwise_math, elementwise_nn, elementwise_logic  # noqa: F401
+from . import elementwise_alias  # noqa: F401
+from . import reduce, movement, index, linalg, random, nn, comm  # noqa: F401

@@ -1,1 +1,402 @@
-"""(filled in by its op family)."""
+"""Neural-network primitives: convolution, pooling indices, softmax, embedding.
+
+Convolution is three primitives that are the partial derivatives of one
+trilinear form  T(x, w, g) = sum x[n, c, l*s + k*d - p] w[o, c, k] g[n, o, l]:
+`conv` (grad of T by g), `conv_transpose` (by x) and `conv_weight` (by w).
+Each one's backward is written with the other two, so gradients of any order
+close over the set. All three run as im2col + one batched GEMM: the patches
+are a strided view of the padded input (no Python loop over output
+positions); `conv_transpose` scatters its columns back with one vectorised
+add per kernel offset.
+
+Max pools are a non-differentiable primitive that finds the argmax of each
+window, plus a `gather` (nn.functional), so their gradient is gather's.
+Average and adaptive pools are composites (functional.py) over conv/matmul.
+"""
+import itertools
+
+from .registry import op
+from .._dtype import int64
+
+
+def _prod(xs):
+    n = 1
+    for x in xs:
+        n *= x
+    return n
+
+
+def _windows(xp, x, kernel, stride, padding, dilation, fill=0):
+    """Strided view (N, C, *out, *kernel) of `x` (N, C, *spatial) padded by `padding`."""
+    if any(lo or hi for lo, hi in padding):
+        x = xp.pad(x, ((0, 0), (0, 0)) + tuple(padding), constant_values=fill)
+    sp = x.shape[2:]
+    eff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    for n, e in zip(sp, eff):
+        if n < e:
+            raise RuntimeError(
+                f"Calculated padded input size per channel: ({' x '.join(map(str, sp))}). "
+                f"Kernel size: ({' x '.join(map(str, eff))}). Kernel size can't be greater "
+                "than actual input size")
+    out = tuple((n - e) // s + 1 for n, e, s in zip(sp, eff, stride))
+    st = x.strides
+    strides = st[:2] + tuple(a * s for a, s in zip(st[2:], stride)) + \
+        tuple(a * d for a, d in zip(st[2:], dilation))
+    return xp.lib.stride_tricks.as_strided(x, x.shape[:2] + out + tuple(kernel), strides,
+                                           writeable=False)
+
+
+def _cols(xp, x, kernel, stride, padding, dilation, groups):
+    """im2col: (G, N*L, C/G*K) patches of `x`, plus the output spatial shape."""
+    p = _windows(xp, x, kernel, stride, padding, dilation)
+    n, c = x.shape[:2]
+    nsp = len(kernel)
+    out = p.shape[2:2 + nsp]
+    p = p.reshape((n, groups, c // groups) + p.shape[2:])
+    # (N, G, C/G, *out, *K) -> (G, N, *out, C/G, *K)
+    order = (1, 0) + tuple(range(3, 3 + nsp)) + (2,) + tuple(range(3 + nsp, 3 + 2 * nsp))
+    cols = xp.ascontiguousarray(p.transpose(order))
+    return cols.reshape(groups, n * _prod(out), (c // groups) * _prod(kernel)), out
+
+
+def _grouped(xp, g, groups):
+    """(N, O, *L) -> (G, N*L, O/G)."""
+    n, o = g.shape[:2]
+    sp = g.shape[2:]
+    g = g.reshape((n, groups, o // groups, _prod(sp)))
+    return xp.ascontiguousarray(g.transpose(1, 0, 3, 2)).reshape(groups, n * _prod(sp), o // groups)
+
+
+def _conv_out(x, kernel, stride, padding, dilation):
+    return tuple((n + lo + hi - d * (k - 1) - 1) // s + 1
+                 for n, k, s, (lo, hi), d in zip(x, kernel, stride, padding, dilation))
+
+
+@op("conv", kind="opaque", dtype="promote", method=False)
+def conv(xp, x, w, *, stride, padding, dilation, groups=1):
+    """N-d convolution (cross-correlation) of x (N, C, *sp) with w (O, C/groups, *K).
+
+    `padding` holds a (low, high) pair per spatial dimension.
+    """
+    kernel = w.shape[2:]
+    cols, out = _cols(xp, x, kernel, stride, padding, dilation, groups)
+    o = w.shape[0]
+    wm = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)
+    y = xp.matmul(cols, wm)                                   # (G, N*L, O/G)
+    n = x.shape[0]
+    y = y.reshape((groups, n, _prod(out), o // groups)).transpose(1, 0, 3, 2)
+    return xp.ascontiguousarray(y).reshape((n, o) + out)
+
+
+@conv.infer
+def _(x, w, *, stride, padding, dilation, groups=1):
+    out = _conv_out(x.shape[2:], w.shape[2:], stride, padding, dilation)
+    if x.shape[1] != w.shape[1] * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(w.shape)}, expected input"
+            f"{list(x.shape)} to have {w.shape[1] * groups} channels, but got {x.shape[1]} "
+            "channels instead")
+    if any(n <= 0 for n in out):
+        padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding)]
+        eff = [d * (k - 1) + 1 for k, d in zip(w.shape[2:], dilation)]
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+            f"Kernel size: ({' x '.join(map(str, eff))}). Kernel size can't be greater than "
+            "actual input size")
+    from .._dtype import promote_types
+    return (x.shape[0], w.shape[0]) + out, promote_types(x.dtype, w.dtype)
+
+
+@conv.backward
+def _(g, x, w, needs, stride, padding, dilation, groups):
+    gx = gw = None
+    if needs[0]:
+        gx = conv_transpose(g, w, size=tuple(x.shape[2:]), stride=stride, padding=padding,
+                            dilation=dilation, groups=groups)
+    if needs[1]:
+        gw = conv_weight(x, g, kernel=tuple(w.shape[2:]), stride=stride, padding=padding,
+                         dilation=dilation, groups=groups)
+    return gx, gw
+
+
+@op("conv_transpose", kind="opaque", dtype="promote", method=False)
+def conv_transpose(xp, g, w, *, size, stride, padding, dilation, groups=1):
+    """Transposed convolution: the adjoint of `conv` (g (N, O, *L), w (O, C/G, *K)) -> (N, C, *size)."""
+    n = g.shape[0]
+    kernel = w.shape[2:]
+    nsp = len(kernel)
+    cg = w.shape[1]
+    c = cg * groups
+    lsp = g.shape[2:]
+    wm = w.reshape(groups, w.shape[0] // groups, -1)           # (G, O/G, C/G*K)
+    cols = xp.matmul(_grouped(xp, g, groups), wm)               # (G, N*L, C/G*K)
+    cols = cols.reshape((groups, n) + lsp + (cg,) + tuple(kernel))
+    # -> (N, G, C/G, *K, *L)
+    order = (1, 0, 2 + nsp) + tuple(range(3 + nsp, 3 + 2 * nsp)) + tuple(range(2, 2 + nsp))
+    cols = cols.transpose(order).reshape((n, c) + tuple(kernel) + lsp)
+    full = tuple(s + lo + hi for s, (lo, hi) in zip(size, padding))
+    buf = xp.zeros((n, c) + full, dtype=cols.dtype)
+    for ks in itertools.product(*(range(k) for k in kernel)):
+        sl = tuple(slice(k * d, k * d + s * (m - 1) + 1, s)
+                   for k, d, s, m in zip(ks, dilation, stride, lsp))
+        buf[(slice(None), slice(None)) + sl] += cols[(slice(None), slice(None)) + ks]
+    crop = tuple(slice(lo, lo + s) for s, (lo, hi) in zip(size, padding))
+    return xp.ascontiguousarray(buf[(slice(None), slice(None)) + crop])
+
+
+@conv_transpose.infer
+def _(g, w, *, size, stride, padding, dilation, groups=1):
+    from .._dtype import promote_types
+    if g.shape[1] != w.shape[0]:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(w.shape)}, expected input{list(g.shape)} "
+            f"to have {w.shape[0]} channels, but got {g.shape[1]} channels instead")
+    return (g.shape[0], w.shape[1] * groups) + tuple(size), promote_types(g.dtype, w.dtype)
+
+
+@conv_transpose.backward
+def _(gy, g, w, needs, stride, padding, dilation, groups):
+    gg = gw = None
+    if needs[0]:
+        gg = conv(gy, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if needs[1]:
+        gw = conv_weight(gy, g, kernel=tuple(w.shape[2:]), stride=stride, padding=padding,
+                         dilation=dilation, groups=groups)
+    return gg, gw
+
+
+@op("conv_weight", kind="opaque", dtype="promote", method=False)
+def conv_weight(xp, x, g, *, kernel, stride, padding, dilation, groups=1):
+    """Gradient of `conv` by its weight: x (N, C, *sp), g (N, O, *L) -> (O, C/G, *kernel)."""
+    cols, out = _cols(xp, x, kernel, stride, padding, dilation, groups)
+    gm = _grouped(xp, g, groups).transpose(0, 2, 1)            # (G, O/G, N*L)
+    gw = xp.matmul(gm, cols)                                    # (G, O/G, C/G*K)
+    return gw.reshape((g.shape[1], x.shape[1] // groups) + tuple(kernel))
+
+
+@conv_weight.infer
+def _(x, g, *, kernel, stride, padding, dilation, groups=1):
+    from .._dtype import promote_types
+    return (g.shape[1], x.shape[1] // groups) + tuple(kernel), promote_types(x.dtype, g.dtype)
+
+
+@conv_weight.backward
+def _(gw, x, g, needs, stride, padding, dilation, groups):
+    gx = gg = None
+    if needs[0]:
+        gx = conv_transpose(g, gw, size=tuple(x.shape[2:]), stride=stride, padding=padding,
+                            dilation=dilation, groups=groups)
+    if needs[1]:
+        gg = conv(x, gw, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return gx, gg
+
+
+# -- pooling ---------------------------------------------------------------------------
+
+def _pool_out(n, k, s, p, d, ceil_mode):
+    eff = d * (k - 1) + 1
+    if ceil_mode:
+        out = -(-(n + 2 * p - eff) // s) + 1
+        if (out - 1) * s >= n + p:      # the last window must start inside input or left pad
+            out -= 1
+    else:
+        out = (n + 2 * p - eff) // s + 1
+    return out
+
+
+def _min_value(xp, dtype):
+    return -xp.inf if dtype.kind == "f" else xp.iinfo(dtype).min
+
+
+def _flat_index(xp, spatial, pos):
+    """Row-major flat index into `spatial` from a list of per-dimension positions."""
+    flat = pos[0]
+    for n, p in zip(spatial[1:], pos[1:]):
+        flat = flat * n + p
+    return flat
+
+
+@op("max_pool_indices", kind="opaque", dtype="keep", differentiable=False, method=False)
+def max_pool_indices(xp, x, *, kernel, stride, padding, dilation, ceil_mode=False):
+    """Flat index (into each input plane) of the max of every pooling window (int64)."""
+    sp = x.shape[2:]
+    out = tuple(_pool_out(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(sp, kernel, stride, padding, dilation))
+    pads = tuple((p, max((o - 1) * s + d * (k - 1) + 1 - n - p, p))
+                 for n, k, s, p, d, o in zip(sp, kernel, stride, padding, dilation, out))
+    w = _windows(xp, x, kernel, stride, pads, dilation, fill=_min_value(xp, x.dtype))
+    w = w[(slice(None), slice(None)) + tuple(slice(0, o) for o in out)]
+    arg = w.reshape(w.shape[:2 + len(out)] + (-1,)).argmax(axis=-1)
+    ks = xp.unravel_index(arg, tuple(kernel))
+    pos = []
+    for i, (k, s, p, d) in enumerate(zip(ks, stride, padding, dilation)):
+        o = xp.arange(out[i]).reshape((-1,) + (1,) * (len(out) - 1 - i))
+        pos.append(o * s + k * d - p)
+    return _flat_index(xp, sp, pos).astype(xp.int64)
+
+
+@max_pool_indices.infer
+def _(x, *, kernel, stride, padding, dilation, ceil_mode=False):
+    out = tuple(_pool_out(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation))
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"max_pool: output size is too small ({list(out)}) for input "
+                           f"{list(x.shape)} with kernel {list(kernel)}")
+    return x.shape[:2] + out, int64
+
+
+def adaptive_ranges(n, out):
+    """(start, end) of each adaptive-pooling window (torch's floor/ceil rule)."""
+    return [((i * n) // out, -(-((i + 1) * n) // out)) for i in range(out)]
+
+
+@op("adaptive_max_pool_indices", kind="opaque", dtype="keep", differentiable=False,
+    method=False)
+def adaptive_max_pool_indices(xp, x, *, output_size):
+    """Flat index (into each input plane) of the max of every adaptive window (int64)."""
+    sp = x.shape[2:]
+    nd = len(sp)
+    idxs = []
+    for n, o in zip(sp, output_size):
+        rng = adaptive_ranges(n, o)
+        kmax = max(e - s for s, e in rng)
+        start = xp.asarray([s for s, _ in rng]).reshape(-1, 1)
+        end = xp.asarray([e for _, e in rng]).reshape(-1, 1)
+        # windows shorter than kmax repeat their last element (does not change the max)
+        idxs.append(xp.minimum(start + xp.arange(kmax), end - 1))
+    # advanced index giving (N, C, o1, k1, o2, k2, ...)
+    ix = []
+    for i, a in enumerate(idxs):
+        shape = [1] * (2 * nd)
+        shape[2 * i], shape[2 * i + 1] = a.shape
+        ix.append(a.reshape(shape))
+    w = x[(slice(None), slice(None)) + tuple(ix)]
+    order = (0, 1) + tuple(2 + 2 * i for i in range(nd)) + tuple(3 + 2 * i for i in range(nd))
+    w = w.transpose(order)
+    ks = [a.shape[1] for a in idxs]
+    arg = w.reshape(w.shape[:2 + nd] + (-1,)).argmax(axis=-1)
+    kk = xp.unravel_index(arg, tuple(ks))
+    pos = []
+    for i, (a, k) in enumerate(zip(idxs, kk)):
+        o = xp.arange(a.shape[0]).reshape((-1,) + (1,) * (nd - 1 - i))
+        pos.append(a[o, k])
+    return _flat_index(xp, sp, pos).astype(xp.int64)
+
+
+@adaptive_max_pool_indices.infer
+def _(x, *, output_size):
+    return x.shape[:2] + tuple(output_size), int64
+
+
+# -- softmax -------------------------------------------------------------------------
+
+def _softmax_infer(a, *, dim):
+    if not a.dtype.is_floating_point:
+        raise RuntimeError(f"\"softmax_lastdim_kernel_impl\" not implemented for "
+                           f"'{a.dtype.name.capitalize()}'")
+    return a.shape, a.dtype
+
+
+@op("softmax", kind="opaque", dtype="keep")
+def softmax(xp, a, *, dim):
+    """exp(a) / exp(a).sum(dim), computed stably (the max is subtracted first)."""
+    if a.size == 0:
+        return a.copy()
+    e = xp.exp(a - a.max(axis=dim, keepdims=True))
+    e /= e.sum(axis=dim, keepdims=True)
+    return e
+
+
+softmax.infer(_softmax_infer)
+
+
+@softmax.backward
+def _(g, out, dim):
+    return (out * (g - (g * out).sum(dim=dim, keepdim=True)),)
+
+
+@op("log_softmax", kind="opaque", dtype="keep")
+def log_softmax(xp, a, *, dim):
+    """a - logsumexp(a, dim), computed stably."""
+    if a.size == 0:
+        return a.copy()
+    s = a - a.max(axis=dim, keepdims=True)
+    return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
+
+
+log_softmax.infer(_softmax_infer)
+
+
+@log_softmax.backward
+def _(g, out, dim):
+    return (g - out.exp() * g.sum(dim=dim, keepdim=True),)
+
+
+# -- embedding -----------------------------------------------------------------------
+
+@op("embedding", kind="opaque", dtype="keep", method=False)
+def embedding(xp, weight, indices, *, padding_idx=None):
+    """Rows of `weight` picked by integer `indices` (shape indices.shape + (D,))."""
+    return xp.take(weight, indices, axis=0)
+
+
+@embedding.infer
+def _(weight, indices, *, padding_idx=None):
+    if indices.dtype.is_floating_point or indices.dtype.name == "bool":
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following "
+                           "scalar types: Long, Int; but got torch.FloatTensor instead "
+                           "(while checking arguments for embedding)")
+    return tuple(indices.shape) + tuple(weight.shape[1:]), weight.dtype
+
+
+@embedding.backward
+def _(g, indices, meta, padding_idx):
+    return embedding_dense_backward(g, indices, num_weights=meta.shapes[0][0],
+                                    padding_idx=padding_idx), None
+
+
+@op("embedding_dense_backward", kind="opaque", dtype="keep", method=False)
+def embedding_dense_backward(xp, g, indices, *, num_weights, padding_idx=None):
+    """Sum the rows of `g` into a (num_weights, D) table at `indices` (embedding's grad)."""
+    d = g.shape[indices.ndim:]
+    out = xp.zeros((num_weights,) + d, dtype=g.dtype)
+    xp.add.at(out, indices.reshape(-1), g.reshape((-1,) + d))
+    if padding_idx is not None:
+        out[padding_idx] = 0
+    return out
+
+
+@embedding_dense_backward.infer
+def _(g, indices, *, num_weights, padding_idx=None):
+    return (num_weights,) + tuple(g.shape[len(indices.shape):]), g.dtype
+
+
+@embedding_dense_backward.backward
+def _(gw, indices, padding_idx):
+    out = embedding(gw, indices)
+    if padding_idx is not None:
+        # the padding row of the table received nothing, so its grad flows nowhere
+        out = out * (indices != padding_idx).unsqueeze(-1).to(out.dtype)
+    return out, None
+
+
+# -- losses that need their own gradient -----------------------------------------------
+
+@op("binary_cross_entropy", kind="opaque", dtype="promote", method=False)
+def binary_cross_entropy(xp, x, t):
+    """Unreduced -(t log x + (1 - t) log(1 - x)), each log clamped at -100 (torch's rule)."""
+    return (t - 1) * xp.maximum(xp.log1p(-x), -100) - t * xp.maximum(xp.log(x), -100)
+
+
+@binary_cross_entropy.infer
+def _(x, t):
+    from .registry import broadcast_shapes, _meta_dtype
+    return broadcast_shapes(x.shape, t.shape), _meta_dtype(binary_cross_entropy, (x, t))
+
+
+@binary_cross_entropy.backward
+def _(g, x, t, needs):
+    # NOTE: torch's formula: the denominator is clamped at 1e-12, so x in {0, 1} stays finite
+    gx = g * (x - t) / ((1 - x) * x).clamp(min=1e-12) if needs[0] else None
+    gt = g * ((-x).log1p().clamp(min=-100) - x.log().clamp(min=-100)) if needs[1] else None
+    return gx, gt

@@ -14,7 +14,8 @@ attributes, hashable values such as `dim` or `keepdim`. A backward's
 parameters say what autograd keeps: `g` is the incoming gradient, an input's
 name keeps that input, `out` keeps the output, `meta` gives the node (shapes
 and dtypes only), `needs` the mask of inputs that want a gradient, and an
-attribute's name receives that attribute.
+attribute's name receives that attribute. A backward `*name` named like the
+forward's variadic input receives (and keeps) just those inputs.
 """
 import inspect
 
@@ -32,10 +33,10 @@ class Op:
     __slots__ = ("name", "kind", "forward", "inputs", "variadic", "attrs", "attr_names",
                  "dtype", "cexpr", "differentiable", "bwd", "bwd_plan", "infer_fn",
                  "n_outputs", "view", "method", "node_name", "inplace_variant", "doc",
-                 "saves_inputs", "public_fn", "promotes", "floaty", "promote_positions", "__weakref__")
+                 "saves_inputs", "public_fn", "effectful", "promotes", "floaty", "promote_positions", "__weakref__")
 
     def __init__(self, name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method,
-                 promote=None):
+                 promote=None, effectful=False):
         if kind not in KINDS:
             raise ValueError(f"op {name}: kind must be one of {KINDS}, got {kind!r}")
         if dtype not in DTYPE_RULES:
@@ -67,6 +68,8 @@ class Op:
         self.inplace_variant = kind == "elementwise" and dtype != "bool"
         self.doc = fwd.__doc__
         self.public_fn = None
+        # side effects beyond the output (collectives): never CSE'd, folded or dropped
+        self.effectful = effectful or kind == "random"
         # precomputed for dispatch's hot path
         self.promotes = dtype in ("promote", "float", "bool")
         self.floaty = dtype == "float"
@@ -76,6 +79,10 @@ class Op:
         """Register the backward rule; its parameter names say what autograd keeps."""
         plan = []
         for p in list(inspect.signature(fn).parameters.values())[1:]:
+            if p.kind is p.VAR_POSITIONAL and self.variadic and p.name == self.inputs[-1]:
+                # `*idx` named like the forward's variadic input keeps only those inputs
+                plan.append(("rest", len(self.inputs) - 1))
+                continue
             if p.kind is p.VAR_POSITIONAL:
                 plan.append(("inputs", None))
             elif p.name == "out":
@@ -120,12 +127,13 @@ class Op:
 
 
 def op(name, *, kind="opaque", dtype="keep", cexpr=None, differentiable=True, outputs=1,
-       view=False, method=True, promote=None):
+       view=False, method=True, promote=None, effectful=False):
     """Declare a primitive op from its forward function (see the module docstring)."""
     def register(fwd):
         if name in OPS:
             raise ValueError(f"op {name!r} is registered twice")
-        o = Op(name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method, promote)
+        o = Op(name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method, promote,
+               effectful)
         OPS[name] = o
         return o
     return register
