@@ -29,3 +29,13 @@ _functions.generate_operators(globals(), Tensor)
 del _functions
 
 __version__ = "0.1.0"
+from ._random import (Generator, default_generator, manual_seed, seed, initial_seed,  # noqa: F401,E402
+                      get_rng_state, set_rng_state)
+from . import _random as random  # noqa: E402  (torch.random: manual_seed, fork_rng, ...)
+from ._tensor_str import set_printoptions  # noqa: F401,E402
+from . import optim, utils  # noqa: F401,E402
+from .serialization import save, load  # noqa: F401,E402
+from ._creation import broadcast_shapes  # noqa: F401,E402
+from . import nn  # noqa: F401,E402
+from . import jit  # noqa: E402,F401
+from . import profiler  # noqa: E402,F401

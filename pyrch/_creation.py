@@ -36,32 +36,43 @@ def _finish(arr, dtype, device, requires_grad):
     return t
 
 
+def _out(t, out):
+    """Write a fresh result into torch's `out=` tensor, which must already have its shape."""
+    if out is None:
+        return t
+    if tuple(out.shape) != tuple(t.shape):
+        raise RuntimeError(f"out= has shape {list(out.shape)} but the result has shape "
+                           f"{list(t.shape)}; pyrch does not resize out= tensors")
+    return out.copy_(t)
+
+
 def _infer_dtype(data):
-    """torch.tensor's dtype inference: bools, ints -> int64, floats -> default float."""
+    """torch.tensor's dtype inference: bools, ints -> int64, floats -> default float;
+    numpy scalars and arrays keep their own dtype."""
     if isinstance(data, np.ndarray):
         return NP2DT.get(data.dtype) or _fail_dtype(data.dtype)
-    kinds = set()
+    best = None
     stack = [data]
     while stack:
         x = stack.pop()
         if isinstance(x, (list, tuple)):
             stack.extend(x)
-        elif isinstance(x, Tensor):
-            kinds.add(x.dtype)
-        elif isinstance(x, bool) or isinstance(x, np.bool_):
-            kinds.add(bool_)
-        elif isinstance(x, (int, np.integer)):
-            kinds.add(int64)
-        elif isinstance(x, (float, np.floating)):
-            kinds.add(get_default_dtype())
+            continue
+        if isinstance(x, Tensor):
+            k = x.dtype
+        elif isinstance(x, (np.ndarray, np.generic)):
+            k = NP2DT.get(x.dtype) or _fail_dtype(x.dtype)
+        elif isinstance(x, bool):
+            k = bool_
+        elif isinstance(x, int):
+            k = int64
+        elif isinstance(x, float):
+            k = get_default_dtype()
         else:
             raise TypeError(f"Could not infer dtype of {type(x).__name__}")
-    if not kinds:
-        return get_default_dtype()
-    best = None
-    for k in kinds:
-        best = k if best is None or k._cat > best._cat or (k._cat == best._cat and k._rank > best._rank) else best
-    return best
+        if best is None or k._cat > best._cat or (k._cat == best._cat and k._rank > best._rank):
+            best = k
+    return get_default_dtype() if best is None else best
 
 
 def _fail_dtype(npdt):
@@ -145,18 +156,18 @@ def _filled(size, value, dtype, device, requires_grad, empty=False):
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     """A tensor of zeros."""
-    return _filled(size, 0, dtype, device, requires_grad)
+    return _out(_filled(size, 0, dtype, device, requires_grad), out)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     """A tensor of ones."""
-    return _filled(size, 1, dtype, device, requires_grad)
+    return _out(_filled(size, 1, dtype, device, requires_grad), out)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None,
           memory_format=None, pin_memory=False):
     """An uninitialised tensor (pyrch zero-fills nothing; do not read before writing)."""
-    return _filled(size, 0, dtype, device, requires_grad, empty=True)
+    return _out(_filled(size, 0, dtype, device, requires_grad, empty=True), out)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
@@ -165,13 +176,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=
         dtype = _infer_dtype(fill_value) if not isinstance(fill_value, Tensor) else fill_value.dtype
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    return _filled((size,) if isinstance(size, int) else (tuple(size),), fill_value, dtype, device,
-                   requires_grad)
-
-
-def _like(fn, t, dtype, device, requires_grad, *extra):
-    return fn(*extra, dtype=dtype or t.dtype, device=device or t.device,
-              requires_grad=requires_grad) if not extra else None
+    shape = (size,) if isinstance(size, int) else (tuple(size),)
+    return _out(_filled(shape, fill_value, dtype, device, requires_grad), out)
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None, layout=None):
@@ -197,43 +203,113 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
                    requires_grad)
 
 
+def _num(v):
+    return v.item() if isinstance(v, Tensor) else v
+
+
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    """Values from start to end (exclusive) by step; int64 unless a bound is a float."""
+    """Values from start to end (exclusive) by step; int64 unless a bound is a float.
+
+    >>> arange(3)
+    tensor([0, 1, 2])
+    """
     if end is None:
         start, end = 0, start
-    vals = [float(v) if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = _num(start), _num(end), _num(step)
     if step == 0:
         raise RuntimeError("step must be nonzero")
+    if (step > 0 and end < start) or (step < 0 and end > start):
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
-        dtype = get_default_dtype() if any(isinstance(v, float) for v in vals) else int64
+        dtype = get_default_dtype() if any(isinstance(v, float) for v in (start, end, step)) else int64
     dt = as_dtype(dtype)
-    n = max(int(np.ceil((vals[1] - vals[0]) / vals[2])), 0)
-    arr = (vals[0] + np.arange(n, dtype=np.float64) * vals[2]).astype(dt.np) if dt._cat == 2 \
-        else np.arange(vals[0], vals[1], vals[2], dtype=dt.np)
-    return _finish(arr, dt, device, requires_grad)
+    if dt is int64:
+        # torch computes int64 ranges on the truncated bounds
+        xs, xe, xp = int(start), int(end), int(step)
+        sgn = (xp > 0) - (xp < 0)
+        n = max((xe - xs + xp - sgn) // xp, 0)     # the signs agree, so // truncates
+        arr = xs + xp * np.arange(n, dtype=np.int64)
+    else:
+        n = max(int(np.ceil((float(end) - float(start)) / float(step))), 0)
+        if dt.is_floating_point:
+            # accumulate in double, round once (torch's scalar kernel)
+            arr = (float(start) + float(step) * np.arange(n, dtype=np.float64)).astype(dt.np)
+        else:
+            arr = (int(start) + int(step) * np.arange(n, dtype=np.int64)).astype(dt.np)
+    return _out(_finish(arr, dt, device, requires_grad), out)
+
+
+def _lin(start, end, steps, dt):
+    """torch's linspace arithmetic: from `start` up to halfway, from `end` back after it,
+    in the result dtype (double for integer results). NOTE: torch's vectorised CPU
+    kernels round some float32 elements differently (by up to 1 ulp, varying by CPU)."""
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    work = dt.np if dt.is_floating_point else np.dtype(np.float64)
+    start, end = _num(start), _num(end)
+    if not dt.is_floating_point:
+        start, end = int(start), int(end)     # torch casts the bounds to the result type first
+    s, e = work.type(start), work.type(end)
+    if steps == 1:
+        return np.array([s], dtype=work)
+    step = (e - s) / work.type(steps - 1) if steps > 1 else work.type(0)
+    idx = np.arange(steps)
+    half = steps // 2
+    lo = s + step * idx[:half].astype(work)
+    hi = e - step * (steps - idx[half:] - 1).astype(work)
+    return np.concatenate((lo, hi)).astype(work, copy=False)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    """`steps` evenly spaced values from start to end inclusive."""
+    """`steps` evenly spaced values from start to end inclusive.
+
+    >>> linspace(0, 1, 5)
+    tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000])
+    """
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
-    arr = np.linspace(float(start), float(end), int(steps), dtype=np.float64).astype(dt.np)
-    return _finish(arr, dt, device, requires_grad)
+    return _out(_finish(_lin(start, end, int(steps), dt).astype(dt.np), dt, device, requires_grad), out)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False, out=None,
              layout=None):
-    """base ** linspace(start, end, steps)."""
+    """base ** linspace(start, end, steps), the power taken in double as torch does."""
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
-    arr = (float(base) ** np.linspace(float(start), float(end), int(steps))).astype(dt.np)
-    return _finish(arr, dt, device, requires_grad)
+    expo = _lin(start, end, int(steps), dt).astype(np.float64)
+    return _out(_finish(np.power(float(base), expo).astype(dt.np), dt, device, requires_grad), out)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
     """The identity matrix (n x m)."""
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
-    return _finish(np.eye(n, n if m is None else m, dtype=dt.np), dt, device, requires_grad)
+    return _out(_finish(np.eye(n, n if m is None else m, dtype=dt.np), dt, device, requires_grad), out)
 
 
 def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False):
+    """A 0-dim tensor holding the number `s` (default float dtype)."""
     dt = as_dtype(dtype) if dtype is not None else get_default_dtype()
     return _finish(np.array(s, dtype=dt.np), dt, device, requires_grad)
+
+
+def broadcast_shapes(*shapes):
+    """The shape that tensors of `shapes` broadcast to (ints count as 1-d shapes).
+
+    >>> broadcast_shapes((2, 1), (3,))
+    pyrch.Size([2, 3])
+    """
+    from ._tensor import Size
+    shapes = [(s,) if isinstance(s, (int, np.integer)) else tuple(s) for s in shapes]
+    nd = max((len(s) for s in shapes), default=0)
+    out = [1] * nd
+    for i, s in enumerate(shapes):
+        for j, n in enumerate(s, nd - len(s)):
+            if n < 0:
+                raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {list(s)}")
+            if out[j] == 1:
+                out[j] = n
+            elif n != 1 and n != out[j]:
+                raise RuntimeError(
+                    f"Attempting to broadcast a dimension of length {n} at {j - nd}! Mismatching "
+                    f"argument at index {i} had {s}; but expected shape should be broadcastable "
+                    f"to {out[nd - len(s):]}")
+    return Size(out)
+

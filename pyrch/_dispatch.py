@@ -131,7 +131,11 @@ def _cast_inputs(op, args, arrays, cdt):
         if x is None or (pos is not None and i not in pos):
             continue
         if isinstance(x, np.generic) or not hasattr(x, "dtype"):
-            arrays[i] = npdt.type(x)
+            try:
+                arrays[i] = npdt.type(x)
+            except OverflowError:
+                # NOTE: torch wraps an out-of-range Python int (uint8 + 300 -> 45); numpy refuses
+                arrays[i] = np.array(x, dtype=np.int64).astype(npdt)
         elif x.dtype != npdt:
             arrays[i] = x.astype(npdt)
 
@@ -167,7 +171,10 @@ def dispatch(op, args, attrs=None):
             _cast_inputs(op, args, arrays, _default.float)
     xp = _xp_for(arrays) if foreign else np
     try:
-        out = op.forward(xp, *arrays, **attrs) if attrs else op.forward(xp, *arrays)
+        if state.hooks and state.profiler is not None:
+            out = state.profiler.run_op(op, xp, arrays, attrs)   # times the forward
+        else:
+            out = op.forward(xp, *arrays, **attrs) if attrs else op.forward(xp, *arrays)
     except Exception as err:  # noqa: BLE001 - re-raised with the op's name and shapes
         _fail(op, args, arrays, attrs, err)
     if op.n_outputs == 1:
@@ -180,7 +187,7 @@ def dispatch(op, args, attrs=None):
             res._base = base if base._base is None else base._base
         if rg and op.differentiable and state.grad_enabled:
             res._rg = True
-            res.grad_fn = Node(op, args, attrs, out)
+            res.grad_fn = Node(op, args, attrs, out, res._vc)
         if state.hooks:
             _notify(op, args, attrs, (res,))
         return res
@@ -193,7 +200,7 @@ def dispatch(op, args, attrs=None):
             r._base = base if base._base is None else base._base
     if rg and op.differentiable and state.grad_enabled:
         outs[0]._rg = True
-        outs[0].grad_fn = Node(op, args, attrs, outs[0]._data)
+        outs[0].grad_fn = Node(op, args, attrs, outs[0]._data, outs[0]._vc)
     if state.hooks:
         _notify(op, args, attrs, outs)
     return outs
@@ -203,8 +210,6 @@ def _notify(op, args, attrs, outs):
     tr = state.tracer
     if tr is not None:
         tr.record(op, args, attrs, outs)
-    if state.profiler is not None:
-        state.profiler.count(op)
     if state.anomaly:
         for o in outs:
             d = o._data
@@ -217,8 +222,11 @@ def _notify(op, args, attrs, outs):
         print(f"[pyrch] {op.name}({_describe(args)}) -> {_describe(outs)}", file=sys.stderr)
 
 
-def dispatch_inplace(op, target, args, attrs=None):
+def dispatch_inplace(op, target, args, attrs=None, call=None):
     """Run `op` out of place, then write its result into `target` (x.add_(y), x[i] = v).
+
+    `call`, when given, is the op's public function (x.clamp_(min=0) goes
+    through clamp's torch signature); it is called instead of `op` itself.
 
     The write keeps `target`'s storage (so views see it), bumps the version
     counter shared with its views, and rebinds `target.grad_fn` to the new
@@ -232,16 +240,18 @@ def dispatch_inplace(op, target, args, attrs=None):
         raise RuntimeError(
             f"{op.name}_: in-place modification of a view that takes part in autograd is not "
             "supported; write `y = y.clone()` first or use the out-of-place op")
-    if grad_on and op.saves_inputs and target._rg:
-        # backward needs target's old value: give the node a snapshot, not the buffer we overwrite
+    if grad_on and (op.saves_inputs or call is not None):
+        # backward needs target's old value (w.mul_(x) too, where only x requires grad):
+        # give the node a snapshot, not the buffer we overwrite
         args = tuple(target._snapshot() if a is target else a for a in args)
-    out = dispatch(op, args, attrs)
+    out = dispatch(op, args, attrs) if call is None else call(*args, **(attrs or {}))
     d = out._data
     tdt = target._data.dtype
     if d.dtype != tdt:
         if not can_cast(NP2DT[d.dtype], NP2DT[tdt]):
-            raise RuntimeError(f"result type {NP2DT[d.dtype].name.capitalize()} can't be cast to "
-                               f"the desired output type {NP2DT[tdt].name.capitalize()}")
+            from ._tensor import _TYPE_NAMES   # torch's names: Float, Long, ...
+            raise RuntimeError(f"result type {_TYPE_NAMES[NP2DT[d.dtype].name][:-6]} can't be cast "
+                               f"to the desired output type {_TYPE_NAMES[NP2DT[tdt].name][:-6]}")
     if d.shape != target._data.shape:
         raise RuntimeError(f"output with shape {list(target._data.shape)} doesn't match the "
                            f"broadcast shape {list(d.shape)}")
