@@ -1,1 +1,473 @@
-"""(filled in by its op family)."""
+"""Linear algebra: matmul (and @), einsum, the mm/bmm/mv/dot/outer family,
+addmm/baddbmm, tril/triu.
+
+Two primitives carry everything: `matmul` (numpy's matmul, with torch's
+shape errors and 1-D rules) and `einsum` (whose gradient is again an einsum).
+mm, bmm, mv, dot, outer, addmm and baddbmm are composites that check their
+arguments the way torch does and then call matmul, so the tracer and the C
+executor only ever see one GEMM op.
+"""
+import string
+
+from .registry import op, composite, broadcast_shapes, Meta
+from .._dispatch import dispatch
+from .._dtype import NP2DT
+
+# the C++ type names torch prints in matmul's dtype error
+_CPP_NAME = {"bool": "bool", "uint8": "unsigned char", "int8": "signed char", "int16": "short int",
+             "int32": "int", "int64": "long int", "float16": "c10::Half", "float32": "float",
+             "float64": "double"}
+_TORCH_NAME = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
+               "int64": "Long", "float16": "Half", "float32": "Float", "float64": "Double"}
+
+
+def _prod(xs):
+    n = 1
+    for x in xs:
+        n *= x
+    return n
+
+
+def _dtname(dt, table):
+    return table[(dt if hasattr(dt, "is_floating_point") else NP2DT[dt]).name]
+
+
+# -- matmul -------------------------------------------------------------------------------
+
+def _matmul_shape(sa, sb):
+    """Output shape of matmul, raising torch's messages for each case."""
+    na, nb = len(sa), len(sb)
+    if na == 0 or nb == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+                           f"{na}D and {nb}D")
+    if na == 1 and nb == 1:
+        if sa != sb:
+            raise RuntimeError(f"inconsistent tensor size, expected tensor [{sa[0]}] and src "
+                               f"[{sb[0]}] to have the same number of elements, but got {sa[0]} "
+                               f"and {sb[0]} elements respectively")
+        return ()
+    if nb == 1:                                 # matrix (or batch) @ vector
+        rows = _prod(sa[:-1])
+        if sa[-1] != sb[0]:
+            raise RuntimeError(f"size mismatch, got input ({rows}), mat ({rows}x{sa[-1]}), "
+                               f"vec ({sb[0]})")
+        return sa[:-1]
+    if nb == 2:                                 # vector, matrix or batch @ matrix: one GEMM
+        rows = _prod(sa[:-1])
+        if sa[-1] != sb[0]:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{sa[-1]} and "
+                               f"{sb[0]}x{sb[1]})")
+        return sa[:-1] + sb[1:]
+    a2 = (1,) + sa if na == 1 else sa           # batched: broadcast the batch dims
+    try:
+        batch = broadcast_shapes(a2[:-2], sb[:-2])
+    except ValueError as e:
+        raise RuntimeError(str(e)) from None
+    if a2[-1] != sb[-2]:
+        n = _prod(batch)
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{n}, {a2[-1]}] but got: [{n}, {sb[-2]}].")
+    return batch + (sb[-1],) if na == 1 else batch + (sa[-2], sb[-1])
+
+
+@op("matmul", kind="contraction", dtype="keep")
+def matmul(xp, a, b):
+    """Matrix product with torch's rules for 1-D operands and broadcast batch dims (the @ operator).
+
+    >>> import pyrch
+    >>> (pyrch.ones(2, 3) @ pyrch.ones(3)).tolist()
+    [3.0, 3.0]
+    """
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_dtname(a.dtype, _CPP_NAME)} != {_dtname(b.dtype, _CPP_NAME)}")
+    return xp.matmul(a, b)
+
+
+@matmul.infer
+def _(a, b):
+    if not isinstance(a, Meta) or not isinstance(b, Meta):
+        raise TypeError("matmul(): argument 'other' must be Tensor, not a Python number")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_CPP_NAME[a.dtype.name]} != {_CPP_NAME[b.dtype.name]}")
+    return _matmul_shape(a.shape, b.shape), a.dtype
+
+
+def _mT(x):
+    nd = x.ndim
+    return x.permute(*range(nd - 2), nd - 1, nd - 2)
+
+
+@matmul.backward
+def _(g, a, b, needs):
+    # Each case returns gradients shaped like the broadcast problem; the engine
+    # sums broadcast batch dims back down (sum_to) to each input's shape.
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    ga = gb = None
+    if len(sa) == 1 and len(sb) == 1:           # dot
+        return (g * b if needs[0] else None), (g * a if needs[1] else None)
+    if len(sb) == 1:                            # (..., n, k) @ (k,) -> (..., n)
+        k = sb[0]
+        if needs[0]:
+            ga = g.reshape(tuple(g.shape) + (1,)) * b
+        if needs[1]:
+            rows = _prod(sa[:-1])
+            gb = matmul(g.reshape(rows), a.reshape(rows, k))
+        return ga, gb
+    if len(sa) == 1:                            # (k,) @ (..., k, m) -> (..., m)
+        if needs[0]:
+            gs = tuple(g.shape)
+            ga = matmul(g.reshape(gs[:-1] + (1, gs[-1])), _mT(b)).reshape(gs[:-1] + sa)
+        if needs[1]:
+            gb = a.reshape(sa[0], 1) * g.reshape(tuple(g.shape[:-1]) + (1, g.shape[-1]))
+        return ga, gb
+    if needs[0]:
+        ga = matmul(g, _mT(b))
+    if needs[1]:
+        if len(sb) == 2 and len(sa) > 2:        # batch @ weight: fold the batch into one GEMM
+            k, m = sa[-1], sb[-1]
+            rows = _prod(sa[:-1])
+            gb = matmul(_mT(a.reshape(rows, k)), g.reshape(rows, m))
+        else:
+            gb = matmul(_mT(a), g)
+    return ga, gb
+
+
+# -- the mm family: torch's argument checks, then matmul ----------------------------------
+
+@composite("mm")
+def mm(input, mat2):
+    """Matrix product of two 2-D tensors (no broadcasting).
+
+    >>> import pyrch
+    >>> pyrch.mm(pyrch.ones(2, 3), pyrch.ones(3, 4)).shape
+    pyrch.Size([2, 4])
+    """
+    if input.ndim != 2:
+        raise RuntimeError("self must be a matrix")
+    if mat2.ndim != 2:
+        raise RuntimeError("mat2 must be a matrix")
+    return dispatch(matmul, (input, mat2))
+
+
+def _bmm_check(b1, b2):
+    if b1.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if b2.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    s1, s2 = tuple(b1.shape), tuple(b2.shape)
+    if s2[:2] != (s1[0], s1[2]):
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{s1[0]}, {s1[2]}] but got: [{s2[0]}, {s2[1]}].")
+
+
+@composite("bmm")
+def bmm(input, mat2):
+    """Batched matrix product of two 3-D tensors with equal batch sizes (no broadcasting).
+
+    >>> import pyrch
+    >>> pyrch.bmm(pyrch.ones(5, 2, 3), pyrch.ones(5, 3, 4)).shape
+    pyrch.Size([5, 2, 4])
+    """
+    _bmm_check(input, mat2)
+    return dispatch(matmul, (input, mat2))
+
+
+@composite("mv")
+def mv(input, vec):
+    """Matrix-vector product of a 2-D and a 1-D tensor.
+
+    >>> import pyrch
+    >>> pyrch.mv(pyrch.ones(2, 3), pyrch.ones(3)).tolist()
+    [3.0, 3.0]
+    """
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {input.ndim}, {vec.ndim}")
+    if input.dtype is not vec.dtype:
+        raise RuntimeError(f"addmv input tensors must have the same dtype, but got "
+                           f"{_TORCH_NAME[input.dtype.name]}, {_TORCH_NAME[vec.dtype.name]}")
+    return dispatch(matmul, (input, vec))
+
+
+@composite("dot")
+def dot(input, tensor):
+    """Inner product of two 1-D tensors of equal size and dtype.
+
+    >>> import pyrch
+    >>> pyrch.dot(pyrch.tensor([1., 2.]), pyrch.tensor([3., 4.]))
+    tensor(11.)
+    """
+    if input.ndim != 1 or tensor.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {tensor.ndim}D tensors")
+    if input.dtype is not tensor.dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
+                           f"{_TORCH_NAME[input.dtype.name]} and {_TORCH_NAME[tensor.dtype.name]}")
+    return dispatch(matmul, (input, tensor))
+
+
+@composite("outer")
+def outer(input, vec2):
+    """Outer product of two 1-D tensors (dtypes promote, as in torch).
+
+    >>> import pyrch
+    >>> pyrch.outer(pyrch.tensor([1., 2.]), pyrch.tensor([1., 10., 100.])).shape
+    pyrch.Size([2, 3])
+    """
+    for name, v in (("self", input), ("vec2", vec2)):
+        if v.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {v.ndim}-D")
+    return input.reshape(input.shape[0], 1) * vec2
+
+
+def _scaled_add(input, prod, beta, alpha):
+    """beta * input + alpha * prod, skipping multiplications by one; beta=0 ignores input."""
+    if alpha != 1:
+        prod = prod * alpha
+    shape = tuple(prod.shape)
+    if tuple(input.shape) != shape:
+        input = input.expand(shape)
+    if beta == 0:   # NOTE: as in torch, input's nan/inf do not leak through beta=0
+        return prod
+    return prod + (input if beta == 1 else input * beta)
+
+
+@composite("addmm")
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1, mat2 (input broadcasts).
+
+    >>> import pyrch
+    >>> pyrch.addmm(pyrch.zeros(3), pyrch.ones(2, 4), pyrch.ones(4, 3), alpha=0.5).tolist()
+    [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0]]
+    """
+    for name, m in (("mat1", mat1), ("mat2", mat2)):
+        if m.ndim != 2:
+            raise RuntimeError(f"{name} must be a matrix, got {m.ndim}-D tensor")
+    return _scaled_add(input, dispatch(matmul, (mat1, mat2)), beta, alpha)
+
+
+@composite("baddbmm")
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * bmm(batch1, batch2) (input broadcasts).
+
+    >>> import pyrch
+    >>> pyrch.baddbmm(pyrch.zeros(4), pyrch.ones(2, 3, 5), pyrch.ones(2, 5, 4)).shape
+    pyrch.Size([2, 3, 4])
+    """
+    _bmm_check(batch1, batch2)
+    return _scaled_add(input, dispatch(matmul, (batch1, batch2)), beta, alpha)
+
+
+# -- einsum -------------------------------------------------------------------------------
+
+_LETTERS = string.ascii_uppercase + string.ascii_lowercase
+
+
+def _einsum_normalise(equation, shapes):
+    """An explicit equation ('ij,jk->ik') with every '...' spelled out in spare letters.
+
+    The op's attribute is this normal form, so its forward, shape rule and
+    gradient never deal with ellipses or implicit outputs.
+    """
+    eq = equation.replace(" ", "")
+    for i, c in enumerate(eq):
+        if c not in _LETTERS and c not in ".,->":
+            raise RuntimeError(f"einsum(): invalid subscript given at index {i} in the equation "
+                               "string, subscripts must be in [a-zA-Z]")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) > len(shapes):
+        raise RuntimeError("einsum(): fewer operands were provided than specified in the equation")
+    if len(terms) < len(shapes):
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation")
+    spare = [c for c in _LETTERS if c not in eq]
+    n_ell, counts, parts = 0, {}, []
+    for i, (t, shape) in enumerate(zip(terms, shapes)):
+        head, dots, tail = t.partition("...")
+        if "." in head or "." in tail:
+            raise RuntimeError(f"einsum(): found '.' for operand {i} that is not part of any ellipsis")
+        k = len(head) + len(tail)
+        if dots and k > len(shape):
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({k}) is more "
+                               f"than the number of dimensions ({len(shape)}) for operand {i}")
+        if not dots and k != len(shape):
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({k}) does not "
+                               f"match the number of dimensions ({len(shape)}) for operand {i} and "
+                               "no ellipsis was given")
+        n = len(shape) - k if dots else None
+        if n is not None:
+            n_ell = max(n_ell, n)
+        for c in head + tail:
+            counts[c] = counts.get(c, 0) + 1
+        parts.append((head, n, tail))
+    ell = "".join(spare[:n_ell])
+    ins = [h + ("" if n is None else ell[n_ell - n:]) + t for h, n, t in parts]
+    if not arrow:
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1))
+    else:
+        head, dots, tail = out.partition("...")
+        if "." in head or "." in tail:
+            raise RuntimeError("einsum(): found '.' for output but an ellipsis (...) was not found")
+        out = head + (ell if dots else "") + tail
+        for c in head + tail:
+            if (head + tail).count(c) > 1:
+                raise RuntimeError(f"einsum(): output subscript {c} appears more than once in the "
+                                   "output")
+            if c not in counts:
+                raise RuntimeError(f"einsum(): output subscript {c} does not appear in the "
+                                   "equation for any input operand")
+    return ",".join(ins) + "->" + out
+
+
+@op("einsum", kind="contraction", dtype="keep")
+def einsum(xp, *operands, equation):
+    """Einstein summation: einsum('ij,jk->ik', a, b) (operands may also come as one list).
+
+    >>> import pyrch
+    >>> pyrch.einsum("ij,jk->ik", pyrch.ones(2, 3), pyrch.ones(3, 4)).shape
+    pyrch.Size([2, 4])
+    """
+    first = operands[0].dtype
+    for x in operands[1:]:
+        if x.dtype != first:
+            raise RuntimeError(f"expected scalar type {_dtname(first, _TORCH_NAME)} but found "
+                               f"{_dtname(x.dtype, _TORCH_NAME)}")
+    if len(operands) == 1:
+        out = xp.einsum(equation, operands[0])
+        # NOTE: numpy hands back a view for pure permutations/diagonals; the op's
+        # output must own its memory (it is not declared a view).
+        return out.copy() if xp.may_share_memory(out, operands[0]) else out
+    return xp.einsum(equation, *operands, optimize=True)
+
+
+@einsum.infer
+def _(*operands, equation):
+    lhs, out = equation.split("->")
+    sizes = {}
+    for i, (t, m) in enumerate(zip(lhs.split(","), operands)):
+        if m.dtype is not operands[0].dtype:
+            raise RuntimeError(f"expected scalar type {_TORCH_NAME[operands[0].dtype.name]} but "
+                               f"found {_TORCH_NAME[m.dtype.name]}")
+        mine = {}
+        for c, n in zip(t, m.shape):
+            if c in mine and mine[c] != n:
+                raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {i} but the "
+                                   f"sizes don't match, {mine[c]} != {n}")
+            mine[c] = n
+        for c, n in mine.items():
+            old = sizes.get(c)
+            if old is None or old == 1:
+                sizes[c] = n
+            elif n != 1 and n != old:
+                raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {i} which "
+                                   f"does not broadcast with previously seen size {old}")
+    return tuple(sizes[c] for c in out), operands[0].dtype
+
+
+@einsum.backward
+def _(g, needs, *operands, equation):
+    # The gradient of operand i is the einsum of g with the other operands,
+    # producing i's subscripts. Subscripts only operand i has (summed there
+    # alone) are broadcast back; repeated ones (diagonals) are re-embedded
+    # through identity matrices.
+    from .. import eye
+    lhs, out = equation.split("->")
+    terms = lhs.split(",")
+    spare = [c for c in _LETTERS if c not in equation]
+    grads = []
+    for i, (t, x) in enumerate(zip(terms, operands)):
+        if not needs[i]:
+            grads.append(None)
+            continue
+        others = [terms[j] for j in range(len(terms)) if j != i]
+        avail = set(out).union(*others)
+        uniq = "".join(dict.fromkeys(t))
+        target = "".join(c for c in uniq if c in avail)
+        r = einsum(g, *[operands[j] for j in range(len(terms)) if j != i],
+                   equation=",".join([out] + others) + "->" + target)
+        # subscripts summed in operand i alone, or of size 1 everywhere else, are
+        # broadcast back (the engine sums the opposite case, size 1 in operand i)
+        size = dict(zip(t, x.shape))
+        have = dict(zip(target, r.shape))
+        full = tuple(size[c] if have.get(c, 1) == 1 else have[c] for c in uniq)
+        if tuple(r.shape) != full:
+            r = r.reshape(tuple(have.get(c, 1) for c in uniq)).expand(full)
+        if len(uniq) < len(t):
+            seen, full, eyes, subs = set(), [], [], []
+            fresh = iter(spare)
+            for c in t:
+                if c in seen:
+                    f = next(fresh)
+                    full.append(f)
+                    eyes.append(eye(size[c], dtype=g.dtype, device=g.device))
+                    subs.append(c + f)
+                else:
+                    seen.add(c)
+                    full.append(c)
+            r = einsum(r, *eyes, equation=",".join([uniq] + subs) + "->" + "".join(full))
+        grads.append(r)
+    return tuple(grads)
+
+
+@einsum.public
+def _einsum(equation, *operands):
+    """einsum(equation, *operands): Einstein summation, torch's equation syntax ('...' included)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise RuntimeError("einsum(): must provide at least one operand")
+    eq = _einsum_normalise(equation, [tuple(x.shape) for x in operands])
+    return dispatch(einsum, operands, {"equation": eq})
+
+
+_einsum.__name__ = _einsum.__qualname__ = "einsum"
+
+
+# -- tril, triu ---------------------------------------------------------------------------
+
+@op("tril", kind="opaque", dtype="keep")
+def tril(xp, a, *, diagonal=0):
+    """The lower triangle of the last two dims (entries above `diagonal` set to 0).
+
+    >>> import pyrch
+    >>> pyrch.ones(2, 2).tril().tolist()
+    [[1.0, 0.0], [1.0, 1.0]]
+    """
+    if a.ndim < 2:
+        raise RuntimeError("tril: input tensor must have at least 2 dimensions")
+    return xp.tril(a, k=diagonal)
+
+
+@op("triu", kind="opaque", dtype="keep")
+def triu(xp, a, *, diagonal=0):
+    """The upper triangle of the last two dims (entries below `diagonal` set to 0).
+
+    >>> import pyrch
+    >>> pyrch.ones(2, 2).triu(1).tolist()
+    [[0.0, 1.0], [0.0, 0.0]]
+    """
+    if a.ndim < 2:
+        raise RuntimeError("triu: input tensor must have at least 2 dimensions")
+    return xp.triu(a, k=diagonal)
+
+
+@tril.backward
+def _(g, diagonal):
+    return (tril(g, diagonal=diagonal),)
+
+
+@triu.backward
+def _(g, diagonal):
+    return (triu(g, diagonal=diagonal),)
+
+
+def _tri_infer(name):
+    def rule(a, *, diagonal=0):
+        if len(a.shape) < 2:
+            raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+        return a.shape, a.dtype
+    return rule
+
+
+tril.infer(_tri_infer("tril"))
+triu.infer(_tri_infer("triu"))
