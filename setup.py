@@ -11,7 +11,7 @@ setup(
     version="0.1.0",
     description="A PyTorch-shaped deep-learning framework with a tracing JIT and a C executor",
     packages=find_packages(include=["pyrch", "pyrch.*"]),
-    package_data={"pyrch._C": ["*.c", "*.h"]},
+    package_data={"pyrch._C": ["*.c", "*.h"], "pyrch.datasets": ["*.npz"]},
     python_requires=">=3.10",
     setup_requires=["cffi>=1.15", "scipy-openblas32>=0.3.27"],
     install_requires=["numpy>=1.24", "scipy>=1.10", "cffi>=1.15", "rich>=13", "scipy-openblas32>=0.3.27"],
