@@ -41,6 +41,14 @@ def _build(o, name):
 
 
 def _build_inplace(o):
+    if o.public_fn is not None:     # torch's signature (x.add_(y, alpha=2), x.clamp_(min=0))
+        pub = o.public_fn
+
+        def fn(self, *args, **kwargs):
+            return dispatch_inplace(o, self, (self,) + args, kwargs, call=pub)
+        fn.__name__ = fn.__qualname__ = o.name + "_"
+        fn.__doc__ = f"In-place version of `{o.name}`."
+        return fn
     rest = list(o.inputs[1:])
     params = rest + list(o.attr_names)
     attrs = "{" + ", ".join(f"{a!r}: {a}" for a in o.attr_names) + "}" if o.attr_names else "None"

@@ -1,14 +1,55 @@
-"""Elementwise ops: arithmetic, transcendental, activations, comparisons.
+"""Elementwise arithmetic: + - * / // % **, abs/sign, min/max/clamp, lerp, where.
 
-Each has a forward on arrays, a backward in pyrch ops and, where one exists,
-a C expression over operands a, b, c that the fusion code generator splices
-into a fused loop.
+Each op has a forward on arrays, a backward in pyrch ops and a C expression
+over operands a, b, c (and the attributes it names) that the fusion code
+generator splices into a fused loop. Transcendental functions live in
+elementwise_math.py, activations in elementwise_nn.py, comparisons and
+bitwise/logical ops in elementwise_logic.py, torch's other spellings (clip,
+absolute, arcsin, greater, ...) in elementwise_alias.py.
+
+dtype rules: "promote" computes in torch's promoted type, "float" also turns
+integers into the default float (exp, /, sqrt), "bool" promotes the operands
+and returns bool (comparisons), "keep" returns the input's dtype.
 """
+import numpy as np
+
+from .core import fill
 from .registry import op
 
 
+def public(o):
+    """Register `fn` as op `o`'s torch-signature function, named like the op."""
+    def register(fn):
+        fn.__name__ = fn.__qualname__ = o.name
+        return o.public(fn)
+    return register
+
+
+def special(xp):
+    """scipy.special for numpy arrays, cupyx.scipy.special for cupy arrays (erf, expit)."""
+    if xp is np:
+        import scipy.special as sp
+    else:
+        import cupyx.scipy.special as sp
+    return sp
+
+
+def zeros_like(g):
+    """A zero gradient shaped like `g` (torch's grad of floor, sign, round, ...), made by
+    an op so that a traced backward records it."""
+    return fill(g, 0)
+
+
+# -- + - * / ----------------------------------------------------------------------------
+
 @op("add", kind="elementwise", dtype="promote", cexpr="a + b")
 def add(xp, a, b):
+    """input + alpha * other, with broadcasting and type promotion.
+
+    >>> import pyrch
+    >>> pyrch.add(pyrch.tensor([1, 2]), 1.5)
+    tensor([2.5000, 3.5000])
+    """
     return xp.add(a, b)
 
 
@@ -17,9 +58,23 @@ def _(g):
     return g, g
 
 
+@public(add)
+def _add(input, other, *, alpha=1):
+    if alpha != 1:
+        other = other * alpha
+    return add(input, other)
+
+
 @op("sub", kind="elementwise", dtype="promote", cexpr="a - b")
 def sub(xp, a, b):
-    return xp.subtract(a, b)
+    """input - alpha * other, with broadcasting and type promotion."""
+    try:
+        return xp.subtract(a, b)
+    except TypeError:
+        if a.dtype == bool and b.dtype == bool:
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                               "supported. Use the `^` or `logical_xor()` operator instead.") from None
+        raise
 
 
 @sub.backward
@@ -27,8 +82,16 @@ def _(g, needs):
     return g, (-g if needs[1] else None)
 
 
+@public(sub)
+def _sub(input, other, *, alpha=1):
+    if alpha != 1:
+        other = other * alpha
+    return sub(input, other)
+
+
 @op("mul", kind="elementwise", dtype="promote", cexpr="a * b")
 def mul(xp, a, b):
+    """input * other, elementwise."""
     return xp.multiply(a, b)
 
 
@@ -39,6 +102,12 @@ def _(g, a, b, needs):
 
 @op("div", kind="elementwise", dtype="float", cexpr="a / b")
 def div(xp, a, b):
+    """True division (integers give floats); rounding_mode='trunc' or 'floor' rounds.
+
+    >>> import pyrch
+    >>> pyrch.div(pyrch.tensor([5, -5]), 2)
+    tensor([ 2.5000, -2.5000])
+    """
     return xp.true_divide(a, b)
 
 
@@ -49,8 +118,115 @@ def _(g, a, b, needs):
     return ga, gb
 
 
+@public(div)
+def _div(input, other, *, rounding_mode=None):
+    if rounding_mode is None:
+        return div(input, other)
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode != "trunc":
+        raise ValueError("div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                         f"found '{rounding_mode}'")
+    from .._dtype import result_type
+    if result_type(input, other).is_floating_point:
+        return div(input, other).trunc()
+    q = floor_divide(input, other)     # integers: floor, then step back toward zero
+    return q + ((q * other != input) & ((input < 0) != (other < 0)))
+
+
+# numpy's and torch's floor division: from fmod, so 1 // 0.1 is 9 like Python's (floor(1 / 0.1)
+# would be 10). NOTE: for integer operands the C expression assumes a nonzero divisor.
+_MOD = "fmod(a, b)"
+_DIV = f"((a - {_MOD}) / b - ({_MOD} != 0 && (b < 0) != ({_MOD} < 0)))"
+_FLOOR_DIVIDE_C = (f"(b == 0 ? a / b : ({_DIV} != 0 ? floor({_DIV}) + ({_DIV} - floor({_DIV}) > 0.5) "
+                   ": copysign(0, a / b)))")
+
+
+@op("floor_divide", kind="elementwise", dtype="promote", cexpr=_FLOOR_DIVIDE_C)
+def floor_divide(xp, a, b):
+    """Division rounded down (`//`), integers stay integers like Python's."""
+    return xp.floor_divide(a, b)
+
+
+@floor_divide.backward
+def _(g):
+    # NOTE: torch raises "derivative for aten::floor_divide is not implemented";
+    # pyrch gives the zero gradient that torch.div(..., rounding_mode='floor') has.
+    z = zeros_like(g)
+    return z, z
+
+
+@op("remainder", kind="elementwise", dtype="promote",
+    cexpr="(fmod(a, b) != 0 && ((b < 0) != (fmod(a, b) < 0)) ? fmod(a, b) + b : fmod(a, b))")
+def remainder(xp, a, b):
+    """Python's modulus (`%`): the result takes the divisor's sign."""
+    return xp.remainder(a, b)
+
+
+@remainder.backward
+def _(g, a, b, needs):
+    return g, (-g * floor_divide(a, b) if needs[1] else None)
+
+
+@op("fmod", kind="elementwise", dtype="promote", cexpr="fmod(a, b)")
+def fmod(xp, a, b):
+    """C's fmod: the remainder takes the dividend's sign."""
+    return xp.fmod(a, b)
+
+
+@fmod.backward
+def _(g, a, b, needs):
+    return g, (-g * div(a, b).trunc() if needs[1] else None)
+
+
+@op("pow", kind="elementwise", dtype="promote", cexpr="pow(a, b)")
+def pow(xp, a, b):
+    """input ** exponent; either may be a Python number.
+
+    >>> import pyrch
+    >>> pyrch.tensor([1.0, 2.0]) ** 2
+    tensor([1., 4.])
+    """
+    try:
+        return xp.power(a, b)
+    except ValueError:   # integers to negative powers: torch gives 1, -1 or 0 (truncation)
+        pos = xp.power(a, xp.abs(b))
+        odd = xp.remainder(b, 2) != 0
+        neg = xp.where(a == 1, 1, xp.where(a == -1, xp.where(odd, -1, 1), 0)).astype(pos.dtype)
+        return xp.where(b < 0, neg, pos)
+
+
+@pow.backward
+def _(g, a, b, out, needs):
+    import math
+    from .._tensor import Tensor
+    ga = gb = None
+    if needs[0]:
+        # NOTE: like torch, the grad is 0 where the exponent is 0 (0 ** 0 included)
+        if isinstance(b, Tensor):
+            ga = where(b == 0, 0.0, g * b * a ** (b - 1))
+        else:
+            ga = zeros_like(g) if b == 0 else g * b * a ** (b - 1)
+    if needs[1]:
+        # NOTE: and 0 where the base is 0 and the exponent >= 0 (log 0 = -inf)
+        if isinstance(a, Tensor):
+            gb = where((a == 0) & (b >= 0), 0.0, g * out * a.log())
+        elif a == 0:
+            gb = where(b >= 0, 0.0, g * out * -math.inf)
+        else:
+            gb = g * out * math.log(a)
+    return ga, gb
+
+
+# -- sign-like --------------------------------------------------------------------------
+
 @op("neg", kind="elementwise", dtype="keep", cexpr="-a")
 def neg(xp, a):
+    """-input (bool tensors are an error, as in torch)."""
+    if a.dtype == bool:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you "
+                           "are trying to invert a mask, use the `~` or `logical_not()` operator "
+                           "instead.")
     return xp.negative(a)
 
 
@@ -59,11 +235,195 @@ def _(g):
     return (-g,)
 
 
-@op("exp", kind="elementwise", dtype="float", cexpr="exp(a)")
-def exp(xp, a):
-    return xp.exp(a)
+@op("positive", kind="elementwise", dtype="keep", cexpr="a")
+def positive(xp, a):
+    """+input: the input itself (a copy)."""
+    return a.copy()
 
 
-@exp.backward
+@positive.backward
+def _(g):
+    return (g,)
+
+
+@op("abs", kind="elementwise", dtype="keep", cexpr="(a <= 0 ? 0 - a : a)")
+def abs(xp, a):
+    """|input|, elementwise."""
+    return xp.abs(a)
+
+
+@abs.backward
+def _(g, a):
+    return (g * a.sign(),)   # NOTE: 0 at 0, like torch
+
+
+@op("sign", kind="elementwise", dtype="keep", cexpr="((a > 0) - (a < 0))")
+def sign(xp, a):
+    """-1, 0 or 1 by the sign of input (0 for NaN, like torch)."""
+    if a.dtype.kind == "b":
+        return a.copy()
+    out = xp.sign(a)
+    return xp.where(out == out, out, 0) if a.dtype.kind == "f" else out
+
+
+@sign.backward
+def _(g):
+    return (zeros_like(g),)
+
+
+@op("reciprocal", kind="elementwise", dtype="float", cexpr="1 / a")
+def reciprocal(xp, a):
+    """1 / input (integers give floats)."""
+    return xp.reciprocal(a)
+
+
+@reciprocal.backward
 def _(g, out):
-    return (g * out,)
+    return (-g * out * out,)
+
+
+@op("square", kind="elementwise", dtype="keep", cexpr="a * a")
+def square(xp, a):
+    """input * input (integers stay integers)."""
+    return xp.square(a)
+
+
+@square.backward
+def _(g, a):
+    return (g * 2 * a,)
+
+
+# -- min/max, clamp -----------------------------------------------------------------------
+
+@op("maximum", kind="elementwise", dtype="promote", cexpr="(a != a || a > b ? a : b)")
+def maximum(xp, a, b):
+    """The larger of two tensors, elementwise; NaN propagates."""
+    return xp.maximum(a, b)
+
+
+@op("minimum", kind="elementwise", dtype="promote", cexpr="(a != a || a < b ? a : b)")
+def minimum(xp, a, b):
+    """The smaller of two tensors, elementwise; NaN propagates."""
+    return xp.minimum(a, b)
+
+
+def _minmax_grads(g, a, b, needs, a_loses, b_loses):
+    # NOTE: torch's rule: on ties each input gets half the gradient
+    if needs[0] or needs[1]:
+        g_tie = where(a == b, g * 0.5, g)
+    return (where(a_loses, 0.0, g_tie) if needs[0] else None,
+            where(b_loses, 0.0, g_tie) if needs[1] else None)
+
+
+@maximum.backward
+def _(g, a, b, needs):
+    return _minmax_grads(g, a, b, needs, a < b, a > b)
+
+
+@minimum.backward
+def _(g, a, b, needs):
+    return _minmax_grads(g, a, b, needs, a > b, a < b)
+
+
+@op("clamp_min", kind="elementwise", dtype="promote", cexpr="(b != b || a < b ? b : a)")
+def clamp_min(xp, a, min):
+    """max(input, min) elementwise; NaN propagates."""
+    return xp.maximum(a, min)
+
+
+@clamp_min.backward
+def _(g, a, min, needs):
+    return (where(a >= min, g, 0.0) if needs[0] else None,
+            where(a < min, g, 0.0) if needs[1] else None)
+
+
+@op("clamp_max", kind="elementwise", dtype="promote", cexpr="(b != b || a > b ? b : a)")
+def clamp_max(xp, a, max):
+    """min(input, max) elementwise; NaN propagates."""
+    return xp.minimum(a, max)
+
+
+@clamp_max.backward
+def _(g, a, max, needs):
+    return (where(a <= max, g, 0.0) if needs[0] else None,
+            where(a > max, g, 0.0) if needs[1] else None)
+
+
+@op("clamp", kind="elementwise", dtype="promote",
+    cexpr="(c != c || (b != b || a < b ? b : a) > c ? c : (b != b || a < b ? b : a))")
+def clamp(xp, a, min, max):
+    """Clamp input into [min, max]; min or max may be None, a number or a tensor.
+
+    >>> import pyrch
+    >>> pyrch.tensor([-2.0, 0.5, 3.0]).clamp(0, 1)
+    tensor([0.0000, 0.5000, 1.0000])
+    """
+    return xp.minimum(xp.maximum(a, min), max)
+
+
+@clamp.backward
+def _(g, a, min, max, needs):
+    # NOTE: torch's rule: the input's grad passes where min <= input <= max
+    # (boundaries included); when min > max everything is max's.
+    ga = where((a >= min) & (a <= max), g, 0.0) if needs[0] else None
+    gmin = where((a < min) & (min < max), g, 0.0) if needs[1] else None
+    gmax = where((a > max) | (max < min), g, 0.0) if needs[2] else None
+    return ga, gmin, gmax
+
+
+@public(clamp)
+def _clamp(input, min=None, max=None):
+    if min is None:
+        if max is None:
+            raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+        return clamp_max(input, max)
+    if max is None:
+        return clamp_min(input, min)
+    return clamp(input, min, max)
+
+
+# -- three-operand -------------------------------------------------------------------------
+
+@op("lerp", kind="elementwise", dtype="promote",
+    cexpr="((c < 0 ? -c : c) < 0.5 ? a + c * (b - a) : b - (b - a) * (1 - c))")
+def lerp(xp, a, end, weight):
+    """input + weight * (end - input); weight is a number or a tensor."""
+    diff = xp.subtract(end, a)
+    w = xp.asarray(weight, dtype=diff.dtype) if not hasattr(weight, "dtype") else weight
+    small = xp.abs(w) < 0.5
+    # torch's two-sided form: exact at both ends (weight 0 gives input, 1 gives end)
+    return xp.where(small, a + w * diff, end - diff * (1 - w)).astype(diff.dtype, copy=False)
+
+
+@lerp.backward
+def _(g, a, end, weight, needs):
+    return (g * (1 - weight) if needs[0] else None,
+            g * weight if needs[1] else None,
+            g * (end - a) if needs[2] else None)
+
+
+@op("where", kind="elementwise", dtype="promote", promote=(1, 2), method=False,
+    cexpr="(a ? b : c)")
+def where(xp, condition, input, other):
+    """input where condition is True, else other (numbers allowed for either).
+
+    >>> import pyrch
+    >>> x = pyrch.tensor([-1.0, 2.0])
+    >>> pyrch.where(x > 0, x, 0.0)
+    tensor([0., 2.])
+    """
+    if getattr(condition, "dtype", None) != bool:
+        raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor "
+                           f"with dtype {getattr(condition, 'dtype', type(condition).__name__)}")
+    return xp.where(condition, input, other)
+
+
+@where.backward
+def _(g, condition, needs):
+    # NOTE: each branch gets the gradient only where it was selected; the other
+    # branch gets 0 even where its value was inf or NaN.
+    return (None, where(condition, g, 0.0) if needs[1] else None,
+            where(condition, 0.0, g) if needs[2] else None)
+
+
+where.inplace_variant = False   # torch has no where_; x.where_(c, y) would mean something else

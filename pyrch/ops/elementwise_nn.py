@@ -1,0 +1,173 @@
+"""Activation functions, with torch.nn.functional's signatures (`inplace=` included).
+
+pyrch.nn.functional re-exports these. Hyperparameters such as `negative_slope`
+are attributes; the C expression names them and the code generator feeds them
+to the fused loop as constants.
+"""
+import math
+
+from .._dispatch import dispatch_inplace
+from .registry import op
+from .elementwise import clamp_max, public, special, where
+from .elementwise_math import sigmoid
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+@op("relu", kind="elementwise", dtype="keep", cexpr="(a <= 0 ? 0 : a)")
+def relu(xp, a):
+    """max(input, 0); NaN stays NaN.
+
+    >>> import pyrch
+    >>> pyrch.relu(pyrch.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
+    if a.dtype == bool:
+        raise RuntimeError("Boolean inputs not supported for relu")
+    return xp.maximum(a, 0)
+
+
+@relu.backward
+def _(g, out):
+    return (where(out > 0, g, 0.0),)   # NOTE: the grad at exactly 0 is 0, as in torch
+
+
+@public(relu)
+def _relu(input, inplace=False):
+    return dispatch_inplace(relu, input, (input,)) if inplace else relu(input)
+
+
+@op("gelu", kind="elementwise", dtype="float",
+    cexpr="0.5 * a * (1 + erf(a * 0.7071067811865476))")
+def gelu(xp, a):
+    """x * Phi(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
+    out = special(xp).erf(a * a.dtype.type(_INV_SQRT2))
+    out = (out + 1) * a * a.dtype.type(0.5)
+    return out.astype(a.dtype, copy=False) if out.dtype != a.dtype else out
+
+
+@gelu.backward
+def _(g, a):
+    cdf = ((a * _INV_SQRT2).erf() + 1) * 0.5
+    pdf = (a * a * -0.5).exp() * _INV_SQRT_2PI
+    return (g * (cdf + a * pdf),)
+
+
+@public(gelu)
+def _gelu(input, approximate="none"):
+    if approximate == "none":
+        return gelu(input)
+    if approximate != "tanh":
+        raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate}")
+    # a composite: tracing fuses it from its primitives' C expressions
+    inner = (input + input * input * input * 0.044715) * _SQRT_2_OVER_PI
+    return input * 0.5 * (inner.tanh() + 1)
+
+
+@op("silu", kind="elementwise", dtype="float", cexpr="a / (1 + exp(-a))")
+def silu(xp, a):
+    """input * sigmoid(input) (swish)."""
+    return a / (xp.exp(-a) + 1)
+
+
+@silu.backward
+def _(g, a):
+    s = sigmoid(a)
+    return (g * s * (a * (1 - s) + 1),)
+
+
+@public(silu)
+def _silu(input, inplace=False):
+    return dispatch_inplace(silu, input, (input,)) if inplace else silu(input)
+
+
+@op("mish", kind="elementwise", dtype="float", cexpr="a * tanh(log1p(exp(a)))")
+def mish(xp, a):
+    """input * tanh(softplus(input))."""
+    return a * xp.tanh(xp.log1p(xp.exp(a)))
+
+
+@mish.backward
+def _(g, a):
+    t = softplus(a).tanh()
+    return (g * (t + a * sigmoid(a) * (1 - t * t)),)
+
+
+@public(mish)
+def _mish(input, inplace=False):
+    return dispatch_inplace(mish, input, (input,)) if inplace else mish(input)
+
+
+@op("softplus", kind="elementwise", dtype="float",
+    cexpr="(a * beta > threshold ? a : log1p(exp(a * beta)) / beta)")
+def softplus(xp, a, *, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * input)) / beta, linear where beta * input > threshold."""
+    z = a * a.dtype.type(beta)
+    return xp.where(z > threshold, a, xp.log1p(xp.exp(z)) / a.dtype.type(beta))
+
+
+@softplus.backward
+def _(g, a, beta, threshold):
+    z = a * beta
+    return (where(z > threshold, g, g * sigmoid(z)),)
+
+
+@op("elu", kind="elementwise", dtype="float", cexpr="(a > 0 ? a : alpha * expm1(a))")
+def elu(xp, a, *, alpha=1.0):
+    """input where positive, alpha * (exp(input) - 1) elsewhere."""
+    return xp.where(a > 0, a, xp.expm1(a) * a.dtype.type(alpha))
+
+
+@elu.backward
+def _(g, a, alpha):
+    # exp of min(a, 0): the branch where() discards never overflows, so grad-of-grad
+    # does not meet 0 * inf
+    return (where(a > 0, g, g * clamp_max(a, 0.0).exp() * alpha),)
+
+
+@public(elu)
+def _elu(input, alpha=1.0, inplace=False):
+    if inplace:
+        return dispatch_inplace(elu, input, (input,), {"alpha": alpha})
+    return elu(input, alpha=alpha)
+
+
+@op("leaky_relu", kind="elementwise", dtype="float",
+    cexpr="(a > 0 ? a : a * negative_slope)")
+def leaky_relu(xp, a, *, negative_slope=0.01):
+    """input where positive, negative_slope * input elsewhere."""
+    return xp.where(a > 0, a, a * a.dtype.type(negative_slope))
+
+
+@leaky_relu.backward
+def _(g, a, negative_slope):
+    return (where(a > 0, g, g * negative_slope),)   # NOTE: the slope side owns 0, as in torch
+
+
+@public(leaky_relu)
+def _leaky_relu(input, negative_slope=0.01, inplace=False):
+    if inplace:
+        return dispatch_inplace(leaky_relu, input, (input,), {"negative_slope": negative_slope})
+    return leaky_relu(input, negative_slope=negative_slope)
+
+
+@op("hardtanh", kind="elementwise", dtype="keep",
+    cexpr="(a < min_val ? min_val : (a > max_val ? max_val : a))")
+def hardtanh(xp, a, *, min_val=-1.0, max_val=1.0):
+    """Clamp into [min_val, max_val]; the gradient is 0 at and beyond the bounds."""
+    return xp.minimum(xp.maximum(a, a.dtype.type(min_val)), a.dtype.type(max_val))
+
+
+@hardtanh.backward
+def _(g, a, min_val, max_val):
+    # NOTE: unlike clamp, torch's hardtanh passes no gradient at the bounds themselves
+    return (where((a > min_val) & (a < max_val), g, 0.0),)
+
+
+@public(hardtanh)
+def _hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if inplace:
+        return dispatch_inplace(hardtanh, input, (input,), {"min_val": min_val, "max_val": max_val})
+    return hardtanh(input, min_val=min_val, max_val=max_val)
