@@ -39,3 +39,4 @@ from ._creation import broadcast_shapes  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
 from . import jit  # noqa: E402,F401
 from . import profiler  # noqa: E402,F401
+from . import cuda  # noqa: E402,F401

@@ -1,0 +1,171 @@
+"""The reference executor: replays a Plan over numpy with no dispatch and no autograd.
+
+Each step is compiled once into a small closure over slot indices. Steps whose
+op is a plain numpy ufunc write into the plan's reusable buffers with `out=`
+(buffers live as long as the executor, so they are reused across replays);
+fused groups run as a sequence of numpy calls into per-group temporaries.
+The C executor (pyrch/_C) will take the same Plan.
+"""
+import numpy as np
+from numpy import ndarray
+
+from ..ops.registry import OPS
+from .plan import ufunc_of
+
+
+class Executor:
+    """Runs one Plan: `run(slots)` fills node slots given input/param/rng/constant slots."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.buffers = [None] * len(plan.buffers)
+        self.template = [None] * plan.n_slots
+        self.value_at = {s: v for v, s in plan.slot_of.items()}
+        for s, arr in plan.constants:
+            self.template[s] = arr
+        self.steps = [self._compile(st) for st in plan.steps]
+        self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
+
+    def _buffer(self, b):
+        buf = self.buffers[b]
+        if buf is None:
+            shape, dt = self.plan.buffers[b]
+            buf = self.buffers[b] = np.empty(shape, dtype=np.dtype(dt if dt != "bool" else np.bool_))
+        return buf
+
+    def _metas(self, args):
+        return tuple((self.value_at[k].shape, self.value_at[k].dtype.np) if kind == "s" else k
+                     for kind, k in args)
+
+    def _compile(self, st):
+        if st.kind == "fused":
+            return self._compile_fused(st)
+        o = OPS[st.op]
+        fwd = o.forward
+        attrs = st.attrs
+        args = st.args
+        outs = st.outs
+        slots = tuple(k for kind, k in args if kind == "s")
+        all_slots = len(slots) == len(args)
+        uf = ufunc_of(st.op, attrs, self._metas(args)) if st.bufs[0] >= 0 else None
+        if uf is not None:
+            b = st.bufs[0]
+            get_buf = self._buffer
+            o0 = outs[0]
+            if all_slots and len(slots) == 2:
+                i0, i1 = slots
+
+                def step(v):
+                    v[o0] = uf(v[i0], v[i1], out=get_buf(b))
+            elif all_slots and len(slots) == 1:
+                i0 = slots[0]
+
+                def step(v):
+                    v[o0] = uf(v[i0], out=get_buf(b))
+            else:
+                def step(v):
+                    v[o0] = uf(*[v[k] if kind == "s" else k for kind, k in args], out=get_buf(b))
+            return step
+        multi = len(outs) > 1
+        o0 = outs[0]
+        if all_slots and not attrs and not multi:
+            if len(slots) == 1:
+                i0 = slots[0]
+
+                def step(v):
+                    r = fwd(np, v[i0])
+                    v[o0] = r if type(r) is ndarray else np.asarray(r)
+                return step
+            if len(slots) == 2:
+                i0, i1 = slots
+
+                def step(v):
+                    r = fwd(np, v[i0], v[i1])
+                    v[o0] = r if type(r) is ndarray else np.asarray(r)
+                return step
+
+        def step(v):
+            r = fwd(np, *[v[k] if kind == "s" else k for kind, k in args], **attrs)
+            if multi:
+                for s, x in zip(outs, r):
+                    v[s] = np.asarray(x)
+            else:
+                v[o0] = r if type(r) is np.ndarray else np.asarray(r)
+        return step
+
+    def _compile_fused(self, st):
+        body = st.attrs["body"]
+        out_slot = dict(zip(st.attrs["outs"], st.outs))
+        out_buf = dict(zip(st.attrs["outs"], st.bufs))
+        args = st.args
+        xmetas = self._metas(args)
+        shape = self.value_at[st.outs[0]].shape
+        tmetas = [(shape, np.dtype(dt if dt != "bool" else np.bool_)) for _, _, _, dt in body]
+        # per body step: (ufunc, forward, operands, attrs, mode, buffer, result slot)
+        # mode 0: ufunc into a planned buffer; 1: ufunc, fresh (escaping); 2: ufunc into a
+        # private temporary; 3: forward call; 4: forward call copied into a planned buffer;
+        # 5: forward call that escapes (copied if it may alias an input)
+        prog = []
+        for j, (op, operands, battrs, dt) in enumerate(body):
+            battrs = dict(battrs)
+            metas = tuple(xmetas[i] if kind == "x" else tmetas[i] if kind == "t" else i
+                          for kind, i in operands)
+            uf = ufunc_of(op, battrs, metas)
+            ob = out_buf.get(j, -1)
+            s = out_slot.get(j)
+            if uf is not None:
+                mode = 0 if ob >= 0 else 1 if s is not None else 2
+            else:
+                mode = 4 if ob >= 0 else 5 if s is not None else 3
+            ops = tuple((0 if kind == "x" else 1 if kind == "t" else 2, i) for kind, i in operands)
+            prog.append((uf, OPS[op].forward, ops, battrs, mode, ob, s, tmetas[j][1]))
+        get_buf = self._buffer
+        n = len(prog)
+        temps = [None] * n
+
+        def step(v):
+            xs = [v[k] if kind == "s" else k for kind, k in args]
+            t = [None] * n
+            for j, (uf, fwd, operands, battrs, mode, ob, s, dt) in enumerate(prog):
+                ops = [xs[i] if kd == 0 else t[i] if kd == 1 else i for kd, i in operands]
+                if mode == 0:
+                    r = uf(*ops, out=get_buf(ob))
+                elif mode == 2:
+                    dst = temps[j]
+                    if dst is None:
+                        dst = temps[j] = np.empty(shape, dtype=dt)
+                    r = uf(*ops, out=dst)
+                elif mode == 1:
+                    r = np.asarray(uf(*ops))
+                else:
+                    r = fwd(np, *ops, **battrs) if battrs else fwd(np, *ops)
+                    if mode == 4:
+                        dst = get_buf(ob)
+                        np.copyto(dst, r)
+                        r = dst
+                    elif mode == 5 and (type(r) is not ndarray or r.base is not None
+                                        or any(r is x for x in xs)):
+                        r = np.array(r, copy=True)
+                t[j] = r
+                if s is not None:
+                    v[s] = r
+        return step
+
+    def run(self, slots):
+        cu = self._cuda
+        if cu is None:
+            cu = self._cuda = _cuda_for(self.plan, slots)
+        if cu:
+            return cu.run(slots)
+        for step in self.steps:
+            step(slots)
+        return slots
+
+
+def _cuda_for(plan, slots):
+    """A CudaExecutor when the plan's tensors are cupy arrays, else False."""
+    import sys
+    if "cupy" not in sys.modules:
+        return False
+    from .cuda_executor import CudaExecutor, plan_on_cuda
+    return CudaExecutor(plan) if plan_on_cuda(plan, slots) else False

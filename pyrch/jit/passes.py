@@ -1,0 +1,380 @@
+"""Graph passes: each is a pure `graph -> graph` function, idempotent, with a golden test.
+
+PIPELINE is the order `compile` runs them in; `plan_buffers` and `lower` live
+in plan.py (the last takes a Graph to a flat Plan).
+"""
+import heapq
+
+import numpy as np
+
+from .._config import flags
+from ..ops.registry import OPS
+from .ir import Guard, Node, Value, Write, verify
+
+FOLD_LIMIT = 4096      # bytes: larger results stay computed, so traces embed no big arrays
+MAX_OPERANDS = 32
+
+
+def _is_effectful(n):
+    """Random ops (they advance a generator) and other effectful ops (collectives)."""
+    o = OPS.get(n.op)
+    return o is not None and (o.kind == "random" or getattr(o, "effectful", False))
+
+
+def _substitute(g, sub, nodes, constants=None):
+    """Rebuild `g` with `nodes`, renaming values through `sub` everywhere."""
+    def r(x):
+        while isinstance(x, Value) and x in sub:
+            x = sub[x]
+        return x
+    new_nodes = []
+    for n in nodes:
+        ins = tuple(r(x) for x in n.inputs)
+        new_nodes.append(n if ins == n.inputs else n.replace(inputs=ins))
+    return g.replace(nodes=new_nodes, outputs=tuple(r(x) for x in g.outputs),
+                     writes=tuple(Write(w.kind, w.target, r(w.value)) for w in g.writes),
+                     guards=tuple(Guard(d.kind, r(d.value), d.expected, d.src) for d in g.guards),
+                     constants=g.constants if constants is None else constants)
+
+
+def dce(g):
+    """Drop nodes and constants nothing uses (random and effectful nodes stay)."""
+    live = set(x for x in g.outputs if isinstance(x, Value))
+    live.update(w.value for w in g.writes if isinstance(w.value, Value))
+    live.update(d.value for d in g.guards)
+    keep = []
+    for n in reversed(g.nodes):
+        if _is_effectful(n) or any(o in live for o in n.outputs):
+            keep.append(n)
+            live.update(x for x in n.inputs if isinstance(x, Value))
+    keep.reverse()
+    consts = {v: a for v, a in g.constants.items() if v in live}
+    return g.replace(nodes=keep, constants=consts)
+
+
+def _lit_key(x):
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, np.generic):
+        return (type(x), x.item())
+    return (type(x), x)
+
+
+def cse(g):
+    """Merge nodes that compute the same op on the same inputs (never random/effectful ones)."""
+    seen, sub, nodes = {}, {}, []
+    for n in g.nodes:
+        ins = tuple(sub.get(x, x) if isinstance(x, Value) else x for x in n.inputs)
+        if _is_effectful(n):
+            nodes.append(n.replace(inputs=ins))
+            continue
+        key = (n.op, tuple(_lit_key(x) for x in ins), n.attrs)
+        try:
+            prev = seen.get(key)
+        except TypeError:       # an unhashable attr: leave the node alone
+            nodes.append(n.replace(inputs=ins))
+            continue
+        if prev is not None:
+            for a, b in zip(n.outputs, prev.outputs):
+                sub[a] = b
+            continue
+        n = n.replace(inputs=ins)
+        seen[key] = n
+        nodes.append(n)
+    return _substitute(g, sub, nodes)
+
+
+def fold_constants(g):
+    """Evaluate nodes whose inputs are all constants when the result is small (< 4 KiB)."""
+    consts = dict(g.constants)
+    nodes = []
+    for n in g.nodes:
+        o = OPS.get(n.op)
+        if (o is None or _is_effectful(n) or not all(x in consts for x in n.inputs if isinstance(x, Value))
+                or sum(v.nbytes for v in n.outputs) >= FOLD_LIMIT
+                or any(isinstance(x, np.random.Generator) for x in n.inputs)):
+            nodes.append(n)
+            continue
+        args = [consts[x] if isinstance(x, Value) else x for x in n.inputs]
+        out = o.forward(np, *args, **n.attr_dict())
+        outs = out if isinstance(out, tuple) else (out,)
+        for v, arr in zip(n.outputs, outs):
+            consts[v] = np.array(arr, dtype=v.dtype.np, copy=True)
+    return g.replace(nodes=nodes, constants=consts)
+
+
+def _scalar_is(x, k, consts):
+    if isinstance(x, Value):
+        a = consts.get(x)
+        return a is not None and a.size <= 64 and bool(np.all(a == k))
+    return x is not None and not isinstance(x, np.random.Generator) and \
+        isinstance(x, (int, float, np.number, bool, np.bool_)) and x == k
+
+
+def _same_meta(v, w):
+    return isinstance(w, Value) and v.shape == w.shape and v.dtype is w.dtype
+
+
+def simplify(g):
+    """Algebraic identities: x*1, x+0, x-0, x/1, --x, no-op casts/reshapes/permutes,
+    reshape of reshape, detach/clone in a functional graph, x**2 -> x*x, x**3 -> x*x*x."""
+    sub, nodes, made = {}, [], {}
+    consts = g.constants
+    for n in g.nodes:
+        ins = tuple(sub.get(x, x) if isinstance(x, Value) else x for x in n.inputs)
+        n = n.replace(inputs=ins) if ins != n.inputs else n
+        out = n.outputs[0] if len(n.outputs) == 1 else None
+        repl = _rewrite(n, ins, out, consts, made)
+        if repl is None:
+            nodes.append(n)
+            if out is not None:
+                made[out] = n
+            continue
+        if isinstance(repl, Value):
+            sub[out] = repl
+            continue
+        nodes.extend(repl)
+        for m in repl:
+            made[m.outputs[0]] = m
+    return _substitute(g, sub, nodes)
+
+
+def _rewrite(n, ins, out, consts, made):
+    """A Value that replaces n's output, a list of replacement nodes, or None."""
+    if out is None:
+        return None
+    op, a = n.op, n.attr_dict()
+    x = ins[0] if ins else None
+    if op in ("mul",) and len(ins) == 2:
+        for i in (0, 1):
+            if _scalar_is(ins[1 - i], 1, consts) and _same_meta(out, ins[i]):
+                return ins[i]
+    if op == "add" and len(ins) == 2:
+        for i in (0, 1):
+            if _scalar_is(ins[1 - i], 0, consts) and _same_meta(out, ins[i]):
+                return ins[i]
+    if op == "sub" and _scalar_is(ins[1], 0, consts) and _same_meta(out, x):
+        return x
+    if op == "div" and _scalar_is(ins[1], 1, consts) and _same_meta(out, x):
+        return x
+    if op == "neg" and isinstance(x, Value) and x in made and made[x].op == "neg":
+        inner = made[x].inputs[0]
+        if _same_meta(out, inner):
+            return inner
+    if op in ("detach", "clone", "positive", "contiguous") and _same_meta(out, x):
+        return x
+    if op == "to_dtype" and _same_meta(out, x):
+        return x
+    if op in ("reshape", "expand", "view") and _same_meta(out, x):
+        return x
+    if op == "permute" and tuple(a.get("dims", ())) == tuple(range(len(out.shape))) and _same_meta(out, x):
+        return x
+    if op == "reshape" and isinstance(x, Value) and x in made and made[x].op == "reshape":
+        inner = made[x].inputs[0]
+        if _same_meta(out, inner):
+            return inner
+        return [n.replace(inputs=(inner,))]
+    if op == "pow" and len(ins) == 2 and not isinstance(ins[1], Value) and _same_meta(out, x) \
+            and "mul" in OPS:
+        e = ins[1]
+        if _scalar_is(e, 1, consts):
+            return x
+        if _scalar_is(e, 2, consts):
+            return [Node("mul", (x, x), (), (out,), n.src, n.scope)]
+        if _scalar_is(e, 3, consts):
+            sq = Value(out.shape, out.dtype)
+            return [Node("mul", (x, x), (), (sq,), n.src, n.scope),
+                    Node("mul", (sq, x), (), (out,), n.src, n.scope)]
+    return None
+
+
+# -- fusion ----------------------------------------------------------------------------
+def _fusable(n):
+    o = OPS.get(n.op)
+    return (o is not None and o.kind == "elementwise" and o.cexpr and o.n_outputs == 1
+            and len(n.outputs) == 1 and not any(isinstance(x, np.random.Generator) for x in n.inputs))
+
+
+def fuse_elementwise(g):
+    """Group chains of elementwise ops with a cexpr into `fused` nodes (one loop each).
+
+    A group is legal when every member has the group's output shape, it is
+    convex (no path leaves and re-enters it) and it reads at most 32 operands.
+    Values used outside the group become extra outputs of the fused node.
+    """
+    producer = {}
+    for i, n in enumerate(g.nodes):
+        for o in n.outputs:
+            producer[o] = i
+    group_of = {}          # node index -> group id
+    groups = []            # group id -> [node indices]
+    operands = []          # group id -> set of external Values
+    deps = []              # node index -> frozenset of group ids it depends on
+    for i, n in enumerate(g.nodes):
+        d = set()
+        for x in n.inputs:
+            if isinstance(x, Value) and x in producer:
+                j = producer[x]
+                d |= deps[j]
+                if j in group_of:
+                    d.add(group_of[j])
+        chosen = None
+        if _fusable(n):
+            shape = n.outputs[0].shape
+            cands = []
+            for x in n.inputs:
+                if isinstance(x, Value) and x in producer and producer[x] in group_of:
+                    gid = group_of[producer[x]]
+                    if gid not in cands:
+                        cands.append(gid)
+            for gid in cands:
+                if g.nodes[groups[gid][0]].outputs[0].shape != shape:
+                    continue
+                ok = True
+                for x in n.inputs:
+                    if isinstance(x, Value) and x in producer:
+                        j = producer[x]
+                        if group_of.get(j) != gid and gid in deps[j]:
+                            ok = False      # a path leaves the group and comes back here
+                            break
+                if not ok:
+                    continue
+                members = set(o for k in groups[gid] for o in g.nodes[k].outputs)
+                ext = operands[gid] | {x for x in n.inputs if isinstance(x, Value) and x not in members}
+                if len(ext) > MAX_OPERANDS:
+                    continue
+                chosen = gid
+                operands[gid] = ext
+                break
+            if chosen is None:
+                chosen = len(groups)
+                groups.append([])
+                operands.append({x for x in n.inputs if isinstance(x, Value)})
+            groups[chosen].append(i)
+            group_of[i] = chosen
+            d.discard(chosen)
+        deps.append(frozenset(d))
+    real = [m for m in groups if len(m) > 1]
+    if not real:
+        return g
+    return _build_fused(g, real, producer)
+
+
+def _build_fused(g, groups, producer):
+    used_outside = {}
+    member_of = {}
+    for gid, members in enumerate(groups):
+        for i in members:
+            member_of[i] = gid
+    ext_uses = set(x for x in g.outputs if isinstance(x, Value))
+    ext_uses.update(w.value for w in g.writes if isinstance(w.value, Value))
+    ext_uses.update(d.value for d in g.guards)
+    for i, n in enumerate(g.nodes):
+        for x in n.inputs:
+            if isinstance(x, Value) and x in producer and member_of.get(producer[x], -1) != member_of.get(i, -2):
+                used_outside[x] = True
+    new_for = {}      # first member index -> fused node; other members -> None
+    for gid, members in enumerate(groups):
+        local = {}
+        xs, xidx, body, outs, out_vals = [], {}, [], [], []
+        for k, i in enumerate(members):
+            n = g.nodes[i]
+            opnds = []
+            for x in n.inputs:
+                if isinstance(x, Value) and x in local:
+                    opnds.append(("t", local[x]))
+                elif isinstance(x, Value):
+                    if x not in xidx:
+                        xidx[x] = len(xs)
+                        xs.append(x)
+                    opnds.append(("x", xidx[x]))
+                else:
+                    opnds.append(("lit", x))
+            local[n.outputs[0]] = k
+            body.append((n.op, tuple(opnds), n.attrs, n.outputs[0].dtype.name))
+            v = n.outputs[0]
+            if v in used_outside or v in ext_uses:
+                outs.append(k)
+                out_vals.append(v)
+        first = g.nodes[members[0]]
+        last = g.nodes[members[-1]]
+        src = first.src if first.src == last.src else _span(first.src, last.src)
+        fused = Node("fused", xs, (("body", tuple(body)), ("outs", tuple(outs))), out_vals,
+                     src, first.scope or last.scope)
+        new_for[members[0]] = fused
+        for i in members[1:]:
+            new_for[i] = None
+    # topological rebuild: keep original order where possible, random nodes in sequence
+    items = []
+    for i, n in enumerate(g.nodes):
+        if i in new_for:
+            if new_for[i] is not None:
+                items.append((i, new_for[i]))
+        else:
+            items.append((i, n))
+    return g.replace(nodes=_toposort(items, g))
+
+
+def _span(a, b):
+    fa, _, la = a.rpartition(":")
+    fb, _, lb = b.rpartition(":")
+    if fa == fb and fa:
+        lo, hi = sorted((int(la), int(lb)), key=int)
+        return f"{fa}:{lo}-{hi}" if lo != hi else a
+    return a
+
+
+def _toposort(items, g):
+    defined = set(g.sources())
+    prod = {}
+    for k, (_, n) in enumerate(items):
+        for o in n.outputs:
+            prod[o] = k
+    waits = [0] * len(items)
+    users = [[] for _ in items]
+    last_random = None
+    for k, (_, n) in enumerate(items):
+        need = {prod[x] for x in n.inputs if isinstance(x, Value) and x not in defined}
+        if _is_effectful(n):
+            if last_random is not None:
+                need.add(last_random)
+            last_random = k
+        waits[k] = len(need)
+        for j in need:
+            users[j].append(k)
+    ready = [(items[k][0], k) for k in range(len(items)) if waits[k] == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, k = heapq.heappop(ready)
+        out.append(items[k][1])
+        for u in users[k]:
+            waits[u] -= 1
+            if waits[u] == 0:
+                heapq.heappush(ready, (items[u][0], u))
+    if len(out) != len(items):
+        raise AssertionError("fuse_elementwise built a cyclic graph (a convexity bug)")
+    return out
+
+
+from .plan import plan_buffers, lower  # noqa: E402  (plan imports ir only)
+
+PIPELINE = [dce, cse, fold_constants, simplify, fuse_elementwise, plan_buffers, lower]
+
+
+def optimize(g, passes=None, check=None):
+    """Run the graph passes of PIPELINE (all but `lower`); verify after each when asked."""
+    check = flags.debug >= 2 if check is None else check
+    for p in (passes if passes is not None else PIPELINE[:-1]):
+        g = p(g)
+        if check:
+            verify(g)
+            if flags.debug >= 2:
+                import sys
+                print(f"[pyrch.jit] after {p.__name__}:\n{g}", file=sys.stderr)
+    return g
+
+
+def compile_graph(g, check=None):
+    """optimize + lower: the Plan an executor runs."""
+    return lower(optimize(g, check=check))

@@ -1,0 +1,206 @@
+"""Memory planning and lowering: from a Graph to a flat, plain-data Plan.
+
+A Plan is what executors run: numbered slots (inputs, params, rng, constants,
+then every node output), a list of steps (`call` an op's forward or run a
+`fused` body), and a buffer table. Every field is plain data (ints, strings,
+tuples, numpy constants) so the C executor can consume the same plan.
+
+Buffers: `plan_buffers` gives intermediate values a reusable buffer by
+liveness. A value and its views share one lifetime; values that escape
+(outputs, writes, guards) never get a planned buffer, so every replay
+returns fresh arrays.
+"""
+from ..ops.registry import OPS
+from .ir import Value
+
+
+class _Sentinel:
+    """Stands in for an input array while probing a forward: metadata, no data."""
+    __slots__ = ("shape", "dtype", "ndim", "size")
+
+    def __init__(self, shape, dtype):
+        import numpy as np
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+        self.size = int(np.prod(self.shape, dtype=np.int64))
+
+
+class _ProbeXP:
+    """A fake `xp` that records the calls a forward makes."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        def f(*args, **kwargs):
+            r = _Sentinel((), "float64")
+            self.calls.append((name, args, kwargs, r))
+            return r
+        return f
+
+
+_UFUNCS = {}
+
+
+def input_metas(inputs):
+    """Probe keys for a node's inputs: (shape, numpy dtype) for Values, literals as they are."""
+    return tuple((x.shape, x.dtype.np) if isinstance(x, Value) else x for x in inputs)
+
+
+def ufunc_of(op_name, attrs, metas):
+    """The numpy ufunc an op's forward calls, if for inputs like `metas` it is exactly
+    `xp.<ufunc>(*inputs)` (after any checks of shapes and dtypes).
+
+    Found by running the forward once on metadata-only stand-ins with a recording
+    `xp`, so the registry stays the only description of the op. Such steps can
+    compute into a planned buffer with `out=`; other forwards allocate (or alias).
+    """
+    import numpy as np
+    attrs = tuple(sorted(attrs.items())) if isinstance(attrs, dict) else attrs
+    try:
+        key = (op_name, attrs, metas)
+        return _UFUNCS[key]
+    except KeyError:
+        pass
+    except TypeError:
+        return None
+    o = OPS.get(op_name)
+    uf = None
+    if o is not None and not o.effectful and o.n_outputs == 1:
+        xp = _ProbeXP()
+        ins = [_Sentinel(*m) if isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], tuple)
+               else m for m in metas]
+        try:
+            r = o.forward(xp, *ins, **dict(attrs))
+        except Exception:  # noqa: BLE001 - anything but a plain ufunc call lands here
+            r = None
+        if r is not None and len(xp.calls) == 1:
+            name, args, kwargs, res = xp.calls[0]
+            f = getattr(np, name, None)
+            if (res is r and not kwargs and isinstance(f, np.ufunc) and f.nout == 1
+                    and len(args) == len(ins) and all(a is b for a, b in zip(args, ins))):
+                uf = f
+    _UFUNCS[key] = uf
+    return uf
+
+
+def fresh(n):
+    """True when a node always writes a new array (so it may own a planned buffer)."""
+    if n.op == "fused":
+        return True
+    return len(n.outputs) == 1 and ufunc_of(n.op, n.attrs, input_metas(n.inputs)) is not None
+
+
+def plan_buffers(g):
+    """Assign reusable buffers to intermediates by liveness (never to escaping values).
+
+    A node that does not provably write fresh memory may return (a view of)
+    one of its inputs, so its outputs keep every input's memory alive.
+    """
+    roots = {}
+    for n in g.nodes:
+        if fresh(n):
+            for v in n.outputs:
+                roots[v] = (v,)
+        else:
+            rs = set()
+            for x in n.inputs:
+                if isinstance(x, Value):
+                    rs.update(roots.get(x, (x,)))
+            for v in n.outputs:
+                roots[v] = tuple(rs)
+    escaping = set()
+    for x in list(g.outputs) + [w.value for w in g.writes] + [d.value for d in g.guards]:
+        if isinstance(x, Value):
+            escaping.update(roots.get(x, (x,)))
+    last = {}
+    for i, n in enumerate(g.nodes):
+        for x in n.inputs:
+            if isinstance(x, Value):
+                for r in roots.get(x, (x,)):
+                    last[r] = i
+        for v in n.outputs:
+            if roots[v] == (v,):
+                last[v] = max(last.get(v, i), i)
+    buffers, free, assign, release = [], {}, {}, {}
+    for i, n in enumerate(g.nodes):
+        for b, key in release.pop(i - 1, ()):
+            free.setdefault(key, []).append(b)
+        if not fresh(n):
+            continue
+        for v in n.outputs:
+            if v in escaping:
+                continue
+            key = (v.shape, v.dtype.name)
+            pool = free.get(key)
+            if pool:
+                b = pool.pop()
+            else:
+                b = len(buffers)
+                buffers.append(key)
+            assign[v] = b
+            release.setdefault(last[v], []).append((b, key))
+    assign["__table__"] = tuple(buffers)
+    return g.replace(buffers=assign)
+
+
+class Step:
+    """One step: `kind` is "call" (op forward) or "fused"; `args` are ("s", slot) or
+    ("lit", value); `outs` slots; `bufs` a planned buffer per output or -1."""
+    __slots__ = ("kind", "op", "args", "attrs", "outs", "bufs", "src")
+
+    def __init__(self, kind, op, args, attrs, outs, bufs, src):
+        self.kind, self.op, self.args, self.attrs = kind, op, args, attrs
+        self.outs, self.bufs, self.src = outs, bufs, src
+
+    def __repr__(self):
+        return f"Step({self.kind} {self.op} {self.args} -> {self.outs} bufs={self.bufs})"
+
+
+class Plan:
+    """A lowered graph: slots, constants, steps, outputs, writes, guards, buffers."""
+
+    def __init__(self, graph, n_slots, inputs, params, rng, constants, steps, outputs, writes,
+                 guards, buffers, slot_of):
+        self.graph = graph
+        self.n_slots = n_slots
+        self.inputs, self.params, self.rng = inputs, params, rng
+        self.constants = constants          # [(slot, array)]
+        self.steps = steps
+        self.outputs = outputs              # [("s", slot) | ("lit", value)]
+        self.writes = writes                # [(kind, ("p", param index) | ("in", input index), ref | None)]
+        self.guards = guards                # [(kind, slot, expected, src)]
+        self.buffers = buffers              # [(shape, dtype name)]
+        self.slot_of = slot_of
+
+    def __repr__(self):
+        return "\n".join([f"Plan({self.n_slots} slots, {len(self.buffers)} buffers)"] +
+                         [f"  {s!r}" for s in self.steps])
+
+
+def lower(g):
+    """Flatten a graph into a Plan: a step list over numbered slots."""
+    slot = {}
+    for v in g.sources():
+        slot.setdefault(v, len(slot))
+    for n in g.nodes:
+        for v in n.outputs:
+            slot[v] = len(slot)
+    bufs = g.buffers or {}
+
+    def ref(x):
+        return ("s", slot[x]) if isinstance(x, Value) else ("lit", x)
+    steps = []
+    for n in g.nodes:
+        steps.append(Step("fused" if n.op == "fused" else "call", n.op,
+                          tuple(ref(x) for x in n.inputs), n.attr_dict(),
+                          tuple(slot[v] for v in n.outputs),
+                          tuple(bufs.get(v, -1) for v in n.outputs), n.src))
+    where = {v: ("p", i) for i, v in enumerate(g.params)}
+    where.update({v: ("in", i) for i, v in enumerate(g.inputs)})
+    writes = [(w.kind, where[w.target], None if w.value is None else ref(w.value))
+              for w in g.writes]
+    guards = [(d.kind, slot[d.value], d.expected, d.src) for d in g.guards]
+    return Plan(g, len(slot), [slot[v] for v in g.inputs], [slot[v] for v in g.params],
+                [slot[v] for v in g.rng], [(slot[v], a) for v, a in g.constants.items()],
+                steps, [ref(x) for x in g.outputs], writes, guards,
+                list(bufs.get("__table__", ())), slot)

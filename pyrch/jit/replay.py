@@ -1,0 +1,258 @@
+"""Replaying one recorded variant: resolve inputs and state, run the plan, check
+guards, commit writes, return fresh outputs (with an autograd node when needed)."""
+import numpy as np
+
+from .._dispatch import state
+from .._tensor import Tensor
+from .executor import Executor
+from .grad import BackwardContext, consumed, derive_backward, freed_node, make_op
+from .ir import Value
+from .passes import optimize
+from .plan import fresh, lower
+from .tracer import _hp_value
+
+
+class Fail:
+    """A replay that could not run (a guard failed); `reason` says why."""
+    __slots__ = ("reason",)
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
+def unflatten(tree, it):
+    """Rebuild a structure from flatten()'s tree and an iterator over its leaves."""
+    if tree is None:
+        return next(it)
+    t = tree[0]
+    if t is dict:
+        return {k: unflatten(s, it) for k, s in zip(tree[1], tree[2])}
+    items = [unflatten(s, it) for s in tree[1]]
+    if t is tuple or t is list:
+        return t(items)
+    return t(*items)
+
+
+def _alias_roots(g):
+    """Value -> set of source Values (inputs/params/constants) whose memory it may share."""
+    srcs = set(g.sources())
+    roots = {v: {v} for v in srcs}
+    for n in g.nodes:
+        if fresh(n):
+            for v in n.outputs:
+                roots[v] = set()
+        else:
+            rs = set()
+            for x in n.inputs:
+                if isinstance(x, Value):
+                    rs |= roots.get(x, set())
+            for v in n.outputs:
+                roots[v] = rs
+    return roots
+
+
+class Variant:
+    """One recorded graph for one cache key and branch pattern, compiled for replay."""
+
+    def __init__(self, tf, graph, tr, input_leaf, leaves, out_leaves, out_tree):
+        self.graph = graph
+        self.input_leaf = input_leaf
+        self.param_src = list(tr.param_src)
+        self.rng_objs = [gen for _, gen in tr.rng]
+        arg_pos = {id(leaves[i]): i for i in input_leaf}
+        self.slot_guards = [(p, arg_pos.get(id(p)), before is None) for p, before in tr.slots.values()]
+        self.hp_static = list(tr.hp_static.values())
+        meta = []
+        for v, src in zip(graph.params, self.param_src):
+            if src[0] == "tensor":
+                meta.append((v.shape, v.dtype.np, src[1]._rg))
+            elif src[0] == "grad":
+                meta.append((v.shape, v.dtype.np, False))
+            else:
+                meta.append(None)
+        self.param_meta = meta
+        self.out_tree = out_tree
+        # outputs: the same object as eager where eager returns an input or a state tensor
+        leaf_pos = {id(leaves[i]): i for i in input_leaf}
+        param_pos = {id(src[1]): k for k, src in enumerate(self.param_src) if src[0] == "tensor"}
+        self.op = make_op(tf.name)
+        specs, diff_out, freed = [], [], []
+        for k, o in enumerate(out_leaves):
+            if not isinstance(o, Tensor):
+                specs.append(("lit", o))
+            elif id(o) in leaf_pos:
+                specs.append(("arg", leaf_pos[id(o)]))
+            elif id(o) in param_pos:
+                specs.append(("param", param_pos[id(o)]))
+            else:
+                rg = None
+                if o._rg:
+                    rg = "freed" if consumed(o) else "diff"
+                    (freed if rg == "freed" else diff_out).append(k)
+                specs.append(("value", k, rg))
+        self.bwd = None
+        fwd_outputs = list(graph.outputs)
+        n_user = len(fwd_outputs)
+        if diff_out and state.grad_enabled:
+            diff = [graph.inputs[j] for j, i in enumerate(input_leaf) if leaves[i]._rg]
+            self.diff_args = [i for j, i in enumerate(input_leaf) if leaves[i]._rg]
+            self.diff_params = [k for k, src in enumerate(self.param_src)
+                                if src[0] == "tensor" and src[1]._rg]
+            diff += [graph.params[k] for k in self.diff_params]
+            values = {v: leaves[i]._data for v, i in zip(graph.inputs, input_leaf)}
+            for v, src in zip(graph.params, self.param_src):
+                values[v] = src[1]._data if src[0] == "tensor" else \
+                    src[1]._grad._data if src[0] == "grad" else np.asarray(_hp_value(src[1]), src[2])
+            bgraph, residuals = derive_backward(graph, values, diff, diff_out)
+            fwd_outputs += residuals
+            self.bwd = _Backward(bgraph, diff_out, len(residuals))
+        self.n_user = n_user
+        self.opt = optimize(graph.replace(outputs=fwd_outputs))
+        self.plan = lower(self.opt)
+        self.executor = Executor(self.plan)
+        roots = _alias_roots(self.opt)
+        fixed = set(self.opt.constants) | set(self.opt.inputs) | set(self.opt.params)
+        self.out_copy = [isinstance(x, Value) and bool(roots.get(x, set()) & fixed)
+                         for x in self.opt.outputs]
+        for k, s in enumerate(specs):
+            if s[0] == "value":
+                specs[k] = ("value", self.plan.outputs[s[1]], self.out_copy[s[1]], s[2])
+        self.specs = specs
+        state_in = set(self.opt.params) | set(self.opt.inputs)
+        self.write_copy = [w.value is not None and isinstance(w.value, Value) and
+                           bool(roots.get(w.value, set()) & (fixed if w.kind == "set_grad" else state_in))
+                           for w in self.opt.writes]
+        self.diff_out = diff_out
+
+    def replay(self, leaves):
+        """Run the plan on these arguments; commit writes; return fresh outputs (or _Fail)."""
+        for group, k, val in self.hp_static:
+            if group.get(k) != val:
+                return Fail(f"hyperparameter {k!r} changed from {val!r} to {group.get(k)!r}")
+        for p, arg, was_none in self.slot_guards:
+            if arg is not None:
+                p = leaves[arg]
+            if (p._grad is None) != was_none:
+                return Fail(f"a parameter's .grad is {'set' if was_none else 'None'} where the "
+                             f"trace had it {'None' if was_none else 'set'}")
+        plan = self.plan
+        slots = self.executor.template.copy()
+        for s, i in zip(plan.inputs, self.input_leaf):
+            slots[s] = leaves[i]._data
+        live = []
+        for s, src, meta in zip(plan.params, self.param_src, self.param_meta):
+            kind = src[0]
+            if kind == "hparam":
+                slots[s] = np.asarray(_hp_value(src[1]), src[2])
+                live.append(None)
+                continue
+            t = src[1] if kind == "tensor" else src[1]._grad
+            if t is None:
+                return Fail("a .grad the trace reads is None")
+            d = t._data
+            if d.shape != meta[0] or d.dtype != meta[1] or (kind == "tensor" and t._rg != meta[2]):
+                return Fail(f"state tensor changed: now {d.dtype}{list(d.shape)} "
+                             f"requires_grad={t._rg}")
+            slots[s] = d
+            live.append(t)
+        for s, gen in zip(plan.rng, self.rng_objs):
+            slots[s] = gen
+        rng_saved = None
+        if plan.guards and self.rng_objs:
+            rng_saved = [g.bit_generator.state for g in self.rng_objs]
+        self.executor.run(slots)
+        for kind, s, expected, src in plan.guards:
+            a = slots[s]
+            ok = bool(a.reshape(())) == expected if kind == "bool" else np.array_equal(a, expected)
+            if not ok:
+                if rng_saved is not None:
+                    for g, st in zip(self.rng_objs, rng_saved):
+                        g.bit_generator.state = st
+                return Fail(f"guard at {src or 'unknown line'} failed: {kind}(tensor) differs "
+                             "from the traced run")
+        return self._finish(slots, leaves, live)
+
+    def _finish(self, slots, leaves, live):
+        plan = self.plan
+        for (kind, (where, i), ref), copy in zip(plan.writes, self.write_copy):
+            t = live[i] if where == "p" else leaves[self.input_leaf[i]]
+            if kind == "assign":
+                val = slots[ref[1]] if ref[0] == "s" else ref[1]
+                t._data[...] = np.array(val, copy=True) if copy else val
+                t._vc[0] += 1
+            elif ref is None:
+                t._grad = None
+            else:
+                val = slots[ref[1]] if ref[0] == "s" else np.asarray(ref[1])
+                t._grad = Tensor._wrap(np.array(val, copy=True) if copy else val)
+        outs = []
+        diff_nodes = None
+        for s in self.specs:
+            kind = s[0]
+            if kind == "value":
+                ref, copy, rg = s[1], s[2], s[3]
+                arr = slots[ref[1]] if ref[0] == "s" else np.asarray(ref[1])
+                if copy:
+                    arr = np.array(arr, copy=True)
+                t = Tensor._wrap(arr)
+                if rg is not None and state.grad_enabled:
+                    t._rg = True
+                    if rg == "freed":
+                        t.grad_fn = freed_node(self.op)
+                    elif self.bwd is not None:
+                        if diff_nodes is None:
+                            diff_nodes = self._autograd(slots, leaves, live)
+                        t.grad_fn = diff_nodes(arr, len(outs))
+                outs.append(t)
+            elif kind == "arg":
+                outs.append(leaves[s[1]])
+            elif kind == "param":
+                outs.append(live[s[1]])
+            else:
+                outs.append(s[1])
+        return unflatten(self.out_tree, iter(outs))
+
+    def _autograd(self, slots, leaves, live):
+        from ..autograd.node import Node
+        res = tuple(slots[r[1]] if r[0] == "s" else np.asarray(r[1])
+                    for r in self.plan.outputs[self.n_user:])
+        ctx = BackwardContext(self.bwd.run, res)
+        args = [leaves[i] for i in self.diff_args] + [live[k] for k in self.diff_params]
+        index = {k: j for j, k in enumerate(self.diff_out)}
+        op = self.op
+
+        def make(arr, out_pos):
+            return Node(op, args, {"ctx": ctx, "k": index[out_pos]}, arr)
+        return make
+
+
+class _Backward:
+    """The compiled backward graph of a variant; runs inside the autograd engine."""
+
+    def __init__(self, bgraph, diff_out, n_res):
+        self.graph = bgraph
+        self.n_cot = len(diff_out)
+        self.opt = optimize(bgraph)
+        self.plan = lower(self.opt)
+        self.executor = Executor(self.plan)
+        roots = _alias_roots(self.opt)
+        fixed = set(self.opt.constants) | set(self.opt.inputs)
+        self.copy = [isinstance(x, Value) and bool(roots.get(x, set()) & fixed) for x in self.opt.outputs]
+        self.cot_meta = [(v.shape, v.dtype.np) for v in bgraph.inputs[:self.n_cot]]
+
+    def run(self, g, k, needs, residuals):
+        plan = self.plan
+        slots = self.executor.template.copy()
+        for j, s in enumerate(plan.inputs[:self.n_cot]):
+            slots[s] = g._data if j == k else np.zeros(*self.cot_meta[j])
+        for s, arr in zip(plan.inputs[self.n_cot:], residuals):
+            slots[s] = arr
+        self.executor.run(slots)
+        grads = []
+        for ref, copy, need in zip(plan.outputs, self.copy, needs):
+            if ref[0] == "lit" or not need:
+                grads.append(None)
+                continue
+            arr = slots[ref[1]]
+            grads.append(Tensor._wrap(np.array(arr, copy=True) if copy else arr))
+        return tuple(grads)

@@ -1,0 +1,565 @@
+"""@jit.trace: call sequence, cache keys, state semantics, guards, errors, randomness,
+gradients through traces, modules, check mode, save/load, speed."""
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import pyrch
+from pyrch import jit, nn
+import pyrch.nn.functional as F
+from pyrch.jit import TraceError, TracerWarning
+
+
+def arr(t):
+    return t.detach().numpy().copy()
+
+
+# -- call sequence and caching ----------------------------------------------------------
+def test_warmup_record_replay_and_side_effects():
+    calls = []
+
+    @jit.trace
+    def f(x):
+        calls.append(1)            # a Python side effect: runs only while tracing
+        return (x * 2 + 1).exp()
+
+    x = pyrch.randn(3)
+    outs = [f(x) for _ in range(5)]
+    assert len(calls) == 2                      # warm-up + recording
+    assert f.stats.warmups == 1 and f.stats.traces == 1 and f.stats.hits == 3
+    for o in outs:
+        np.testing.assert_array_equal(arr(o), arr((x * 2 + 1).exp()))
+
+
+def test_replay_reads_new_argument_values():
+    f = jit.trace(lambda x, y: x @ y + y.sum())
+    a, b = pyrch.randn(2, 3), pyrch.randn(3, 3)
+    f(a, b), f(a, b)
+    c, d = pyrch.randn(2, 3), pyrch.randn(3, 3)
+    np.testing.assert_array_equal(arr(f(c, d)), arr(c @ d + d.sum()))
+
+
+def test_outputs_are_fresh_each_replay():
+    f = jit.trace(lambda x: x + 1)
+    x = pyrch.zeros(4)
+    f(x), f(x)
+    o1 = f(x)
+    x.add_(5)
+    o2 = f(x)
+    assert o1 is not o2 and not np.shares_memory(o1._data, o2._data)
+    np.testing.assert_array_equal(arr(o1), np.ones(4))     # not overwritten by the later replay
+    np.testing.assert_array_equal(arr(o2), np.full(4, 6.0))
+
+
+def test_returning_an_input_returns_the_same_object():
+    f = jit.trace(lambda x, y: (x, y * 2))
+    x, y = pyrch.ones(2), pyrch.ones(2)
+    for _ in range(3):
+        a, b = f(x, y)
+    assert a is x
+
+
+def test_cache_key_retraces_on_shape_dtype_grad_mode_and_values():
+    f = jit.trace(lambda x, n: x * n)
+    x = pyrch.ones(3)
+    for _ in range(3):
+        f(x, 2)
+    assert f.stats.traces == 1
+    f(pyrch.ones(4), 2)
+    f(pyrch.ones(4), 2)
+    f(x.to(pyrch.float64), 2)
+    f(x.to(pyrch.float64), 2)
+    f(x, 3)
+    np.testing.assert_array_equal(arr(f(x, 3)), np.full(3, 3.0))
+    assert f.stats.traces == 4
+    assert any("f32[4]" in r or "float32[4]" in r for r in f.stats.retraces), f.stats.retraces
+
+
+def test_retrace_warning_names_what_varies():
+    f = jit.trace(lambda x: x.sum())
+    with pytest.warns(TracerWarning, match=r"retraced 8 times.*x \("):
+        for n in range(1, 11):
+            f(pyrch.ones(n))
+            f(pyrch.ones(n))
+
+
+def test_disabled_and_env_flag():
+    calls = []
+
+    @jit.trace
+    def f(x):
+        calls.append(1)
+        return x + 1
+    x = pyrch.ones(2)
+    with jit.disabled():
+        for _ in range(4):
+            f(x)
+    assert len(calls) == 4 and f.stats.traces == 0
+    with pyrch.config(jit=False):
+        f(x)
+    assert len(calls) == 5
+
+
+def test_nested_traced_functions_inline():
+    inner = jit.trace(lambda x: x.exp() * 2)
+
+    @jit.trace
+    def outer(x):
+        return inner(x) + 1
+    x = pyrch.randn(3)
+    for _ in range(3):
+        out = outer(x)
+    g = outer.graph_for(x, optimized=False)
+    assert [n.op for n in g.nodes] == ["exp", "mul", "add"]
+    np.testing.assert_allclose(arr(out), arr(x.exp() * 2 + 1))
+
+
+# -- state semantics --------------------------------------------------------------------
+def _mlp_step(opt_cls, traced, steps, **opt_kw):
+    pyrch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 12), nn.Tanh(), nn.Linear(12, 3)).double()
+    opt = opt_cls(model.parameters(), **opt_kw)
+    rng = np.random.default_rng(1)
+    data = [(pyrch.tensor(rng.standard_normal((4, 6))), pyrch.tensor(rng.integers(0, 3, 4)))
+            for _ in range(5)]
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    if traced:
+        step = jit.trace(step)
+    losses = [step(*data[i % 5]) for i in range(steps)]
+    return model, losses, step
+
+
+@pytest.mark.parametrize("opt_cls,kw", [(pyrch.optim.SGD, dict(lr=0.1, momentum=0.9)),
+                                        (pyrch.optim.Adam, dict(lr=0.01))])
+def test_training_step_100_times_bitwise_equal_to_eager(opt_cls, kw):
+    m1, l1, _ = _mlp_step(opt_cls, False, 100, **kw)
+    m2, l2, step = _mlp_step(opt_cls, True, 100, **kw)
+    assert step.stats.hits == 98 and step.stats.traces == 1
+    assert [float(a) for a in l1] == [float(b) for b in l2]
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(arr(p), arr(q))
+        np.testing.assert_array_equal(arr(p.grad), arr(q.grad))
+
+
+def test_hand_written_sgd_with_grad_accumulation():
+    def run(traced):
+        w = pyrch.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+        x = pyrch.tensor(np.arange(6.0).reshape(3, 2))
+
+        def step():
+            loss = ((w @ x) ** 2).mean()
+            loss.backward()                  # no zero_grad: .grad accumulates in place
+            with pyrch.no_grad():
+                w.sub_(w.grad * 0.01)
+            return loss
+        if traced:
+            step = jit.trace(step)
+        ls = [step() for _ in range(10)]
+        return w, ls
+    w1, l1 = run(False)
+    w2, l2 = run(True)
+    np.testing.assert_array_equal(arr(w1), arr(w2))
+    np.testing.assert_array_equal(arr(w1.grad), arr(w2.grad))
+    assert [float(a) for a in l1] == [float(b) for b in l2]
+
+
+def test_grad_slot_read_by_reference_after_user_replaces_it():
+    w = pyrch.tensor([1.0, 2.0], requires_grad=True)
+    w.grad = pyrch.tensor([1.0, 1.0])
+
+    @jit.trace
+    def apply():
+        with pyrch.no_grad():
+            w.sub_(w.grad)
+    for _ in range(3):
+        apply()
+    w.grad = pyrch.tensor([0.5, 0.5])       # a new tensor object in the slot
+    apply()
+    np.testing.assert_array_equal(arr(w), [-2.5, -1.5])
+
+
+def test_lr_change_takes_effect_without_retrace():
+    def run(traced):
+        model, _, _ = None, None, None
+        pyrch.manual_seed(0)
+        model = nn.Linear(4, 2).double()
+        opt = pyrch.optim.SGD(model.parameters(), lr=0.1)
+        sched = pyrch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+        x = pyrch.tensor(np.ones((3, 4)))
+
+        def step():
+            opt.zero_grad()
+            loss = model(x).pow(2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+        if traced:
+            step = jit.trace(step)
+        for _ in range(8):
+            step()
+            sched.step()
+        return model, step
+    m1, _ = run(False)
+    m2, step = run(True)
+    assert step.stats.traces == 1 and not step.stats.retraces
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(arr(p), arr(q))
+
+
+def test_hyperparameter_used_in_python_retraces_instead_of_baking():
+    def run(traced):
+        w = pyrch.tensor([1.0, -2.0], dtype=pyrch.float64, requires_grad=True)
+        opt = pyrch.optim.SGD([w], lr=0.1, weight_decay=0.0)
+
+        def step():
+            opt.zero_grad()
+            (w * w).sum().backward()
+            opt.step()
+        if traced:
+            step = jit.trace(step)
+        for i in range(6):
+            if i == 3:
+                opt.param_groups[0]["weight_decay"] = 0.5   # read in Python: `if weight_decay != 0`
+            step()
+        return w, step
+    w1, _ = run(False)
+    w2, step = run(True)
+    np.testing.assert_array_equal(arr(w1), arr(w2))
+    assert any("weight_decay" in r for r in step.stats.retraces)
+
+
+def test_state_tensor_changed_outside_is_seen():
+    scale = pyrch.tensor([2.0])
+    f = jit.trace(lambda x: x * scale)
+    x = pyrch.ones(3)
+    f(x), f(x)
+    scale.fill_(5.0)                      # in-place, outside the trace
+    np.testing.assert_array_equal(arr(f(x)), np.full(3, 5.0))
+
+
+# -- guards and errors ------------------------------------------------------------------
+def test_bool_guard_runs_eagerly_and_retraces_when_branch_differs():
+    @jit.trace
+    def f(x):
+        if x.sum() > 0:
+            return x * 2
+        return x - 1
+    pos, neg = pyrch.ones(3), -pyrch.ones(3)
+    for _ in range(3):
+        f(pos)
+    np.testing.assert_array_equal(arr(f(neg)), np.full(3, -2.0))
+    assert "guard" in f.stats.retraces[-1]
+    for _ in range(2):
+        np.testing.assert_array_equal(arr(f(neg)), np.full(3, -2.0))
+        np.testing.assert_array_equal(arr(f(pos)), np.full(3, 2.0))
+    assert f.stats.traces == 2            # one variant per branch, both replayed
+
+
+def test_item_raises_trace_error_with_user_line_and_fix():
+    @jit.trace
+    def f(x):
+        y = (x * 3).sum()
+        return x / y.item()
+    x = pyrch.ones(2)
+    f(x)
+    with pytest.raises(TraceError) as e:
+        f(x)
+    msg = str(e.value)
+    assert "test_jit_trace.py" in msg and "return x / y.item()" in msg
+    assert "sum(" in msg and "allow_scalars=True" in msg and "outside" in msg
+
+
+@pytest.mark.parametrize("conv", [lambda t: t.tolist(), lambda t: t.numpy(), float,
+                                  lambda t: np.asarray(t)])
+def test_other_python_conversions_raise(conv):
+    @jit.trace
+    def f(x):
+        conv((x + 1).sum())
+        return x
+    f(pyrch.ones(2))
+    with pytest.raises(TraceError):
+        f(pyrch.ones(2))
+
+
+def test_allow_scalars_bakes_values_as_guards():
+    @jit.trace(allow_scalars=True)
+    def f(x):
+        n = int(x.sum().item())
+        return x * n
+    a = pyrch.ones(2)
+    for _ in range(3):
+        np.testing.assert_array_equal(arr(f(a)), [2.0, 2.0])
+    b = pyrch.full((2,), 2.0)
+    np.testing.assert_array_equal(arr(f(b)), [8.0, 8.0])     # guard fails -> eager + retrace
+    assert f.stats.traces == 2
+
+
+def test_printing_and_iterating_inside_a_trace_are_allowed(capsys):
+    @jit.trace
+    def f(x):
+        print(x.sum())
+        return sum(row.sum() for row in x)
+    x = pyrch.ones(2, 2)
+    for _ in range(3):
+        out = f(x)
+    assert float(out) == 4.0
+    assert capsys.readouterr().out.count("tensor(4.)") == 2
+
+
+# -- randomness -------------------------------------------------------------------------
+def test_random_ops_draw_fresh_numbers_matching_the_eager_stream():
+    def f(x):
+        return F.dropout(x, 0.5, training=True) + pyrch.randn(4) * 0.01
+    x = pyrch.ones(4)
+    pyrch.manual_seed(3)
+    eager = [arr(f(x)) for _ in range(5)]
+    pyrch.manual_seed(3)
+    tf = jit.trace(f)
+    traced = [arr(tf(x)) for _ in range(5)]
+    assert tf.stats.hits == 3
+    for a, b in zip(eager, traced):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(traced[3], traced[4])
+
+
+def test_failed_guard_does_not_consume_random_numbers():
+    @jit.trace
+    def f(x):
+        r = pyrch.rand(3)
+        if x.sum() > 0:
+            return r
+        return -r
+    pyrch.manual_seed(0)
+    f(pyrch.ones(1)), f(pyrch.ones(1)), f(pyrch.ones(1))
+    a = arr(f(-pyrch.ones(1)))              # replay fails its guard, then eager
+    pyrch.manual_seed(0)
+    for _ in range(3):
+        pyrch.rand(3)
+    np.testing.assert_array_equal(a, -arr(pyrch.rand(3)))
+
+
+# -- gradients through a trace ----------------------------------------------------------
+def test_gradients_flow_through_replays():
+    w = pyrch.randn(3, 2, dtype=pyrch.float64, requires_grad=True)
+
+    @jit.trace
+    def f(x):
+        h = (x @ w).tanh()
+        return h.pow(2).sum(dim=1), h.exp().mean()
+
+    def grads(fn):
+        x = pyrch.tensor(np.linspace(-1, 1, 12).reshape(4, 3), requires_grad=True)
+        a, b = fn(x)
+        ((a * pyrch.arange(4.0, dtype=pyrch.float64)).sum() + 3 * b).backward()
+        g = (arr(x.grad), arr(w.grad))
+        w.grad = None
+        return g
+    ref = grads(f.__wrapped__)
+    for _ in range(4):
+        got = grads(f)
+    assert f.stats.hits >= 2
+    out, _ = f(pyrch.ones(4, 3, dtype=pyrch.float64, requires_grad=True))
+    assert out.grad_fn.name() == "TracedBackward0"
+    for a, b in zip(ref, got):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_traced_module_backward_matches_eager_and_uses_original_parameters():
+    pyrch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(5, 7), nn.GELU(), nn.Linear(7, 2)).double()
+    x = pyrch.randn(3, 5, dtype=pyrch.float64)
+    tm = jit.trace(m, (x,))
+    for _ in range(2):
+        tm(x).sum().backward()
+    g_traced = [arr(p.grad) for p in m.parameters()]
+    m.zero_grad()
+    m(x).sum().backward()
+    m(x).sum().backward()
+    for a, p in zip(g_traced, m.parameters()):
+        np.testing.assert_allclose(a, arr(p.grad), rtol=1e-12)
+    with pyrch.no_grad():
+        m[0].weight.mul_(0)               # the traced module reads the same parameters
+    np.testing.assert_allclose(arr(tm(x)), arr(m(x)))
+    assert isinstance(tm.stats, jit.Stats) and tm[0] is m[0]
+
+
+def test_loss_returned_by_a_training_step_cannot_be_backpropagated_again():
+    w = pyrch.ones(2, requires_grad=True)
+
+    @jit.trace
+    def step():
+        loss = (w * w.exp()).sum()
+        loss.backward()
+        return loss
+    for _ in range(3):
+        loss = step()
+    assert loss.requires_grad
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
+def test_double_backward_through_a_trace_is_refused():
+    f = jit.trace(lambda x: (x * x).sum())
+    x = pyrch.ones(2, requires_grad=True)
+    for _ in range(3):
+        y = f(x)
+    with pytest.raises(RuntimeError, match="double backward"):
+        pyrch.autograd.grad(y, x, create_graph=True)
+
+
+# -- check mode, printing ---------------------------------------------------------------
+SETTINGS = {"scale": 2.0}
+
+
+def test_check_mode_reports_the_first_diverging_node():
+    @jit.trace(check=5)
+    def f(x):
+        y = x + 1
+        return (y * SETTINGS["scale"]).exp()
+    x = pyrch.ones(2)
+    for _ in range(3):
+        f(x)
+    SETTINGS["scale"] = 3.0     # a float read from a dict is baked in: check mode catches it
+    try:
+        with pytest.raises(TraceError, match=r"First diverging node: 1: mul"):
+            f(x)
+    finally:
+        SETTINGS["scale"] = 2.0
+
+
+def test_graph_prints_with_sources_and_scopes():
+    pyrch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 2))
+    tm = jit.trace(m, (pyrch.ones(1, 3),))
+    text = str(tm.graph_for(pyrch.ones(1, 3), optimized=False))
+    assert text.startswith("graph Sequential(%input: f32[1,3]) params(%0.weight: f32[2,3], %0.bias: f32[2]) {"), text
+    assert "= matmul(%input, %0)" in text
+    assert re.search(r"# 0 \w+\.py:\d+", text)       # scope, then the library line
+    assert text.rstrip().endswith("}")
+    assert "<pre>" in tm.graph_for(pyrch.ones(1, 3))._repr_html_()
+
+
+# -- save / load ----------------------------------------------------------------------------
+def test_save_load_runs_in_a_fresh_process(tmp_path):
+    pyrch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = pyrch.randn(2, 4)
+    with pyrch.no_grad():
+        tm = jit.trace(m, (x,))
+        ref = arr(m(x))
+    path = tmp_path / "model.pjit"
+    jit.save(tm, str(path))
+    np.save(tmp_path / "x.npy", arr(x))
+    np.save(tmp_path / "ref.npy", ref)
+    code = ("import numpy as np, pyrch\n"
+            "f = pyrch.jit.load('model.pjit')\n"
+            "out = f(pyrch.from_numpy(np.load('x.npy')))\n"
+            "assert np.array_equal(out.numpy(), np.load('ref.npy')), 'mismatch'\n"
+            "print('ok', sorted(f.params))\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(pyrch.__file__))))
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "0.weight" in r.stdout
+
+
+def test_save_load_training_step_updates_loaded_state(tmp_path):
+    w = pyrch.tensor([1.0, 2.0], requires_grad=True)
+    opt = pyrch.optim.SGD([w], lr=0.25)
+
+    @jit.trace
+    def step(x):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        opt.step()
+    x = pyrch.tensor([1.0, -1.0])
+    step(x), step(x)
+    jit.save(step, str(tmp_path / "s.pjit"))
+    f = jit.load(str(tmp_path / "s.pjit"))
+    f(x)
+    np.testing.assert_allclose(arr(f.params["p0_0"]), arr(w) - 0.25 * np.array([1.0, -1.0]))
+    f.hparams["lr"] = 0.0
+    before = arr(f.params["p0_0"])
+    f(x)
+    np.testing.assert_array_equal(arr(f.params["p0_0"]), before)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "header"])
+def test_load_rejects_corrupted_files(tmp_path, damage):
+    f = jit.trace(lambda x: x.exp(), (pyrch.ones(2),))
+    p = tmp_path / "f.pjit"
+    jit.save(f, str(p))
+    data = p.read_bytes()
+    if damage == "truncate":
+        data = data[: len(data) - 3]
+    elif damage == "garbage":
+        data = b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!"
+    else:
+        data = data.replace(b'"exp"', b'"xyz"')
+    p.write_bytes(data)
+    with pytest.raises(ValueError, match="not a valid pyrch.jit graph file"):
+        jit.load(str(p))
+
+
+# -- speed ----------------------------------------------------------------------------------
+def test_small_gpt_step_traces_fast_and_replays_faster_than_eager():
+    sys.path.insert(0, os.path.dirname(__file__))
+    from jit_models import gpt_step
+    m, step = gpt_step()
+    idx = pyrch.randint(0, 64, (2, 8))
+    ts = jit.trace(step)
+    ts(idx, idx)
+    t0 = time.perf_counter()
+    ts(idx, idx)                  # eager run + recording + passes + planning
+    t_trace = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ts(idx, idx), ts(idx, idx), ts(idx, idx)
+    t_replay = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    step(idx, idx), step(idx, idx), step(idx, idx)
+    t_eager = time.perf_counter() - t0
+    assert ts.stats.hits == 3
+    assert t_trace < 0.5 + 3 * t_eager / 3, (t_trace, t_eager)
+    assert t_replay < t_eager, (t_replay, t_eager)
+
+
+def test_traced_method_keeps_one_cache_per_instance():
+    class Scaler:
+        def __init__(self, k):
+            self.k = pyrch.tensor([k])
+
+        @jit.trace
+        def apply(self, x):
+            return x * self.k
+    a, b = Scaler(2.0), Scaler(3.0)
+    x = pyrch.ones(1)
+    for _ in range(3):
+        ra, rb = a.apply(x), b.apply(x)
+    assert float(ra) == 2.0 and float(rb) == 3.0
+    assert a.apply.stats.hits == 1 and a.apply is a.apply
+
+
+def test_saved_graph_keeps_its_guards_and_output_structure(tmp_path):
+    @jit.trace
+    def f(x):
+        if x.sum() > 0:
+            return {"a": x * 2, "b": (x + 1, 3)}
+        return {"a": x, "b": (x, 3)}
+    for _ in range(3):
+        f(pyrch.ones(2))
+    jit.save(f, str(tmp_path / "g.pjit"))
+    g = jit.load(str(tmp_path / "g.pjit"))
+    out = g(pyrch.ones(2))
+    assert arr(out["a"]).tolist() == [2.0, 2.0] and out["b"][1] == 3
+    with pytest.raises(RuntimeError, match="data guard"):
+        g(-pyrch.ones(2))
