@@ -378,6 +378,10 @@ class Tensor:
 
     __str__ = __repr__
 
+    def _repr_html_(self):
+        from ._display import tensor_html
+        return tensor_html(self)
+
     # -- dtype/device movement -------------------------------------------------------
     def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
         """`x.to(dtype)`, `x.to(device)`, `x.to(other)`, `x.to(device, dtype)`."""
@@ -461,12 +465,10 @@ class Tensor:
         return self.mT
 
     def __getitem__(self, key):
-        from .ops.index import getitem
-        return getitem(self, key)
+        return _ops.index.getitem(self, key)
 
     def __setitem__(self, key, value):
-        from .ops.index import setitem
-        setitem(self, key, value)
+        _ops.index.setitem(self, key, value)
 
     # -- in-place helpers (not elementwise ops) -----------------------------------
     def zero_(self):

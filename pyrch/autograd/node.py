@@ -14,9 +14,9 @@ _T = [None]   # Tensor, filled in by _tensor.py (import cycle)
 
 class Node:
     __slots__ = ("op", "attrs", "edges", "saved", "versions", "shapes", "dtypes", "out",
-                 "_hooks", "_pre_hooks", "_retain", "_inplace_of", "metadata", "__weakref__")
+                 "_hooks", "_pre_hooks", "_retain", "_inplace_of", "metadata", "out_vc", "__weakref__")
 
-    def __init__(self, op, args, attrs, out_array):
+    def __init__(self, op, args, attrs, out_array, out_vc=None):
         Tensor = _T[0]
         edges, shapes, dtypes = [], [], []
         for a in args:
@@ -31,7 +31,7 @@ class Node:
                 dtypes.append(None)
         self.op, self.attrs = op, attrs
         self.edges, self.shapes, self.dtypes = tuple(edges), tuple(shapes), tuple(dtypes)
-        self.out = None
+        self.out = self.out_vc = None
         saved = versions = None
         plan = op.bwd_plan
         if plan is None:
@@ -51,8 +51,17 @@ class Node:
                     saved[i] = a
                     if isinstance(a, Tensor):
                         versions[i] = a._vc[0]
+            elif kind == "rest":
+                if saved is None:
+                    saved, versions = {}, {}
+                for i in range(key, len(args)):
+                    saved[i] = a = args[i]
+                    if isinstance(a, Tensor):
+                        versions[i] = a._vc[0]
             elif kind == "out":
                 self.out = out_array
+                if out_vc is not None:   # the output's version counter, to catch y.add_() after y = x.exp()
+                    self.out_vc = (out_vc, out_vc[0])
         self.saved, self.versions = saved, versions
         self._hooks = self._pre_hooks = self._retain = self._inplace_of = None
         self.metadata = None
@@ -91,8 +100,11 @@ class Node:
 
     # -- running --------------------------------------------------------------------
     def release(self):
-        self.saved = _FREED
-        self.out = _FREED
+        # NOTE: like torch, a node that saved no tensor can run again (z = (x * 2).sum()
+        # backpropagates twice); only saved tensors are freed and then checked.
+        if self.versions or self.out is not None:
+            self.saved = _FREED
+            self.out = _FREED
 
     def _saved(self, i, create_graph):
         Tensor = _T[0]
@@ -100,12 +112,7 @@ class Node:
         if isinstance(a, Tensor):
             v = self.versions.get(i)
             if v is not None and a._vc[0] != v:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified by "
-                    f"an inplace operation: [{a.type()} {list(a.shape)}], which is input {i} of "
-                    f"{self.op.node_name}, is at version {a._vc[0]}; expected version {v} instead. "
-                    "Hint: clone() the tensor before modifying it in place, or enable anomaly "
-                    "detection with pyrch.autograd.set_detect_anomaly(True) to find the op.")
+                _modified(a._data, a._vc[0], v, f"input {i}", self.op.node_name)
         return a
 
     def apply(self, g, create_graph):
@@ -124,6 +131,8 @@ class Node:
             if kind == "input":
                 args.append(self._saved(key, create_graph))
             elif kind == "out":
+                if self.out_vc is not None and self.out_vc[0][0] != self.out_vc[1]:
+                    _modified(self.out, self.out_vc[0][0], self.out_vc[1], "output 0", self.op.node_name)
                 t = Tensor._wrap(self.out)
                 if create_graph:
                     t._rg, t.grad_fn = True, self
@@ -136,6 +145,8 @@ class Node:
                 args.append(self)
             elif kind == "needs":
                 args.append(tuple(e is not None for e in self.edges))
+            elif kind == "rest":
+                args.extend(self._saved(i, create_graph) for i in range(key, len(self.edges)))
             else:  # inputs
                 args.extend(self._saved(i, create_graph) for i in range(len(self.edges)))
         res = self.op.bwd(g, *args, **kwargs) if kwargs else self.op.bwd(g, *args)
@@ -157,6 +168,19 @@ class Node:
                 r = r.to(dt)
             out.append(r)
         return out
+
+
+def _modified(arr, now, expected, which, node_name):
+    """Raise torch's error for a saved tensor that an in-place op changed since."""
+    from .._dtype import NP2DT
+    from .._tensor import _TYPE_NAMES
+    raise RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [pyrch.{_TYPE_NAMES.get(NP2DT[arr.dtype].name, 'Tensor')} {list(arr.shape)}], "
+        f"which is {which} of {node_name}, is at version {now}; expected version {expected} "
+        "instead. Hint: clone() the tensor before modifying it in place, or enable anomaly "
+        "detection with pyrch.autograd.set_detect_anomaly(True) to find the op that failed to "
+        "compute its gradient.")
 
 
 class AccumulateGrad:
