@@ -33,7 +33,8 @@ def test_warmup_record_replay_and_side_effects():
     assert len(calls) == 2                      # warm-up + recording
     assert f.stats.warmups == 1 and f.stats.traces == 1 and f.stats.hits == 3
     for o in outs:
-        np.testing.assert_array_equal(arr(o), arr((x * 2 + 1).exp()))
+        # float32 transcendentals may run vectorised in C: equal to within an ulp
+        np.testing.assert_allclose(arr(o), arr((x * 2 + 1).exp()), rtol=3e-7, atol=0)
 
 
 def test_replay_reads_new_argument_values():

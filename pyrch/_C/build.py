@@ -90,7 +90,9 @@ def make_builder():
         library_dirs=kw.get("library_dirs", []),
         libraries=kw.get("libraries", []) + ["m"],
         extra_compile_args=["-O3", "-std=gnu99", "-fno-strict-aliasing", "-fopenmp",
-                            "-fno-math-errno", "-fno-trapping-math"],
+                            "-fno-math-errno", "-fno-trapping-math",
+                            # no fused multiply-add: a*b+c must round like numpy's two ops
+                            "-ffp-contract=off"],
         extra_link_args=kw.get("extra_link_args", []) + ["-fopenmp"],
     )
     return ffi

@@ -177,11 +177,40 @@ class FusedKernel:
             s.out_reg = ffi.cast("const int32_t *", self._out_reg.ctypes.data)
             from . import get_num_threads
             self._threads = get_num_threads
+            self._layouts = {}
 
     def __call__(self, inputs, outputs):
         """Run over `inputs` (arrays broadcastable to the outputs' shape) into `outputs`."""
         if not self.native:
             raise RuntimeError("the C extension is not available; use the reference executor")
+        key = tuple((a.shape, a.strides, a.dtype.num) for a in inputs) + \
+            tuple((a.shape, a.strides, a.dtype.num) for a in outputs)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = self._layout(inputs, outputs)
+        ffi, s = self._ffi, self._s
+        in_ptr, out_ptr = layout[1], layout[2]
+        for i, a in enumerate(inputs):
+            in_ptr[i] = ffi.cast("char *", a.ctypes.data)
+        for i, a in enumerate(outputs):
+            out_ptr[i] = ffi.cast("char *", a.ctypes.data)
+        keep = layout[0]
+        s.ndim = layout[3]
+        s.shape = keep[0]
+        s.in_strides, s.out_strides = keep[1], keep[2]
+        s.in_dtype, s.out_dtype = keep[3], keep[4]
+        s.in_nbytes, s.out_nbytes = keep[5], keep[6]
+        s.in_ptr, s.out_ptr = in_ptr, out_ptr
+        s.nthreads = self._threads()
+        rc = self._lib.pyrch_fused_run(s)
+        if rc != 0:
+            raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
+        return outputs
+
+    def _layout(self, inputs, outputs):
+        """Check operands once per layout and prepare the C-side arrays for it."""
+        if len(self._layouts) > 64:
+            self._layouts.clear()
         shape = outputs[0].shape
         for o in outputs:
             if o.shape != shape:
@@ -189,44 +218,35 @@ class FusedKernel:
         for a in inputs:
             if a.ndim > len(shape) or any(n != 1 and n != m for n, m in zip(a.shape[::-1], shape[::-1])):
                 raise ValueError(f"fused input of shape {a.shape} does not broadcast to {shape}")
-        arrays = list(inputs) + list(outputs)
-        for a in arrays:
+        for a in list(inputs) + list(outputs):
             if a.dtype not in DTYPE_CODE:
                 raise TypeError(f"fused kernels do not take {a.dtype}")
             if any(st < 0 for st in a.strides):
                 raise ValueError("fused kernels take no negative strides")
-        strides = [_bcast_strides(a, shape) for a in arrays]
-        mshape, mstrides = merge_dims(shape, strides)
-        nd = len(mshape)
-        ffi, s = self._ffi, self._s
         n_in = len(inputs)
-        keep = (np.asarray(mshape, dtype=np.int64),
-                np.asarray([x for st in mstrides[:n_in] for x in st] or [0], dtype=np.int64),
-                np.asarray([x for st in mstrides[n_in:] for x in st], dtype=np.int64),
-                np.asarray([DTYPE_CODE[a.dtype] for a in inputs] or [0], dtype=np.int32),
-                np.asarray([DTYPE_CODE[a.dtype] for a in outputs], dtype=np.int32),
-                np.asarray([_extent(a) for a in inputs] or [0], dtype=np.int64),
-                np.asarray([_extent(a) for a in outputs], dtype=np.int64))
-        in_ptr = ffi.new("char *[]", [ffi.cast("char *", a.ctypes.data) for a in inputs] or 1)
-        out_ptr = ffi.new("char *[]", [ffi.cast("char *", a.ctypes.data) for a in outputs])
-        if s.n_in != n_in or s.n_out != len(outputs):
-            raise ValueError(f"program takes {s.n_in} inputs and {s.n_out} outputs, got "
-                             f"{n_in} and {len(outputs)}")
-        s.ndim = nd
-        s.shape = ffi.cast("const int64_t *", keep[0].ctypes.data)
-        s.in_strides = ffi.cast("const int64_t *", keep[1].ctypes.data)
-        s.out_strides = ffi.cast("const int64_t *", keep[2].ctypes.data)
-        s.in_dtype = ffi.cast("const int32_t *", keep[3].ctypes.data)
-        s.out_dtype = ffi.cast("const int32_t *", keep[4].ctypes.data)
-        s.in_nbytes = ffi.cast("const int64_t *", keep[5].ctypes.data)
-        s.out_nbytes = ffi.cast("const int64_t *", keep[6].ctypes.data)
-        s.in_ptr = in_ptr
-        s.out_ptr = out_ptr
-        s.nthreads = self._threads()
-        rc = self._lib.pyrch_fused_run(s)
-        if rc != 0:
-            raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
-        return outputs
+        if self.program.n_in != n_in or len(self.program.out_regs) != len(outputs):
+            raise ValueError(f"program takes {self.program.n_in} inputs and "
+                             f"{len(self.program.out_regs)} outputs, got {n_in} and {len(outputs)}")
+        strides = [_bcast_strides(a, shape) for a in list(inputs) + list(outputs)]
+        mshape, mstrides = merge_dims(shape, strides)
+        arrays = (np.asarray(mshape, dtype=np.int64),
+                  np.asarray([x for st in mstrides[:n_in] for x in st] or [0], dtype=np.int64),
+                  np.asarray([x for st in mstrides[n_in:] for x in st], dtype=np.int64),
+                  np.asarray([DTYPE_CODE[a.dtype] for a in inputs] or [0], dtype=np.int32),
+                  np.asarray([DTYPE_CODE[a.dtype] for a in outputs], dtype=np.int32),
+                  np.asarray([_extent(a) for a in inputs] or [0], dtype=np.int64),
+                  np.asarray([_extent(a) for a in outputs], dtype=np.int64))
+        ffi = self._ffi
+        casts = (ffi.cast("const int64_t *", arrays[0].ctypes.data),
+                 ffi.cast("const int64_t *", arrays[1].ctypes.data),
+                 ffi.cast("const int64_t *", arrays[2].ctypes.data),
+                 ffi.cast("const int32_t *", arrays[3].ctypes.data),
+                 ffi.cast("const int32_t *", arrays[4].ctypes.data),
+                 ffi.cast("const int64_t *", arrays[5].ctypes.data),
+                 ffi.cast("const int64_t *", arrays[6].ctypes.data))
+        in_ptr = ffi.new("char *[]", max(n_in, 1))
+        out_ptr = ffi.new("char *[]", len(outputs))
+        return (casts, in_ptr, out_ptr, len(mshape), arrays)
 
 
 def _extent(a):

@@ -100,6 +100,10 @@ class Executor:
         args = st.args
         xmetas = self._metas(args)
         shape = self.value_at[st.outs[0]].shape
+        from .native import compile_fused
+        native = compile_fused(st, shape, xmetas, self._buffer)
+        if native is not None:
+            return native
         tmetas = [(shape, np.dtype(dt if dt != "bool" else np.bool_)) for _, _, _, dt in body]
         # per body step: (ufunc, forward, operands, attrs, mode, buffer, result slot)
         # mode 0: ufunc into a planned buffer; 1: ufunc, fresh (escaping); 2: ufunc into a

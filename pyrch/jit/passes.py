@@ -210,6 +210,7 @@ def fuse_elementwise(g):
     groups = []            # group id -> [node indices]
     operands = []          # group id -> set of external Values
     deps = []              # node index -> frozenset of group ids it depends on
+    readers = {}           # Value -> group ids that read it
     for i, n in enumerate(g.nodes):
         d = set()
         for x in n.inputs:
@@ -227,6 +228,12 @@ def fuse_elementwise(g):
                     gid = group_of[producer[x]]
                     if gid not in cands:
                         cands.append(gid)
+            # siblings: a group already reading one of our inputs (gelu's x*0.5 beside x*x*x)
+            for x in n.inputs:
+                if isinstance(x, Value):
+                    for gid in readers.get(x, ()):
+                        if gid not in cands:
+                            cands.append(gid)
             for gid in cands:
                 if g.nodes[groups[gid][0]].outputs[0].shape != shape:
                     continue
@@ -252,6 +259,9 @@ def fuse_elementwise(g):
                 operands.append({x for x in n.inputs if isinstance(x, Value)})
             groups[chosen].append(i)
             group_of[i] = chosen
+            for x in n.inputs:
+                if isinstance(x, Value):
+                    readers.setdefault(x, []).append(chosen)
             d.discard(chosen)
         deps.append(frozenset(d))
     real = [m for m in groups if len(m) > 1]

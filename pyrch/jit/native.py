@@ -1,0 +1,96 @@
+"""Hand fused groups of a Plan to the C executor (pyrch/_C) when it can run them.
+
+A fused group runs natively when every body op is in the compiled opcode
+table (with numeric attributes), its values are float32/float64 (bool masks
+allowed) and its inputs are plain numpy arrays. The group computes in
+float64 if any of its values is float64, else in float32 (as eager does);
+bool values travel as 0/1. Anything else stays on the reference path, so a
+missing or stale extension only costs speed.
+"""
+import numpy as np
+
+_FLOATS = {"float32", "float64"}
+# NOTE: float64 is pyrch's verification dtype: a traced float64 step must equal
+# eager bit for bit. These ops round exactly as numpy does (IEEE basic
+# operations, selects, comparisons); transcendentals in C may differ from
+# numpy's by an ulp, so float64 groups using them stay on the reference path.
+# float32 groups use every op (results within a few ulp, vectorised).
+_EXACT_F64 = {"add", "sub", "mul", "div", "neg", "abs", "positive", "square", "reciprocal",
+              "sqrt", "relu", "where", "clamp", "clamp_min", "clamp_max", "maximum", "minimum",
+              "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
+              "logical_xor", "floor", "ceil", "trunc", "sign", "clone", "hardtanh"}
+
+
+def compile_fused(st, shape, xmetas, get_buf):
+    """A step function running fused Step `st` in C, or None when it cannot."""
+    from .. import _C
+    if _C.lib() is None or _C.stale():
+        return None
+    from .._C import fused as cf
+    body = st.attrs["body"]
+    dts = {dt for *_, dt in body}
+    if not dts <= _FLOATS | {"bool"} or not dts & _FLOATS:
+        return None
+    for meta in xmetas:
+        if isinstance(meta, tuple) and len(meta) == 2 and isinstance(meta[0], tuple):
+            if meta[1].name not in _FLOATS | {"bool"}:
+                return None
+    compute = "float64" if "float64" in dts else "float32"
+    if compute == "float64" and any(op not in _EXACT_F64 for op, *_ in body):
+        return None
+    args = st.args
+    n_x = len(args)
+    x_ids, inputs_slots = {}, []
+    for i, (kind, k) in enumerate(args):
+        if kind == "s":
+            x_ids[i] = len(inputs_slots)
+            inputs_slots.append(k)
+    n_in = len(inputs_slots)
+    steps = []
+    for op, operands, battrs, dt in body:
+        battrs = dict(battrs)
+        if not cf.fusable(op, battrs):
+            return None
+        ids = []
+        for kind, i in operands:
+            if kind == "x":
+                if i in x_ids:
+                    ids.append(x_ids[i])
+                else:
+                    ids.append(float(args[i][1]))
+            elif kind == "t":
+                ids.append(n_in + i)
+            else:
+                if not isinstance(i, (int, float, bool, np.number)):
+                    return None
+                ids.append(float(i))
+        steps.append((op, tuple(ids), battrs))
+    outs = st.attrs["outs"]
+    out_ids = [n_in + j for j in outs]
+    try:
+        kernel = cf.compile_group(n_in, steps, out_ids, compute)
+    except ValueError:
+        return None
+    if not kernel.native:
+        return None
+    out_slot = dict(zip(outs, st.outs))
+    out_buf = dict(zip(outs, st.bufs))
+    out_plan = [(out_slot[j], out_buf[j], np.dtype(body[j][3] if body[j][3] != "bool" else np.bool_))
+                for j in outs]
+    del n_x
+
+    def step(v):
+        xs = []
+        for k in inputs_slots:
+            a = v[k]
+            if type(a) is not np.ndarray or any(s < 0 for s in a.strides):
+                a = np.ascontiguousarray(a)
+            xs.append(a)
+        res = []
+        for s, b, dt in out_plan:
+            res.append(get_buf(b) if b >= 0 else np.empty(shape, dtype=dt))
+        kernel(xs, res)
+        for (s, _, _), r in zip(out_plan, res):
+            v[s] = r
+    step.native = True
+    return step
