@@ -170,6 +170,11 @@ def dispatch(op, args, attrs=None):
         elif op.floaty and first is not None and first.kind != "f":
             _cast_inputs(op, args, arrays, _default.float)
     xp = _xp_for(arrays) if foreign else np
+    if xp is not np:
+        # a 0-dim CPU tensor may join CUDA ones (as in torch); cupy takes it as a scalar
+        for i, x in enumerate(arrays):
+            if type(x) is ndarray:
+                arrays[i] = x[()]
     try:
         if state.hooks and state.profiler is not None:
             out = state.profiler.run_op(op, xp, arrays, attrs)   # times the forward
@@ -211,12 +216,10 @@ def _notify(op, args, attrs, outs):
     if tr is not None:
         tr.record(op, args, attrs, outs)
     if state.anomaly:
-        for o in outs:
-            d = o._data
-            if d.dtype.kind == "f" and not bool(np.isfinite(d).all() if type(d) is np.ndarray else d.all()):
-                import warnings
-                warnings.warn(f"anomaly mode: {op.name} produced a non-finite value "
-                              f"(inputs {_describe(args)})", RuntimeWarning, stacklevel=4)
+        # NOTE: like torch, anomaly mode does not flag non-finite forward values (-inf
+        # attention masks are normal); it keeps the forward stack for backward errors.
+        from .autograd.anomaly import record
+        record(outs[0].grad_fn)
     if _config.flags.debug >= 3:
         import sys
         print(f"[pyrch] {op.name}({_describe(args)}) -> {_describe(outs)}", file=sys.stderr)

@@ -584,6 +584,14 @@ class Module:
                 s += "\n  " + "\n  ".join(lines) + "\n"
         return s + ")"
 
+    def _repr_html_(self):
+        from .._display import module_html
+        return module_html(self)
+
+    def __rich__(self):
+        from .._display import module_rich
+        return module_rich(self)
+
 
 def _type_name(v):
     if isinstance(v, Tensor):

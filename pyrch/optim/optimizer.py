@@ -258,6 +258,10 @@ class Optimizer:
         lines.append(")")
         return "\n".join(lines)
 
+    def _repr_html_(self):
+        from .._display import optimizer_html
+        return optimizer_html(self)
+
     def _params_with_grad(self, group):
         """The group's parameters that have a gradient, with their grads and state dicts."""
         params, grads, states = [], [], []
