@@ -139,7 +139,7 @@ def train_step_case(name, build, make_batch, loss_fn, number):
             traced = pyrch.jit.trace(step)
             results[("pyrch", "traced")] = timeit(traced, lib, number)
             a, b = float(step()), float(traced())
-            results["loss_check"] = f"eager {a:.5f} / traced {b:.5f}"
+            results["loss_check"] = f"consecutive losses: eager {a:.4f}, traced {b:.4f}"
     rows.append((name, results))
     return rows
 
@@ -251,7 +251,7 @@ def main():
         dev, cpv = pyrch.cuda.get_device_name(), cupy.__version__
     header = (f"## pyrch on {DEVICE} vs PyTorch ({dev})\n\n"
               f"cupy {cpv}, torch {getattr(torch, '__version__', 'not installed')} "
-              f"(CUDA {'yes' if HAVE_TORCH_CUDA else 'no'}), python {platform.python_version()}, "
+              f"(CUDA {'yes' if HAVE_TORCH_CUDA and DEVICE != 'cpu' else 'no'}), python {platform.python_version()}, "
               f"command: `python benchmarks/bench_gpu.py`")
     text = markdown(rows, header)
     print(text)

@@ -21,6 +21,8 @@ def cupy():
             raise RuntimeError("CUDA tensors need cupy: pip install -e .[cuda] "
                                "(cupy-cuda12x) on a machine with an NVIDIA GPU") from e
         _cupy = cp
+        from .cuda import install_memory_hook   # peak-memory tracking for pyrch.cuda
+        install_memory_hook(cp)
     return _cupy
 
 

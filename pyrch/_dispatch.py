@@ -169,12 +169,14 @@ def dispatch(op, args, attrs=None):
             _cast_inputs(op, args, arrays, _promote(op, args))
         elif op.floaty and first is not None and first.kind != "f":
             _cast_inputs(op, args, arrays, _default.float)
-    xp = _xp_for(arrays) if foreign else np
-    if xp is not np:
-        # a 0-dim CPU tensor may join CUDA ones (as in torch); cupy takes it as a scalar
-        for i, x in enumerate(arrays):
-            if type(x) is ndarray:
-                arrays[i] = x[()]
+    xp = np
+    if foreign:
+        xp = _xp_for(arrays)
+        if xp is not np:
+            # a 0-dim CPU tensor may join CUDA ones (as in torch); cupy takes it as a scalar
+            for i, x in enumerate(arrays):
+                if type(x) is ndarray:
+                    arrays[i] = x[()]
     try:
         if state.hooks and state.profiler is not None:
             out = state.profiler.run_op(op, xp, arrays, attrs)   # times the forward

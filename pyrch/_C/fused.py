@@ -178,22 +178,31 @@ class FusedKernel:
             from . import get_num_threads
             self._threads = get_num_threads
             self._layouts = {}
+            from_buffer, cast = ffi.from_buffer, ffi.cast
+
+            def addr(a):
+                # from_buffer is ~5x cheaper than a.ctypes.data but needs a contiguous buffer
+                if a.flags.c_contiguous:
+                    return from_buffer(a, require_writable=False)
+                return cast("char *", a.ctypes.data)
+            self._addr = addr
 
     def __call__(self, inputs, outputs):
         """Run over `inputs` (arrays broadcastable to the outputs' shape) into `outputs`."""
         if not self.native:
             raise RuntimeError("the C extension is not available; use the reference executor")
-        key = tuple((a.shape, a.strides, a.dtype.num) for a in inputs) + \
-            tuple((a.shape, a.strides, a.dtype.num) for a in outputs)
+        key = tuple([a.shape + a.strides + (a.dtype.num,) for a in inputs] +
+                    [a.shape + a.strides + (a.dtype.num,) for a in outputs])
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = self._layout(inputs, outputs)
-        ffi, s = self._ffi, self._s
+        s = self._s
         in_ptr, out_ptr = layout[1], layout[2]
+        addr = self._addr
         for i, a in enumerate(inputs):
-            in_ptr[i] = ffi.cast("char *", a.ctypes.data)
+            in_ptr[i] = addr(a)
         for i, a in enumerate(outputs):
-            out_ptr[i] = ffi.cast("char *", a.ctypes.data)
+            out_ptr[i] = addr(a)
         keep = layout[0]
         s.ndim = layout[3]
         s.shape = keep[0]

@@ -789,11 +789,28 @@ def _cumprod(input, dim, *, dtype=None):
     return dispatch(cumprod, (_cast(input, dtype),), {"dim": dim})
 
 
+def _accumulate(xp, ufunc, a, axis):
+    """ufunc.accumulate; cupy has only add.accumulate, so there others scan by doubling."""
+    if xp.__name__ == "numpy":
+        return ufunc.accumulate(a, axis=axis)
+    return _scan_by_doubling(xp, ufunc, a, axis)
+
+
+def _scan_by_doubling(xp, ufunc, a, axis):
+    """Inclusive scan in log2(n) whole-array steps (Hillis-Steele), for any associative ufunc."""
+    out = xp.moveaxis(a, axis, -1).copy()
+    k, n = 1, out.shape[-1]
+    while k < n:
+        out[..., k:] = ufunc(out[..., k:], out[..., :-k])   # the right side is read first
+        k *= 2
+    return xp.moveaxis(out, -1, axis)
+
+
 def _cum_extreme(xp, a, dim, ufunc):
     if a.ndim == 0:
         _dims(dim, 0)
         return a.copy(), xp.zeros((), xp.int64)
-    vals = ufunc.accumulate(a, axis=dim)
+    vals = _accumulate(xp, ufunc, a, dim)
     pos = xp.arange(a.shape[dim]).reshape(tuple(-1 if i == dim % a.ndim else 1
                                                 for i in range(a.ndim)))
     # NOTE: torch reports the latest index among ties, and a NaN once seen
@@ -801,7 +818,7 @@ def _cum_extreme(xp, a, dim, ufunc):
     hit = a == vals
     if a.dtype.kind == "f":
         hit |= xp.isnan(a)
-    idx = xp.maximum.accumulate(xp.where(hit, pos, 0), axis=dim)
+    idx = _accumulate(xp, xp.maximum, xp.where(hit, pos, 0), dim)
     return vals, idx.astype(xp.int64, copy=False)
 
 
