@@ -3,6 +3,10 @@
 No recursion anywhere, so a 100,000-op chain backpropagates. Gradients are
 accumulated in a dict keyed by node identity; only leaves (and tensors that
 asked to `retain_grad()`) get a `.grad`.
+
+With `inputs` (autograd.grad, backward(inputs=...)) only the part of the graph
+that leads to those inputs runs: other leaves get nothing and their hooks do
+not fire, as in PyTorch.
 """
 import numpy as np
 
@@ -24,9 +28,9 @@ def _root_grads(tensors, grads, who):
     grads = _as_tuple(grads) or (None,) * len(tensors)
     if len(grads) != len(tensors):
         raise RuntimeError(f"{who}: got {len(grads)} gradients for {len(tensors)} tensors")
-    for t, g in zip(tensors, grads):
+    for i, (t, g) in enumerate(zip(tensors, grads)):
         if not t._rg:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
@@ -36,94 +40,165 @@ def _root_grads(tensors, grads, who):
             from .. import tensor
             g = tensor(g, dtype=t.dtype)
         elif g.shape != t.shape:
-            raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {g.shape} and "
-                               f"output[0] has a shape of {t.shape}.")
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "
+                               f"output[{i}] has a shape of {t.shape}.")
         out.append(g)
     return out
 
 
-def run_backward(roots, root_grads, retain_graph, create_graph, capture=None, accumulate=True):
+def _prune(starts, deps, targets):
+    """Keep only the nodes on a path to a target: returns (their ids, recounted deps)."""
+    left = dict(deps)
+    order = []
+    ready = [e for e in starts if id(e) not in left]
+    while ready:           # Kahn's order: every node before the nodes it points at
+        e = ready.pop()
+        order.append(e)
+        if isinstance(e, Node):
+            for nxt in e.edges:
+                if nxt is not None:
+                    k = id(nxt)
+                    left[k] -= 1
+                    if left[k] == 0:
+                        ready.append(nxt)
+    needed = set()
+    for e in reversed(order):
+        if id(e) in targets or (isinstance(e, Node) and
+                                any(n is not None and id(n) in needed for n in e.edges)):
+            needed.add(id(e))
+    deps = {}
+    for e in order:
+        if id(e) in needed and isinstance(e, Node):
+            for nxt in e.edges:
+                if nxt is not None and id(nxt) in needed:
+                    deps[id(nxt)] = deps.get(id(nxt), 0) + 1
+    return needed, deps
+
+
+_callbacks = []   # one list per running backward (they can nest): run when it finishes
+
+
+def queue_callback(fn):
+    """Run `fn()` once the backward pass now running has finished (torch's
+    `Variable._execution_engine.queue_callback`; DDP uses it to wait for its reductions)."""
+    if not _callbacks:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    _callbacks[-1].append(fn)
+
+
+def _run_hooks(hooks, g):
+    for h in list(hooks):
+        r = h(g)
+        if r is not None:
+            g = r
+    return g
+
+
+def _retain(node, g, create_graph):
+    t = node._retain()
+    if t is not None and t.grad_fn is node:
+        # a copy, so that accumulating into a leaf's .grad later cannot change it
+        t._grad = g.clone() if t._grad is None else t._grad + g
+        if not create_graph:
+            t._grad = t._grad.detach()
+
+
+def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, accumulate=True):
     """Propagate `root_grads` from `roots` back through the graph.
 
-    capture: ids of leaves/nodes whose total incoming gradient should be
-    returned (for autograd.grad) instead of (or besides) accumulated.
+    Without `inputs`, every reached leaf accumulates its gradient into `.grad`.
+    With `inputs`, only the graph leading to them runs; their gradients are
+    returned as a list (and accumulated into their `.grad` if `accumulate`).
     """
-    deps = {}
-    stack = []
-    seen = set()
     grads = {}
-    order = []
+    starts = []
     for t, g in zip(roots, root_grads):
         e = t.grad_fn or t
         k = id(e)
-        grads[k] = grads[k] + g if k in grads else g
-        if k not in seen:
-            seen.add(k)
-            stack.append(e)
-            order.append(e)
-    # dependency counts: how many edges point at each node/leaf
+        if k in grads:
+            grads[k] = grads[k] + g
+        else:
+            grads[k] = g
+            starts.append(e)
+    # dependency counts: how many edges point at each node or leaf reachable from the roots
+    deps = {}
+    seen = set(map(id, starts))
+    stack = starts[:]
     while stack:
         e = stack.pop()
-        if type(e) is Node:
+        if isinstance(e, Node):
             for nxt in e.edges:
-                if nxt is None:
-                    continue
-                k = id(nxt)
-                deps[k] = deps.get(k, 0) + 1
-                if k not in seen:
-                    seen.add(k)
-                    stack.append(nxt)
-    ready = [e for e in order if deps.get(id(e), 0) == 0]
-    captured = {}
-    stored = set()
+                if nxt is not None:
+                    k = id(nxt)
+                    if k in deps:
+                        deps[k] += 1
+                    else:
+                        deps[k] = 1
+                        if k not in seen:
+                            seen.add(k)
+                            stack.append(nxt)
+    needed = targets = captured = None
+    if inputs is not None:
+        targets = {id(t.grad_fn or t): t for t in inputs}
+        needed, deps = _prune(starts, deps, targets)
+        captured = {}
+    ready = [e for e in starts if id(e) not in deps]
+    # buffers the user handed in never become a .grad without a copy
+    stored = {id(root_grads[0]._data)} if len(root_grads) == 1 else {id(g._data) for g in root_grads}
     prev = state.grad_enabled
     state.grad_enabled = bool(create_graph)
     anomaly = state.anomaly
+    _callbacks.append([])
     try:
         while ready:
             e = ready.pop()
             k = id(e)
             g = grads.pop(k, None)
-            if g is None:
-                continue
-            if type(e) is not Node:  # a leaf tensor
-                hooks = e._hooks
-                if hooks:
-                    for h in list(hooks):
-                        r = h(g)
-                        if r is not None:
-                            g = r
-                if capture is not None and k in capture:
+            if not isinstance(e, Node):  # a leaf tensor
+                if g is None:
+                    continue
+                if e._hooks:
+                    g = _run_hooks(e._hooks, g)
+                if targets is not None:
                     captured[k] = g
-                if accumulate:
-                    _accumulate(e, g, create_graph, stored)
+                    if not accumulate:
+                        continue
+                _accumulate(e, g, create_graph, stored)
                 continue
-            if e._pre_hooks:
-                for h in list(e._pre_hooks):
-                    r = h(g)
-                    if r is not None:
-                        g = r
-            if e._retain is not None:
-                t = e._retain()
-                if t is not None and t.grad_fn is e:
-                    t._grad = g if create_graph else g.detach()
-            if capture is not None and k in capture:
-                captured[k] = g
-                if capture.get("_only"):
-                    # autograd.grad: still walk on in case other inputs lie further back
-                    pass
-            in_grads = e.apply(g, create_graph)
-            if anomaly:
-                _check_anomaly(e, in_grads)
-            if e._hooks:
-                for h in list(e._hooks):
-                    h(tuple(in_grads), (g,))
-            if not retain_graph:
-                e.release()
+            in_grads = None
+            if g is not None:
+                if e._pre_hooks:
+                    g = _run_hooks(e._pre_hooks, g)
+                if e._retain is not None:
+                    _retain(e, g, create_graph)
+                if targets is not None:
+                    if k in targets:
+                        captured[k] = g
+                        if accumulate:
+                            _accumulate(targets[k], g, create_graph, stored)
+                    if not any(n is not None and id(n) in needed for n in e.edges):
+                        continue   # nothing further back is wanted
+                if anomaly:
+                    from .anomaly import checked_apply
+                    in_grads = checked_apply(e, g, create_graph)
+                else:
+                    in_grads = e.apply(g, create_graph)
+                if e._hooks:
+                    for h in list(e._hooks):
+                        r = h(tuple(in_grads), (g,))
+                        if r is not None:
+                            in_grads = list(r)
+                if not retain_graph:
+                    e.release()
+            else:
+                # no gradient arrived (every path gave None): still release what waits on us
+                in_grads = (None,) * len(e.edges)
             for nxt, ig in zip(e.edges, in_grads):
                 if nxt is None:
                     continue
                 k2 = id(nxt)
+                if needed is not None and k2 not in needed:
+                    continue
                 if ig is not None:
                     prev_g = grads.get(k2)
                     grads[k2] = ig if prev_g is None else prev_g + ig
@@ -131,19 +206,23 @@ def run_backward(roots, root_grads, retain_graph, create_graph, capture=None, ac
                 deps[k2] = d
                 if d == 0:
                     ready.append(nxt)
+        queued = _callbacks[-1]
+        while queued:           # a callback may queue another
+            queued.pop(0)()
     finally:
         state.grad_enabled = prev
-    return captured
+        _callbacks.pop()
+    if inputs is not None:
+        return [captured.get(id(t.grad_fn or t)) for t in inputs]
+    return None
 
 
-def _check_anomaly(node, in_grads):
-    import numpy as np
-    for i, ig in enumerate(in_grads):
-        if ig is not None and ig._data.dtype.kind == "f":
-            d = ig._data
-            if not bool(np.isfinite(d).all() if type(d) is np.ndarray else d.all()):
-                raise RuntimeError(f"Function '{node.op.node_name}' returned nan values in its "
-                                   f"{i}th output.")
+_ndarray = np.ndarray
+
+
+def _private(d):
+    """True when array `d` owns its memory and can become a `.grad` without a copy."""
+    return d.base is None and (type(d) is not np.ndarray or d.flags.writeable)
 
 
 def _accumulate(leaf, g, create_graph, stored):
@@ -151,18 +230,20 @@ def _accumulate(leaf, g, create_graph, stored):
         g = g.detach() if g._rg else g
     old = leaf._grad
     if old is None:
-        # NOTE: the first gradient is stored without a copy unless another leaf
-        # already holds the same buffer (add's backward hands `g` to both
-        # inputs) or it is a view: `.grad` is later accumulated in place.
+        # NOTE: the first gradient is stored without a copy (it is accumulated into
+        # in place later) unless it may be shared: another leaf already holds the
+        # buffer (add's backward hands `g` to both inputs), the user passed it in
+        # as a root gradient, or it is a view of some other array.
         d = g._data
-        if g._base is not None or id(d) in stored or not d.flags.writeable or d.base is not None:
+        if g._base is not None or id(d) in stored or not _private(d):
             g = g.clone()
             d = g._data
         stored.add(id(d))
         leaf.grad = g
     elif create_graph or old._rg:
         leaf.grad = old + g
-    elif not state.hooks and old._data.shape == g._data.shape and old._data.flags.writeable:
+    elif not state.hooks and old._data.shape == g._data.shape and \
+            (old._data.flags.writeable if type(old._data) is _ndarray else True):
         old._data += g._data      # the common case: plain in-place accumulation
         old._vc[0] += 1
     else:
@@ -170,31 +251,42 @@ def _accumulate(leaf, g, create_graph, stored):
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Accumulate d(tensors)/d(leaf) into every leaf's `.grad`."""
+    """Accumulate d(tensors)/d(leaf) into every leaf's `.grad` (only `inputs`' if given).
+
+    >>> import pyrch
+    >>> x = pyrch.tensor([1.0, 2.0], requires_grad=True)
+    >>> pyrch.autograd.backward((x * x).sum())
+    >>> x.grad
+    tensor([2., 4.])
+    """
     tensors = _as_tuple(tensors)
     grads = _root_grads(tensors, grad_tensors, "backward")
     if retain_graph is None:
         retain_graph = create_graph
-    capture = None
     if inputs is not None:
         inputs = _as_tuple(inputs)
-        capture = {id(t.grad_fn or t): True for t in inputs}
-        capture["_only"] = True
-        got = run_backward(tensors, grads, retain_graph, create_graph, capture, accumulate=False)
+        if not inputs:
+            raise RuntimeError("backward() received an empty list of inputs")
         for t in inputs:
-            g = got.get(id(t.grad_fn or t))
-            if g is not None:
-                _accumulate(t, g, create_graph, set())
-        return
-    run_backward(tensors, grads, retain_graph, create_graph)
+            if not t._rg:
+                raise RuntimeError("One of the differentiated Tensors does not require grad")
+    run_backward(tensors, grads, retain_graph, create_graph, inputs)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=None, materialize_grads=False):
-    """Return d(outputs)/d(inputs) without touching `.grad`."""
+    """Return d(outputs)/d(inputs) without touching any `.grad`.
+
+    >>> import pyrch
+    >>> x = pyrch.tensor(3.0, requires_grad=True)
+    >>> pyrch.autograd.grad(x * x, x)
+    (tensor(6.),)
+    """
     from .. import zeros_like
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when "
+                         "materialize_grads=True, but got: allow_unused=False.")
     outputs = _as_tuple(outputs)
-    single = not isinstance(inputs, (tuple, list))
     inputs = _as_tuple(inputs)
     for t in inputs:
         if not t._rg:
@@ -202,12 +294,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     grads = _root_grads(outputs, grad_outputs, "grad")
     if retain_graph is None:
         retain_graph = create_graph
-    capture = {id(t.grad_fn or t): True for t in inputs}
-    capture["_only"] = True
-    got = run_backward(outputs, grads, retain_graph, create_graph, capture, accumulate=False)
+    got = run_backward(outputs, grads, retain_graph, create_graph, inputs, accumulate=False)
     res = []
-    for t in inputs:
-        g = got.get(id(t.grad_fn or t))
+    for t, g in zip(inputs, got):
         if g is None:
             if materialize_grads:
                 g = zeros_like(t)
@@ -215,5 +304,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 raise RuntimeError("One of the differentiated Tensors appears to not have been "
                                    "used in the graph. Set allow_unused=True if this is the "
                                    "desired behavior.")
+        elif not create_graph and g._rg:
+            g = g.detach()
         res.append(g)
     return tuple(res)
