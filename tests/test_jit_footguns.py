@@ -318,3 +318,46 @@ def test_DOCUMENTED_in_place_updates_of_arguments_are_committed():
         f(x, pyrch.ones(2))
     for x in xs:
         np.testing.assert_array_equal(arr(x), [0.5, 0.5])
+
+
+def test_custom_function_with_grad_through_replay_raises_instead_of_wrong_grads():
+    """A straight-through estimator's backward is not the derivative of its forward:
+    a replay's derived backward would silently differ, so tracing refuses."""
+    class STE(pyrch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.round()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    @jit.trace
+    def f(x):
+        return STE.apply(x * 2)
+
+    x = pyrch.tensor([0.3, 1.7], requires_grad=True)
+    f(x)                                   # warm-up runs eagerly
+    with pytest.raises(jit.TraceError, match="STE"):
+        f(x)
+
+
+def test_custom_function_inside_a_traced_training_step_is_fine():
+    class STE(pyrch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.round()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    w = pyrch.tensor([0.3, 1.7], requires_grad=True)
+
+    def step():
+        w.grad = None
+        STE.apply(w * 2).sum().backward()
+        return w.grad.clone()
+    traced = jit.trace(step)
+    outs = [traced() for _ in range(4)]
+    assert all(o.tolist() == [2.0, 2.0] for o in outs)

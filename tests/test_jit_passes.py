@@ -267,7 +267,8 @@ def test_lower_makes_a_flat_step_list():
 
 def test_pipeline_order_and_every_pass_keeps_graphs_valid():
     assert [p.__name__ for p in passes.PIPELINE] == [
-        "dce", "cse", "fold_constants", "simplify", "fuse_elementwise", "plan_buffers", "lower"]
+        "dce", "cse", "fold_constants", "simplify", "dce", "fuse_elementwise", "plan_buffers",
+        "lower"]
     a, b, c, d, e = (V(2, 3) for _ in range(5))
     k = V(2, 3)
     g = G([N("mul", (X, 1.0), a), N("exp", (a,), b), N("exp", (a,), c), N("add", (b, c), d),
@@ -346,3 +347,23 @@ graph f(%x: f32[2,3]) params(%w: f32[2,3]) {
   return (%0)
 }""")
     assert out.guards[0].value is t
+
+
+def test_simplify_transposed_matmul_becomes_matmul_of_transposes():
+    """(A @ B).T -> B.T @ A.T, and permute of permute cancels: weight gradients come out
+    contiguous instead of as transposed views the optimizer update reads with strides."""
+    a, b = V(4, 3), V(3, 5)
+    at = V(3, 4)
+    m, t = V(4, 5), V(5, 4)
+    g = Graph("f", inputs=(a, b), nodes=(
+        Node("permute", (a,), {"dims": (1, 0)}, (at,)),
+        Node("permute", (at,), {"dims": (1, 0)}, (V(4, 3),)),
+        Node("matmul", (a, b), {}, (m,)),
+        Node("permute", (m,), {"dims": (1, 0)}, (t,))), outputs=(t,))
+    out = passes.dce(passes.simplify(g))
+    ops = [n.op for n in out.nodes]
+    assert ops.count("matmul") == 1 and out.nodes[-1].op == "matmul"
+    mm = out.nodes[-1]
+    assert mm.outputs[0] is t and [v.shape for v in mm.inputs] == [(5, 3), (3, 4)]
+    assert mm.inputs[1] is at or out.nodes[[n.outputs[0] for n in out.nodes].index(mm.inputs[1])].op == "permute"
+    verify(out)

@@ -230,6 +230,8 @@ class Function:
         Tensor = _T[0]
         grad_on = state.grad_enabled
         needs = tuple(grad_on and isinstance(a, Tensor) and a._rg for a in args)
+        if state.tracer is not None and any(needs) and hasattr(state.tracer, "custom_functions"):
+            state.tracer.custom_functions.append(cls.__name__)
         ctx = cls._backward_cls(args, needs)
         split = cls.setup_context is not Function.setup_context
         state.grad_enabled = False

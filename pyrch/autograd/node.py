@@ -14,7 +14,7 @@ _T = [None]   # Tensor, filled in by _tensor.py (import cycle)
 
 class Node:
     __slots__ = ("op", "attrs", "edges", "saved", "versions", "shapes", "dtypes", "out",
-                 "_hooks", "_pre_hooks", "_retain", "_inplace_of", "metadata", "out_vc", "__weakref__")
+                 "_hooks", "_pre_hooks", "_retain", "_inplace_of", "metadata", "out_vc", "_ran", "__weakref__")
 
     def __init__(self, op, args, attrs, out_array, out_vc=None):
         Tensor = _T[0]
@@ -65,6 +65,7 @@ class Node:
         self.saved, self.versions = saved, versions
         self._hooks = self._pre_hooks = self._retain = self._inplace_of = None
         self.metadata = None
+        self._ran = False
 
     # -- introspection, torch-shaped -------------------------------------------------
     def name(self):
@@ -102,6 +103,7 @@ class Node:
     def release(self):
         # NOTE: like torch, a node that saved no tensor can run again (z = (x * 2).sum()
         # backpropagates twice); only saved tensors are freed and then checked.
+        self._ran = True      # backward ran through here without retain_graph
         if self.versions or self.out is not None:
             self.saved = _FREED
             self.out = _FREED

@@ -111,7 +111,7 @@ def consumed(t):
         if not isinstance(e, Node) or id(e) in seen:
             continue
         seen.add(id(e))
-        if e.saved is _FREED:
+        if e.saved is _FREED or getattr(e, "_ran", False):
             return True
         stack.extend(e.edges)
     return False

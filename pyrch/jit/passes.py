@@ -169,6 +169,33 @@ def _rewrite(n, ins, out, consts, made):
         return x
     if op == "permute" and tuple(a.get("dims", ())) == tuple(range(len(out.shape))) and _same_meta(out, x):
         return x
+    if op == "permute" and isinstance(x, Value) and x in made:
+        inner = made[x]
+        dims = tuple(a.get("dims", ()))
+        if inner.op == "permute":
+            # permute of permute: compose (identity -> the original value)
+            d0 = tuple(inner.attr_dict().get("dims", ()))
+            comp = tuple(d0[d] for d in dims)
+            src = inner.inputs[0]
+            if comp == tuple(range(len(comp))) and _same_meta(out, src):
+                return src
+            return [n.replace(inputs=(src,), attrs=(("dims", comp),))]
+        if inner.op == "matmul" and dims == (1, 0) and len(inner.inputs) == 2 and \
+                all(isinstance(v, Value) and len(v.shape) == 2 for v in inner.inputs):
+            # (A @ B).T -> B.T @ A.T: BLAS reads transposed operands for free, and the
+            # result comes out contiguous (a weight gradient feeding the optimizer)
+            A, B = inner.inputs
+            nodes, tr = [], []
+            for v in (B, A):
+                if v in made and made[v].op == "permute" and \
+                        tuple(made[v].attr_dict().get("dims", ())) == (1, 0):
+                    tr.append(made[v].inputs[0])
+                else:
+                    t = Value((v.shape[1], v.shape[0]), v.dtype)
+                    nodes.append(Node("permute", (v,), (("dims", (1, 0)),), (t,), n.src, n.scope))
+                    tr.append(t)
+            nodes.append(Node("matmul", tuple(tr), inner.attrs, (out,), inner.src, inner.scope))
+            return nodes
     if op == "reshape" and isinstance(x, Value) and x in made and made[x].op == "reshape":
         inner = made[x].inputs[0]
         if _same_meta(out, inner):
@@ -211,6 +238,7 @@ def fuse_elementwise(g):
     operands = []          # group id -> set of external Values
     deps = []              # node index -> frozenset of group ids it depends on
     readers = {}           # Value -> group ids that read it
+    gdeps = []             # group id -> group ids its members depend on
     for i, n in enumerate(g.nodes):
         d = set()
         for x in n.inputs:
@@ -237,14 +265,21 @@ def fuse_elementwise(g):
             for gid in cands:
                 if g.nodes[groups[gid][0]].outputs[0].shape != shape:
                     continue
-                ok = True
+                # convex: no group this node depends on may itself (transitively) depend
+                # on gid, or the fused node would wait on its own output
+                bad = False
                 for x in n.inputs:
                     if isinstance(x, Value) and x in producer:
                         j = producer[x]
-                        if group_of.get(j) != gid and gid in deps[j]:
-                            ok = False      # a path leaves the group and comes back here
+                        if group_of.get(j) == gid:
+                            continue
+                        dj = set(deps[j])
+                        if j in group_of:
+                            dj.add(group_of[j])
+                        if any(_group_depends(h, gid, gdeps) for h in dj):
+                            bad = True      # a path leaves the group and comes back here
                             break
-                if not ok:
+                if bad:
                     continue
                 members = set(o for k in groups[gid] for o in g.nodes[k].outputs)
                 ext = operands[gid] | {x for x in n.inputs if isinstance(x, Value) and x not in members}
@@ -256,9 +291,11 @@ def fuse_elementwise(g):
             if chosen is None:
                 chosen = len(groups)
                 groups.append([])
+                gdeps.append(set())
                 operands.append({x for x in n.inputs if isinstance(x, Value)})
             groups[chosen].append(i)
             group_of[i] = chosen
+            gdeps[chosen] |= d - {chosen}
             for x in n.inputs:
                 if isinstance(x, Value):
                     readers.setdefault(x, []).append(chosen)
@@ -268,6 +305,20 @@ def fuse_elementwise(g):
     if not real:
         return g
     return _build_fused(g, real, producer)
+
+
+def _group_depends(h, target, gdeps):
+    """True when group h depends, directly or through other groups, on group target."""
+    stack, seen = [h], set()
+    while stack:
+        k = stack.pop()
+        if k == target:
+            return True
+        if k in seen:
+            continue
+        seen.add(k)
+        stack.extend(gdeps[k])
+    return False
 
 
 def _build_fused(g, groups, producer):
@@ -369,7 +420,7 @@ def _toposort(items, g):
 
 from .plan import plan_buffers, lower  # noqa: E402  (plan imports ir only)
 
-PIPELINE = [dce, cse, fold_constants, simplify, fuse_elementwise, plan_buffers, lower]
+PIPELINE = [dce, cse, fold_constants, simplify, dce, fuse_elementwise, plan_buffers, lower]
 
 
 def optimize(g, passes=None, check=None):

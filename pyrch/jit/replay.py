@@ -5,6 +5,7 @@ import numpy as np
 from .._dispatch import state
 from .._tensor import Tensor
 from .executor import Executor
+from .tracer import TraceError
 from .grad import BackwardContext, consumed, derive_backward, freed_node, make_op
 from .ir import Value
 from .passes import optimize
@@ -94,6 +95,16 @@ class Variant:
         fwd_outputs = list(graph.outputs)
         n_user = len(fwd_outputs)
         if diff_out and state.grad_enabled:
+            if tr.custom_functions:
+                # NOTE: the derived backward would differentiate the Function's forward ops,
+                # not run its own backward (a straight-through estimator would be silently
+                # wrong), so refuse rather than guess.
+                raise TraceError(
+                    f"pyrch.jit: {', '.join(sorted(set(tr.custom_functions)))} (a custom "
+                    "autograd.Function) is used in a traced function whose outputs require grad; "
+                    "its Python backward cannot run inside a replay's derived backward. Trace the "
+                    "whole training step (forward, loss.backward() and optimizer.step() inside "
+                    "the traced function) or call this function under `with jit.disabled():`")
             diff = [graph.inputs[j] for j, i in enumerate(input_leaf) if leaves[i]._rg]
             self.diff_args = [i for j, i in enumerate(input_leaf) if leaves[i]._rg]
             self.diff_params = [k for k, src in enumerate(self.param_src)

@@ -148,6 +148,7 @@ class Tracer:
         self.scopes = scopes or {}          # id(module) -> path
         self.capture = [] if capture else None
         self.vals, self.arrs, self.keep = {}, {}, []
+        self.custom_functions = []          # autograd.Function classes applied with grad on
         self.born = set()
         self.nodes = []
         self.inputs = []
