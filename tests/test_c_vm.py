@@ -188,3 +188,16 @@ def test_gemm_shape_errors_are_python_errors():
         gemm.matmul(np.ones((2, 3), np.float32), np.ones((4, 5), np.float32), np.empty((2, 5), np.float32))
     with pytest.raises(TypeError):
         gemm.matmul(np.ones((2, 3), np.float32), np.ones((3, 5)), np.empty((2, 5), np.float32))
+
+
+def test_integer_attribute_is_a_constant_not_a_value_id():
+    """Regression: softplus(beta=2) passed the int 2 where value ids are ints."""
+    table = fused.opcode_table()
+    assert table["softplus"][2], "softplus's beta/threshold should be constant operands"
+    attrs = {a: 2 for a in table["softplus"][2]}
+    k = fused.compile_group(1, [("softplus", (0,), attrs)], [1], "float64")
+    x = np.linspace(-3, 3, 7)
+    out = np.empty(7)
+    k([x], [out])
+    ref = OPS["softplus"].forward(np, x, **{a: attrs.get(a, d) for a, d in OPS["softplus"].attrs.items()})
+    np.testing.assert_allclose(out, ref, rtol=1e-6)

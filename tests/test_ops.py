@@ -11,9 +11,27 @@ from conftest import HAVE_TORCH
 
 CASES = []
 for _name, _info in sorted(SAMPLES.items()):
+    if not _info.in_process:
+        continue
     for _i, _s in enumerate(_info.samples(_info.rng())):
         CASES.append(pytest.param(_info, _s, id=f"{_name}-{_i}{'-' + _s.note if _s.note else ''}"
                                   f"{'-nc' if _s.noncontig else ''}"))
+
+
+def _differentiable(info, sample):
+    return info.grad and sample.grad and any(
+        isinstance(y, np.ndarray) and y.dtype.kind == "f" and y.size
+        for a in sample.args for y in (a if isinstance(a, list) else [a]))
+
+
+# Only the applicable combinations are generated (a comparison op has no gradcheck
+# case, an op torch lacks no torch case), so every skip left means absent software.
+TORCH_CASES = [pytest.param(c.values[0], c.values[1], dt, id=f"{dt}-{c.id}")
+               for c in CASES for dt in ("float32", "float64")
+               if c.values[0].torch_call is not False and dt in c.values[0].dtypes]
+GRAD_CASES = [c for c in CASES if _differentiable(*c.values)]
+GRADGRAD_CASES = [c for c in GRAD_CASES if c.values[0].gradgrad]
+TORCH_GRAD_CASES = [c for c in GRAD_CASES if c.values[0].torch_call is not False]
 
 
 def _convert(lib, x, dtype, s, requires_grad=False):
@@ -74,13 +92,10 @@ class _Probe:
         return None
 
 
-@pytest.mark.parametrize("info,sample", CASES)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("info,sample,dtype", TORCH_CASES)
 def test_forward_matches_torch(info, sample, dtype):
-    if not HAVE_TORCH or info.torch_call is False:
-        pytest.skip("PyTorch not installed or no torch equivalent for this op")
-    if dtype not in info.dtypes:
-        pytest.skip(f"{info.name} is not defined for {dtype}")
+    if not HAVE_TORCH:
+        pytest.skip("PyTorch is not installed: the cross-check against it is optional")
     import torch
     a, k = _args(pyrch, sample, dtype)
     ta, tk = _args(torch, sample, dtype)
@@ -149,32 +164,22 @@ def _grad_inputs(sample):
     return xs
 
 
-def _differentiable(info, sample):
-    return info.grad and sample.grad and any(
-        isinstance(y, np.ndarray) and y.dtype.kind == "f" and y.size
-        for a in sample.args for y in (a if isinstance(a, list) else [a]))
-
-
-@pytest.mark.parametrize("info,sample", CASES)
+@pytest.mark.parametrize("info,sample", GRAD_CASES)
 def test_gradcheck(info, sample):
-    if not _differentiable(info, sample):
-        pytest.skip("not differentiable (integer output, kink, or no float input)")
     assert pyrch.autograd.gradcheck(_grad_fn(info, sample), _grad_inputs(sample),
                                     atol=info.grad_atol, rtol=info.grad_rtol)
 
 
-@pytest.mark.parametrize("info,sample", CASES)
+@pytest.mark.parametrize("info,sample", GRADGRAD_CASES)
 def test_gradgradcheck(info, sample):
-    if not _differentiable(info, sample) or not info.gradgrad:
-        pytest.skip("no second derivative to check for this op/sample")
     assert pyrch.autograd.gradgradcheck(_grad_fn(info, sample), _grad_inputs(sample),
                                         atol=info.grad_atol * 10, rtol=info.grad_rtol * 10)
 
 
-@pytest.mark.parametrize("info,sample", CASES)
+@pytest.mark.parametrize("info,sample", TORCH_GRAD_CASES)
 def test_backward_matches_torch(info, sample):
-    if not HAVE_TORCH or info.torch_call is False or not _differentiable(info, sample):
-        pytest.skip("PyTorch not installed, no torch equivalent, or not differentiable")
+    if not HAVE_TORCH:
+        pytest.skip("PyTorch is not installed: the cross-check against it is optional")
     import torch
     xs = _grad_inputs(sample)
     txs = [torch.tensor(x.detach().numpy(), requires_grad=True) for x in xs]
@@ -207,3 +212,26 @@ def test_backward_matches_torch(info, sample):
             continue
         assert g is not None
         np.testing.assert_allclose(g.numpy(), tg.numpy(), atol=1e-6, rtol=1e-6)
+
+
+TRACED_CASES = [c for c in CASES if c.values[0].traced]
+
+
+@pytest.mark.parametrize("executor", ["c", "reference"])
+@pytest.mark.parametrize("info,sample", TRACED_CASES)
+def test_traced_matches_eager(info, sample, executor):
+    """Every op sample, traced (warm-up, record, replay) equals eager, on both executors."""
+    a, k = _args(pyrch, sample, "float32")
+    want = _flat(info.run(pyrch, a, k))
+    fn = pyrch.jit.trace(lambda *xs: info.run(pyrch, xs, k))
+    with pyrch.config(c=executor == "c"):
+        for _ in range(3):
+            got = _flat(fn(*a))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        if isinstance(w, pyrch.Tensor):
+            assert isinstance(g, pyrch.Tensor) and g.dtype is w.dtype and g.shape == w.shape
+            np.testing.assert_allclose(_np(g).astype(np.float64), _np(w).astype(np.float64),
+                                       rtol=2e-6, atol=1e-6, equal_nan=True)
+        else:
+            assert g == w

@@ -75,7 +75,7 @@ def compile_group(n_in, steps, outputs, dtype):
         if name not in table:
             raise ValueError(f"op {name!r} has no C expression and cannot be fused")
         code, arity, used = table[name]
-        full = list(operands) + [(attrs or {})[a] for a in used]
+        full = list(operands) + [float((attrs or {})[a]) for a in used]   # attrs are constants
         if len(full) != arity:
             raise ValueError(f"op {name!r} takes {arity} operands, got {len(full)}")
         ops.append((code, [("c", const_id(x)) if not isinstance(x, (int, np.integer)) or isinstance(x, bool)

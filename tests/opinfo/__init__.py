@@ -53,6 +53,7 @@ class OpInfo:
     grad_rtol: float = 1e-3
     covers: tuple = ()
     traced: bool = True
+    in_process: bool = True     # False: exercised elsewhere (collectives: on 2 MPI ranks)
 
     def run(self, lib, args, kwargs, is_torch=False):
         if is_torch and self.torch_call is not None:
