@@ -227,6 +227,50 @@ def _notify(op, args, attrs, outs):
         print(f"[pyrch] {op.name}({_describe(args)}) -> {_describe(outs)}", file=sys.stderr)
 
 
+_ufunc_of = [None]
+
+
+def _inplace_ufunc(op, target, args, attrs):
+    """Fast path of dispatch_inplace: compute straight into target's buffer with the
+    op's numpy ufunc (no temporary, no copy back). False when it does not apply."""
+    t = target._data
+    if type(t) is not ndarray or not t.flags.writeable:
+        return False
+    if _ufunc_of[0] is None:
+        from .ops.registry import ufunc_of
+        _ufunc_of[0] = ufunc_of
+    arrays, metas = [], []
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a._data
+            if type(d) is not ndarray:
+                return False
+            arrays.append(d)
+            metas.append((d.shape, d.dtype))
+        else:
+            arrays.append(a)
+            metas.append(a)
+    if op.promotes:
+        cdt = _promote(op, args)
+        if cdt is None or cdt.np != t.dtype or op.dtype == "bool":
+            return False
+        _cast_inputs(op, args, arrays, cdt)
+    elif any(m[1] != t.dtype for m in metas if isinstance(m, tuple)):
+        return False
+    try:
+        uf = _ufunc_of[0](op, attrs or {}, tuple(metas))
+    except TypeError:
+        return False
+    if uf is None:
+        return False
+    try:
+        uf(*arrays, out=t)
+    except (ValueError, TypeError):
+        return False          # e.g. the result would broadcast beyond target: slow path explains
+    target._vc[0] += 1
+    return True
+
+
 def dispatch_inplace(op, target, args, attrs=None, call=None):
     """Run `op` out of place, then write its result into `target` (x.add_(y), x[i] = v).
 
@@ -241,6 +285,9 @@ def dispatch_inplace(op, target, args, attrs=None, call=None):
     if state.grad_enabled and target._rg and target.grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     grad_on = state.grad_enabled and (target._rg or any(isinstance(a, Tensor) and a._rg for a in args))
+    if not grad_on and not state.hooks and call is None and op.kind == "elementwise" and \
+            _inplace_ufunc(op, target, args, attrs):
+        return target
     if grad_on and target._base is not None:
         raise RuntimeError(
             f"{op.name}_: in-place modification of a view that takes part in autograd is not "

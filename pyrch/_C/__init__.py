@@ -4,7 +4,6 @@
 once, naming the fix, and the jit falls back to the reference executor;
 `PYRCH_C=0` forces that path.
 """
-import os
 import warnings
 
 from .._config import flags
@@ -12,11 +11,6 @@ from .._config import flags
 _lib = _ffi = None
 available = False
 error = None
-
-# NOTE: OpenMP workers that spin after a parallel region steal the cores that
-# numpy's BLAS threads need for the next matmul; idle workers sleep instead.
-# (Read by libgomp when the extension loads, so it must be set before that.)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     from ._pyrch_c import ffi as _ffi, lib as _lib  # noqa: F401

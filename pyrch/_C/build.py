@@ -89,11 +89,11 @@ def make_builder():
         include_dirs=[HERE] + kw.get("include_dirs", []),
         library_dirs=kw.get("library_dirs", []),
         libraries=kw.get("libraries", []) + ["m"],
-        extra_compile_args=["-O3", "-std=gnu99", "-fno-strict-aliasing", "-fopenmp",
+        extra_compile_args=["-O3", "-std=gnu99", "-fno-strict-aliasing", "-fopenmp-simd", "-pthread",
                             "-fno-math-errno", "-fno-trapping-math",
                             # no fused multiply-add: a*b+c must round like numpy's two ops
                             "-ffp-contract=off"],
-        extra_link_args=kw.get("extra_link_args", []) + ["-fopenmp"],
+        extra_link_args=kw.get("extra_link_args", []) + ["-pthread"],
     )
     return ffi
 

@@ -220,9 +220,20 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, acc
 _ndarray = np.ndarray
 
 
+def _root(d):
+    """The array that owns `d`'s memory."""
+    while getattr(d, "base", None) is not None:
+        d = d.base
+    return d
+
+
 def _private(d):
-    """True when array `d` owns its memory and can become a `.grad` without a copy."""
-    return d.base is None and (type(d) is not np.ndarray or d.flags.writeable)
+    """True when array `d` can become a `.grad` without a copy: contiguous, writeable,
+    and its memory belongs to an array the engine made (owning its data)."""
+    if type(d) is not np.ndarray:
+        return d.base is None
+    return d.flags.c_contiguous and d.flags.writeable and isinstance(_root(d), np.ndarray) \
+        and _root(d).flags.owndata
 
 
 def _accumulate(leaf, g, create_graph, stored):
@@ -231,15 +242,18 @@ def _accumulate(leaf, g, create_graph, stored):
     old = leaf._grad
     if old is None:
         # NOTE: the first gradient is stored without a copy (it is accumulated into
-        # in place later) unless it may be shared: another leaf already holds the
-        # buffer (add's backward hands `g` to both inputs), the user passed it in
-        # as a root gradient, or it is a view of some other array.
+        # in place later) unless its memory may be shared: another leaf already holds
+        # the same buffer (add's backward hands `g` to both inputs), or it is not a
+        # plain contiguous array the engine made (a broadcast view, a strided view).
+        # A contiguous view of a fresh buffer (a weight gradient transposed back) is kept.
         d = g._data
-        if g._base is not None or id(d) in stored or not _private(d):
+        root = id(_root(d))
+        if root in stored or not _private(d):
             g = g.clone()
             d = g._data
-        stored.add(id(d))
-        leaf.grad = g
+            root = id(d)
+        stored.add(root)
+        leaf.grad = g if g._base is None else g.detach()
     elif create_graph or old._rg:
         leaf.grad = old + g
     elif not state.hooks and old._data.shape == g._data.shape and \

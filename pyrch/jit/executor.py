@@ -16,14 +16,15 @@ from .plan import ufunc_of
 class Executor:
     """Runs one Plan: `run(slots)` fills node slots given input/param/rng/constant slots."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, inplace=None):
         self.plan = plan
+        self.inplace = inplace or {}      # step index -> {output slot: state slot to write into}
         self.buffers = [None] * len(plan.buffers)
         self.template = [None] * plan.n_slots
         self.value_at = {s: v for v, s in plan.slot_of.items()}
         for s, arr in plan.constants:
             self.template[s] = arr
-        self.steps = [self._compile(st) for st in plan.steps]
+        self.steps = [self._compile(st, k) for k, st in enumerate(plan.steps)]
         self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
 
     def _buffer(self, b):
@@ -37,9 +38,9 @@ class Executor:
         return tuple((self.value_at[k].shape, self.value_at[k].dtype.np) if kind == "s" else k
                      for kind, k in args)
 
-    def _compile(self, st):
+    def _compile(self, st, k=None):
         if st.kind == "fused":
-            return self._compile_fused(st)
+            return self._compile_fused(st, self.inplace.get(k))
         o = OPS[st.op]
         fwd = o.forward
         attrs = st.attrs
@@ -93,7 +94,7 @@ class Executor:
                 v[o0] = r if type(r) is np.ndarray else np.asarray(r)
         return step
 
-    def _compile_fused(self, st):
+    def _compile_fused(self, st, inplace=None):
         body = st.attrs["body"]
         out_slot = dict(zip(st.attrs["outs"], st.outs))
         out_buf = dict(zip(st.attrs["outs"], st.bufs))
@@ -101,7 +102,7 @@ class Executor:
         xmetas = self._metas(args)
         shape = self.value_at[st.outs[0]].shape
         from .native import compile_fused
-        native = compile_fused(st, shape, xmetas, self._buffer)
+        native = compile_fused(st, shape, xmetas, self._buffer, inplace)
         if native is not None:
             return native
         tmetas = [(shape, np.dtype(dt if dt != "bool" else np.bool_)) for _, _, _, dt in body]

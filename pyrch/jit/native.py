@@ -21,8 +21,13 @@ _EXACT_F64 = {"add", "sub", "mul", "div", "neg", "abs", "positive", "square", "r
               "logical_xor", "floor", "ceil", "trunc", "sign", "clone", "hardtanh"}
 
 
-def compile_fused(st, shape, xmetas, get_buf):
-    """A step function running fused Step `st` in C, or None when it cannot."""
+def compile_fused(st, shape, xmetas, get_buf, inplace=None):
+    """A step function running fused Step `st` in C, or None when it cannot.
+
+    inplace: {output slot: state slot} outputs to write straight into a state
+    tensor's buffer (an optimizer update), when that buffer is a plain
+    contiguous array of the right shape and dtype on this replay.
+    """
     from .. import _C
     if _C.lib() is None or _C.stale():
         return None
@@ -75,7 +80,9 @@ def compile_fused(st, shape, xmetas, get_buf):
         return None
     out_slot = dict(zip(outs, st.outs))
     out_buf = dict(zip(outs, st.bufs))
-    out_plan = [(out_slot[j], out_buf[j], np.dtype(body[j][3] if body[j][3] != "bool" else np.bool_))
+    inplace = inplace or {}
+    out_plan = [(out_slot[j], out_buf[j], np.dtype(body[j][3] if body[j][3] != "bool" else np.bool_),
+                 inplace.get(out_slot[j]))
                 for j in outs]
     del n_x
 
@@ -87,10 +94,16 @@ def compile_fused(st, shape, xmetas, get_buf):
                 a = np.ascontiguousarray(a)
             xs.append(a)
         res = []
-        for s, b, dt in out_plan:
+        for s, b, dt, st_slot in out_plan:
+            if st_slot is not None:
+                t = v[st_slot]
+                if type(t) is np.ndarray and t.dtype == dt and t.shape == shape and \
+                        t.flags.c_contiguous and t.flags.writeable:
+                    res.append(t)
+                    continue
             res.append(get_buf(b) if b >= 0 else np.empty(shape, dtype=dt))
         kernel(xs, res)
-        for (s, _, _), r in zip(out_plan, res):
+        for (s, _, _, _), r in zip(out_plan, res):
             v[s] = r
     step.native = True
     return step

@@ -52,6 +52,45 @@ def _alias_roots(g):
     return roots
 
 
+def _inplace_writes(plan, g, roots):
+    """{step index: {output slot: param slot}} for state updates a fused step may write
+    straight into the state's own buffer instead of a fresh array copied at commit.
+
+    Safe when nothing after the step reads the old value (the optimizer update is
+    the last reader of a weight and its moments), no output or residual shares the
+    state's memory, and the graph has no guards (a failed guard reruns eagerly on
+    state that must still be unchanged).
+    """
+    if plan.guards:
+        return {}
+    producer, last_read = {}, {}
+    for k, st in enumerate(plan.steps):
+        for s in st.outs:
+            producer[s] = k
+        for kind, s in st.args:
+            if kind == "s":
+                last_read[s] = k
+    out_roots = set()
+    for x in g.outputs:
+        if isinstance(x, Value):
+            out_roots |= roots.get(x, set())
+    res, taken = {}, set()
+    for kind, (where, i), ref in plan.writes:
+        if kind != "assign" or where != "p" or ref is None or ref[0] != "s":
+            continue
+        pslot, vslot = plan.params[i], ref[1]
+        k = producer.get(vslot)
+        if k is None or plan.steps[k].kind != "fused" or pslot in taken:
+            continue
+        if last_read.get(pslot, -1) > k or g.params[i] in out_roots:
+            continue
+        if any(ref2 == ("s", vslot) for ref2 in plan.outputs):
+            continue
+        res.setdefault(k, {})[vslot] = pslot
+        taken.add(pslot)
+    return res
+
+
 class Variant:
     """One recorded graph for one cache key and branch pattern, compiled for replay."""
 
@@ -120,8 +159,8 @@ class Variant:
         self.n_user = n_user
         self.opt = optimize(graph.replace(outputs=fwd_outputs))
         self.plan = lower(self.opt)
-        self.executor = Executor(self.plan)
         roots = _alias_roots(self.opt)
+        self.executor = Executor(self.plan, inplace=_inplace_writes(self.plan, self.opt, roots))
         fixed = set(self.opt.constants) | set(self.opt.inputs) | set(self.opt.params)
         self.out_copy = [isinstance(x, Value) and bool(roots.get(x, set()) & fixed)
                          for x in self.opt.outputs]
@@ -189,7 +228,8 @@ class Variant:
             t = live[i] if where == "p" else leaves[self.input_leaf[i]]
             if kind == "assign":
                 val = slots[ref[1]] if ref[0] == "s" else ref[1]
-                t._data[...] = np.array(val, copy=True) if copy else val
+                if val is not t._data:          # not already written in place by its step
+                    t._data[...] = np.array(val, copy=True) if copy else val
                 t._vc[0] += 1
             elif ref is None:
                 t._grad = None

@@ -125,10 +125,17 @@ def _(g, a, b, needs):
     if needs[0]:
         ga = matmul(g, _mT(b))
     if needs[1]:
+        # NOTE: when b is a transposed view (x @ W.T in a linear layer), compute
+        # (g^T a)^T instead of a^T g: the same values, but W's gradient then comes
+        # out as a contiguous array instead of a transposed one to copy.
+        bt = len(sb) == 2 and b._data.flags.f_contiguous and not b._data.flags.c_contiguous
         if len(sb) == 2 and len(sa) > 2:        # batch @ weight: fold the batch into one GEMM
             k, m = sa[-1], sb[-1]
             rows = _prod(sa[:-1])
-            gb = matmul(_mT(a.reshape(rows, k)), g.reshape(rows, m))
+            a2, g2 = a.reshape(rows, k), g.reshape(rows, m)
+            gb = _mT(matmul(_mT(g2), a2)) if bt else matmul(_mT(a2), g2)
+        elif bt and len(sa) == 2:
+            gb = _mT(matmul(_mT(g), a))
         else:
             gb = matmul(_mT(a), g)
     return ga, gb

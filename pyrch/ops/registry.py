@@ -236,3 +236,73 @@ def infer(o, metas, attrs=None):
         shapes = [m.shape for m in metas if isinstance(m, Meta)]
         return broadcast_shapes(*shapes), _meta_dtype(o, metas)
     return abstract_eval(o, metas, attrs)
+
+
+# -- which numpy ufunc is an op? (for writing results into existing buffers) -------------
+class _Sentinel:
+    """Stands in for an input array while probing a forward: metadata, no data."""
+    __slots__ = ("shape", "dtype", "ndim", "size")
+
+    def __init__(self, shape, dtype):
+        import numpy as np
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+        self.size = int(np.prod(self.shape, dtype=np.int64))
+
+
+class _ProbeXP:
+    """A fake `xp` that records the calls a forward makes."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        def f(*args, **kwargs):
+            r = _Sentinel((), "float64")
+            self.calls.append((name, args, kwargs, r))
+            return r
+        return f
+
+
+_UFUNCS = {}
+
+
+
+_UFUNCS = {}
+
+
+def ufunc_of(op_name, attrs, metas):
+    """The numpy ufunc an op's forward calls, if for inputs like `metas` it is exactly
+    `xp.<ufunc>(*inputs)` (after any checks of shapes and dtypes).
+
+    Found by running the forward once on metadata-only stand-ins with a recording
+    `xp`, so the registry stays the only description of the op. Such steps can
+    compute into a planned buffer with `out=`; other forwards allocate (or alias).
+    """
+    import numpy as np
+    attrs = tuple(sorted(attrs.items())) if isinstance(attrs, dict) else attrs
+    try:
+        key = (op_name, attrs, metas)
+        return _UFUNCS[key]
+    except KeyError:
+        pass
+    except TypeError:
+        return None
+    o = OPS.get(op_name) if isinstance(op_name, str) else op_name
+    op_name = o.name if o is not None else op_name
+    uf = None
+    if o is not None and not o.effectful and o.n_outputs == 1:
+        xp = _ProbeXP()
+        ins = [_Sentinel(*m) if isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], tuple)
+               else m for m in metas]
+        try:
+            r = o.forward(xp, *ins, **dict(attrs))
+        except Exception:  # noqa: BLE001 - anything but a plain ufunc call lands here
+            r = None
+        if r is not None and len(xp.calls) == 1:
+            name, args, kwargs, res = xp.calls[0]
+            f = getattr(np, name, None)
+            if (res is r and not kwargs and isinstance(f, np.ufunc) and f.nout == 1
+                    and len(args) == len(ins) and all(a is b for a, b in zip(args, ins))):
+                uf = f
+    _UFUNCS[key] = uf
+    return uf

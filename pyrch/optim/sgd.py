@@ -57,6 +57,6 @@ def _sgd_update(params, grads, bufs, *, lr, momentum, dampening, nesterov, weigh
             if buf is None:
                 buf = bufs[i] = g.clone()
             else:
-                buf.mul_(momentum).add_(g * (1 - dampening))
+                buf.mul_(momentum).add_(g * (1 - dampening) if dampening != 0 else g)
             g = g + buf * momentum if nesterov else buf
         p.sub_(g * lr)
