@@ -131,15 +131,15 @@ def conv_transpose(xp, g, w, *, size, stride, padding, dilation, groups=1):
     wm = w.reshape(groups, w.shape[0] // groups, -1)           # (G, O/G, C/G*K)
     cols = xp.matmul(_grouped(xp, g, groups), wm)               # (G, N*L, C/G*K)
     cols = cols.reshape((groups, n) + lsp + (cg,) + tuple(kernel))
-    # -> (N, G, C/G, *K, *L)
-    order = (1, 0, 2 + nsp) + tuple(range(3 + nsp, 3 + 2 * nsp)) + tuple(range(2, 2 + nsp))
-    cols = cols.transpose(order).reshape((n, c) + tuple(kernel) + lsp)
+    # -> (*K, N, G, C/G, *L): kernel offsets first, so each offset's block is contiguous
+    order = tuple(range(3 + nsp, 3 + 2 * nsp)) + (1, 0, 2 + nsp) + tuple(range(2, 2 + nsp))
+    cols = xp.ascontiguousarray(cols.transpose(order)).reshape(tuple(kernel) + (n, c) + lsp)
     full = tuple(s + lo + hi for s, (lo, hi) in zip(size, padding))
     buf = xp.zeros((n, c) + full, dtype=cols.dtype)
     for ks in itertools.product(*(range(k) for k in kernel)):
         sl = tuple(slice(k * d, k * d + s * (m - 1) + 1, s)
                    for k, d, s, m in zip(ks, dilation, stride, lsp))
-        buf[(slice(None), slice(None)) + sl] += cols[(slice(None), slice(None)) + ks]
+        buf[(slice(None), slice(None)) + sl] += cols[ks]
     crop = tuple(slice(lo, lo + s) for s, (lo, hi) in zip(size, padding))
     return xp.ascontiguousarray(buf[(slice(None), slice(None)) + crop])
 
