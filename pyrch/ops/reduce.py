@@ -96,8 +96,8 @@ def _nonempty(name, shape, dim, whole="dim"):
 
 def _keep(t, shape, dim, keepdim):
     """`t` (a reduction's output or grad) reshaped to broadcast against the input."""
-    if keepdim:
-        return t
+    if keepdim or (dim is None and t.ndim == 0):
+        return t            # a full reduction's 0-dim result broadcasts as it is
     return t.reshape(_reduced(shape, dim, True))
 
 
