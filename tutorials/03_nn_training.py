@@ -1,4 +1,4 @@
-"""03 - Training a small CNN on handwritten digits (scikit-learn's 8x8 digits).
+"""03 - Training a small CNN on handwritten digits (the UCI 8x8 digits, shipped in pyrch).
 
     python tutorials/03_nn_training.py
 
@@ -9,22 +9,18 @@ terminal).
 """
 import os
 
-import numpy as np
-from sklearn.datasets import load_digits
-
 import pyrch as torch
 import pyrch.nn as nn
 import pyrch.nn.functional as F
 from pyrch.utils import progress, summary
+from pyrch.datasets import load_digits
 from pyrch.utils.data import DataLoader, TensorDataset
 
 FAST = os.environ.get("PYRCH_TUTORIAL_FAST") == "1"
 torch.manual_seed(0)
 
 # -- data: 1797 images of 8x8 pixels, values 0..16 ------------------------------------------
-digits = load_digits()
-images = torch.tensor(digits.images.astype(np.float32) / 16.0).unsqueeze(1)   # (N, 1, 8, 8)
-labels = torch.tensor(digits.target)                                         # int64
+images, labels = load_digits()          # (N, 1, 8, 8) float32 in [0, 1], int64 labels
 perm = torch.randperm(len(labels))
 n_train = 1400 if not FAST else 600
 train_idx, test_idx = perm[:n_train], perm[n_train:]

@@ -29,7 +29,7 @@ def all_reduce(xp, a, *, reduce="sum"):
     g = _group()
     if g.nccl is not None and not isinstance(a, np.ndarray):
         return _nccl_all_reduce(g, a, reduce)
-    send = np.ascontiguousarray(a)
+    send = np.ascontiguousarray(a).reshape(a.shape)     # (ascontiguousarray makes 0-d 1-d)
     out = np.empty_like(send)
     _wait(g.comm.Iallreduce(send, out, op=getattr(MPI, _MPI_OPS[reduce])), "all_reduce")
     if reduce == "avg":
@@ -52,7 +52,7 @@ def all_gather(xp, a):
     """Every rank's `a`, stacked along a new leading dimension."""
     from ..distributed import _wait
     g = _group()
-    send = np.ascontiguousarray(a)
+    send = np.ascontiguousarray(a).reshape(a.shape)
     out = np.empty((g.size,) + send.shape, dtype=send.dtype)
     _wait(g.comm.Iallgather(send, out), "all_gather")
     return out

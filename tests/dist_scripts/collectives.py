@@ -9,6 +9,9 @@ r, n = dist.get_rank(), dist.get_world_size()
 assert n == 2, n
 
 t = pyrch.tensor([1.0, 2.0, 3.0]) * (r + 1)
+s = pyrch.tensor(float(r + 1))
+dist.all_reduce(s)
+assert s.shape == () and s.item() == 3.0
 dist.all_reduce(t)
 np.testing.assert_allclose(t.numpy(), np.array([1.0, 2.0, 3.0]) * 3)
 
