@@ -57,19 +57,10 @@ def timeit(fn, lib, number, rounds=5, warmup=3):
     return best * 1e3
 
 
-# -- models, written once for both libraries ----------------------------------------------
-def mlp(lib):
-    nn = lib.nn
-    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                         nn.Linear(256, 10))
-
-
-def lenet(lib):
-    nn = lib.nn
-    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                         nn.Linear(84, 10))
+# -- models: the CPU benchmarks' MLP and LeNet (benchmarks/models.py), a GPT with a mask ----
+import os  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from models import lenet, mlp  # noqa: E402,F401
 
 
 def gpt(lib, vocab=256, d=128, heads=4, layers=2, seq=64):
