@@ -12,6 +12,26 @@ _lib = _ffi = None
 available = False
 error = None
 
+def _preload_blas():
+    """Load the OpenBLAS that the extension links against from where pip installed it.
+
+    The extension's rpath names the build environment's copy, which pip's build
+    isolation deletes after building; loading the runtime dependency's library
+    first (globally) lets the dynamic linker resolve it from here instead.
+    """
+    try:
+        import ctypes
+        import os
+        import scipy_openblas32 as sob
+        path = os.path.join(sob.get_lib_dir(), "lib" + sob.get_library() + ".so")
+        if os.path.exists(path):
+            ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    except (ImportError, OSError, AttributeError):
+        pass      # the import below reports what is missing
+
+
+_preload_blas()
+
 try:
     from ._pyrch_c import ffi as _ffi, lib as _lib  # noqa: F401
     available = True
