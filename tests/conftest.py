@@ -8,6 +8,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+# scripts that tests/test_distributed.py launches on 2 MPI ranks, not test modules
+collect_ignore_glob = ["dist_scripts/*"]
+
 try:
     import torch  # noqa: F401
     HAVE_TORCH = True
