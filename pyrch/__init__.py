@@ -40,3 +40,21 @@ from . import nn  # noqa: F401,E402
 from . import jit  # noqa: E402,F401
 from . import profiler  # noqa: E402,F401
 from . import cuda  # noqa: E402,F401
+
+
+def _freeze_import_time_objects():
+    """Move every object alive now (modules, functions, classes: pyrch's, numpy's and
+    whatever was imported before) out of the cyclic garbage collector's view.
+
+    pyrch allocates many small Python objects per op; each collection used to
+    re-scan hundreds of thousands of long-lived import-time objects (a fifth of
+    a tiny backward's time with PyTorch also imported). PYRCH_GC_FREEZE=0 keeps
+    Python's default.
+    """
+    import gc
+    import os
+    if os.environ.get("PYRCH_GC_FREEZE", "1") != "0":
+        gc.freeze()
+
+
+_freeze_import_time_objects()
