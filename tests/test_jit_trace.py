@@ -560,3 +560,30 @@ def test_saved_graph_keeps_its_guards_and_output_structure(tmp_path):
     assert arr(out["a"]).tolist() == [2.0, 2.0] and out["b"][1] == 3
     with pytest.raises(RuntimeError, match="data guard"):
         g(-pyrch.ones(2))
+
+
+def test_adamw_with_a_scheduler_changes_lr_every_step_without_retracing():
+    """Regression: AdamW's decoupled decay used lr in Python arithmetic, so every new
+    learning rate retraced."""
+    pyrch.manual_seed(0)
+    w = pyrch.nn.Parameter(pyrch.randn(3, 3))
+    opt = pyrch.optim.AdamW([w], lr=0.1, weight_decay=0.1)
+    sched = pyrch.optim.lr_scheduler.CosineAnnealingLR(opt, 10)
+    w2 = pyrch.nn.Parameter(w.detach().clone())
+    opt2 = pyrch.optim.AdamW([w2], lr=0.1, weight_decay=0.1)
+    sched2 = pyrch.optim.lr_scheduler.CosineAnnealingLR(opt2, 10)
+
+    def make(p, o):
+        def step():
+            o.zero_grad()
+            (p * p).sum().backward()
+            o.step()
+        return step
+    traced, eager = jit.trace(make(w, opt)), make(w2, opt2)
+    for _ in range(8):
+        traced()
+        eager()
+        sched.step()
+        sched2.step()
+    assert not traced.stats.retraces and traced.stats.traces == 1 and traced.stats.hits >= 5
+    np.testing.assert_allclose(w.detach().numpy(), w2.detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -76,7 +76,9 @@ def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *
         g = -grads[i] if maximize else grads[i]
         if weight_decay != 0:
             if decoupled:
-                p.mul_(1 - lr * weight_decay)
+                # torch's p.mul_(1 - lr * wd), written so lr reaches an op (a live graph
+                # input when traced) instead of Python arithmetic (which would retrace)
+                p.sub_(p * lr * weight_decay)
             else:
                 g = g + p * weight_decay
         m, v = exp_avgs[i], exp_avg_sqs[i]
