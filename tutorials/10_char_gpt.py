@@ -21,7 +21,7 @@ import pyrch.nn.functional as F
 from pyrch import jit
 
 FAST = os.environ.get("PYRCH_TUTORIAL_FAST") == "1"
-STEPS = 60 if FAST else 1500
+STEPS = 60 if FAST else 800
 CTX, D, HEADS, LAYERS, BATCH = 64, 128, 4, 2, 32
 torch.manual_seed(0)
 

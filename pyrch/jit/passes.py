@@ -238,7 +238,6 @@ def fuse_elementwise(g):
     operands = []          # group id -> set of external Values
     deps = []              # node index -> frozenset of group ids it depends on
     readers = {}           # Value -> group ids that read it
-    gdeps = []             # group id -> group ids its members depend on
     for i, n in enumerate(g.nodes):
         d = set()
         for x in n.inputs:
@@ -256,31 +255,27 @@ def fuse_elementwise(g):
                     gid = group_of[producer[x]]
                     if gid not in cands:
                         cands.append(gid)
-            # siblings: a group already reading one of our inputs (gelu's x*0.5 beside x*x*x)
+            # siblings: a group already reading one of our inputs (gelu's x*0.5 beside
+            # x*x*x), joined only when every input of ours is already one of its operands
+            # (or a source): the group then gains no dependency, so no cycle can form
+            sibling = set()
             for x in n.inputs:
                 if isinstance(x, Value):
                     for gid in readers.get(x, ()):
-                        if gid not in cands:
+                        if gid not in cands and all(
+                                not isinstance(y, Value) or y not in producer or y in operands[gid]
+                                or group_of.get(producer[y]) == gid for y in n.inputs):
                             cands.append(gid)
+                            sibling.add(gid)
             for gid in cands:
                 if g.nodes[groups[gid][0]].outputs[0].shape != shape:
                     continue
                 # convex: no group this node depends on may itself (transitively) depend
                 # on gid, or the fused node would wait on its own output
-                bad = False
-                for x in n.inputs:
-                    if isinstance(x, Value) and x in producer:
-                        j = producer[x]
-                        if group_of.get(j) == gid:
-                            continue
-                        dj = set(deps[j])
-                        if j in group_of:
-                            dj.add(group_of[j])
-                        if any(_group_depends(h, gid, gdeps) for h in dj):
-                            bad = True      # a path leaves the group and comes back here
-                            break
-                if bad:
-                    continue
+                if gid not in sibling and any(
+                        isinstance(x, Value) and x in producer and group_of.get(producer[x]) != gid
+                        and gid in deps[producer[x]] for x in n.inputs):
+                    continue            # a path leaves the group and comes back here
                 members = set(o for k in groups[gid] for o in g.nodes[k].outputs)
                 ext = operands[gid] | {x for x in n.inputs if isinstance(x, Value) and x not in members}
                 if len(ext) > MAX_OPERANDS:
@@ -291,11 +286,9 @@ def fuse_elementwise(g):
             if chosen is None:
                 chosen = len(groups)
                 groups.append([])
-                gdeps.append(set())
                 operands.append({x for x in n.inputs if isinstance(x, Value)})
             groups[chosen].append(i)
             group_of[i] = chosen
-            gdeps[chosen] |= d - {chosen}
             for x in n.inputs:
                 if isinstance(x, Value):
                     readers.setdefault(x, []).append(chosen)
@@ -305,20 +298,6 @@ def fuse_elementwise(g):
     if not real:
         return g
     return _build_fused(g, real, producer)
-
-
-def _group_depends(h, target, gdeps):
-    """True when group h depends, directly or through other groups, on group target."""
-    stack, seen = [h], set()
-    while stack:
-        k = stack.pop()
-        if k == target:
-            return True
-        if k in seen:
-            continue
-        seen.add(k)
-        stack.extend(gdeps[k])
-    return False
 
 
 def _build_fused(g, groups, producer):
