@@ -170,3 +170,20 @@ def test_disabled_profile_records_nothing():
         pyrch.ones(2).exp()
         assert profiler.active() is None
     assert len(p.events()) == 0
+
+
+def test_traced_replays_report_each_step_to_the_profiler():
+    import pyrch
+    from pyrch import jit
+
+    @jit.trace
+    def f(x, w):
+        return (x @ w).relu().sum()
+    x, w = pyrch.randn(4, 3), pyrch.randn(3, 2)
+    for _ in range(3):
+        f(x, w)
+    with pyrch.profiler.profile() as prof:
+        f(x, w)
+    names = {e.name for e in prof.events()}
+    assert "matmul" in names, names
+    assert any(n.startswith("fused[") or n in ("relu", "sum") for n in names), names

@@ -6,8 +6,12 @@ op is a plain numpy ufunc write into the plan's reusable buffers with `out=`
 fused groups run as a sequence of numpy calls into per-group temporaries.
 The C executor (pyrch/_C) will take the same Plan.
 """
+import time
+
 import numpy as np
 from numpy import ndarray
+
+from .._dispatch import state
 
 from ..ops.registry import OPS
 from .plan import ufunc_of
@@ -26,6 +30,7 @@ class Executor:
             self.template[s] = arr
         self.steps = [self._compile(st, k) for k, st in enumerate(plan.steps)]
         self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
+        self._names = None    # step names for the profiler, made on first profiled run
 
     def _buffer(self, b):
         buf = self.buffers[b]
@@ -162,8 +167,25 @@ class Executor:
             cu = self._cuda = _cuda_for(self.plan, slots)
         if cu:
             return cu.run(slots)
+        prof = state.profiler
+        if prof is not None:
+            return self._run_profiled(slots, prof)
         for step in self.steps:
             step(slots)
+        return slots
+
+    def _run_profiled(self, slots, prof):
+        """Run the steps, reporting each one's time to the active profiler."""
+        names = self._names
+        if names is None:
+            names = self._names = [
+                ("fused[" + "+".join(op for op, *_ in st.attrs["body"]) + "]") if st.kind == "fused"
+                else st.op for st in self.plan.steps]
+        clock = time.perf_counter
+        for step, name in zip(self.steps, names):
+            t0 = clock()
+            step(slots)
+            prof.record(name, clock() - t0, "jit")
         return slots
 
 
