@@ -76,6 +76,11 @@ def _blas():
             "libraries": [sob.get_library()], "extra_link_args": [f"-Wl,-rpath,{lib_dir}"]}
 
 
+# .ci/sanitize.sh builds a second copy with AddressSanitizer and UBSan
+_SANITIZE = (["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
+             if os.environ.get("PYRCH_SANITIZE") == "1" else [])
+
+
 def make_builder():
     write_opcodes()
     ffi = FFI()
@@ -92,8 +97,8 @@ def make_builder():
         extra_compile_args=["-O3", "-std=gnu99", "-fno-strict-aliasing", "-fopenmp-simd", "-pthread",
                             "-fno-math-errno", "-fno-trapping-math",
                             # no fused multiply-add: a*b+c must round like numpy's two ops
-                            "-ffp-contract=off"],
-        extra_link_args=kw.get("extra_link_args", []) + ["-pthread"],
+                            "-ffp-contract=off"] + _SANITIZE,
+        extra_link_args=kw.get("extra_link_args", []) + ["-pthread"] + _SANITIZE,
     )
     return ffi
 
