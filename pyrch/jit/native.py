@@ -87,12 +87,7 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None):
     del n_x
 
     def step(v):
-        xs = []
-        for k in inputs_slots:
-            a = v[k]
-            if type(a) is not np.ndarray or any(s < 0 for s in a.strides):
-                a = np.ascontiguousarray(a)
-            xs.append(a)
+        xs = [v[k] for k in inputs_slots]
         res = []
         for s, b, dt, st_slot in out_plan:
             if st_slot is not None:
@@ -102,7 +97,11 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None):
                     res.append(t)
                     continue
             res.append(get_buf(b) if b >= 0 else np.empty(shape, dtype=dt))
-        kernel(xs, res)
+        try:
+            kernel(xs, res)
+        except (ValueError, TypeError, AttributeError):
+            # an unusual operand (negative strides, not an ndarray): plain copies and retry
+            kernel([np.ascontiguousarray(a) for a in xs], res)
         for (s, _, _, _), r in zip(out_plan, res):
             v[s] = r
     step.native = True
