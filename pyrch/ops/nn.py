@@ -47,24 +47,19 @@ def _windows(xp, x, kernel, stride, padding, dilation, fill=0):
 
 
 def _cols(xp, x, kernel, stride, padding, dilation, groups):
-    """im2col: (G, N*L, C/G*K) patches of `x`, plus the output spatial shape."""
+    """im2col: (N, G, C/G*K, L) patches of `x`, plus the output spatial shape.
+
+    The kernel offsets sit outside the output positions, so the copy runs along
+    whole output rows (long contiguous runs) instead of along the tiny kernel.
+    """
     p = _windows(xp, x, kernel, stride, padding, dilation)
     n, c = x.shape[:2]
     nsp = len(kernel)
     out = p.shape[2:2 + nsp]
-    p = p.reshape((n, groups, c // groups) + p.shape[2:])
-    # (N, G, C/G, *out, *K) -> (G, N, *out, C/G, *K)
-    order = (1, 0) + tuple(range(3, 3 + nsp)) + (2,) + tuple(range(3 + nsp, 3 + 2 * nsp))
+    # (N, C, *out, *K) -> (N, C, *K, *out)
+    order = (0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + tuple(range(2, 2 + nsp))
     cols = xp.ascontiguousarray(p.transpose(order))
-    return cols.reshape(groups, n * _prod(out), (c // groups) * _prod(kernel)), out
-
-
-def _grouped(xp, g, groups):
-    """(N, O, *L) -> (G, N*L, O/G)."""
-    n, o = g.shape[:2]
-    sp = g.shape[2:]
-    g = g.reshape((n, groups, o // groups, _prod(sp)))
-    return xp.ascontiguousarray(g.transpose(1, 0, 3, 2)).reshape(groups, n * _prod(sp), o // groups)
+    return cols.reshape(n, groups, (c // groups) * _prod(kernel), _prod(out)), out
 
 
 def _conv_out(x, kernel, stride, padding, dilation):
@@ -81,11 +76,9 @@ def conv(xp, x, w, *, stride, padding, dilation, groups=1):
     kernel = w.shape[2:]
     cols, out = _cols(xp, x, kernel, stride, padding, dilation, groups)
     o = w.shape[0]
-    wm = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)
-    y = xp.matmul(cols, wm)                                   # (G, N*L, O/G)
-    n = x.shape[0]
-    y = y.reshape((groups, n, _prod(out), o // groups)).transpose(1, 0, 3, 2)
-    return xp.ascontiguousarray(y).reshape((n, o) + out)
+    wm = w.reshape(groups, o // groups, -1)                   # (G, O/G, C/G*K)
+    y = xp.matmul(wm, cols)                                   # (N, G, O/G, L)
+    return y.reshape((x.shape[0], o) + out)
 
 
 @conv.infer
@@ -122,26 +115,47 @@ def _(g, x, w, needs, stride, padding, dilation, groups):
 @op("conv_transpose", kind="opaque", dtype="promote", method=False)
 def conv_transpose(xp, g, w, *, size, stride, padding, dilation, groups=1):
     """Transposed convolution: the adjoint of `conv` (g (N, O, *L), w (O, C/G, *K)) -> (N, C, *size)."""
-    n = g.shape[0]
-    kernel = w.shape[2:]
-    nsp = len(kernel)
+    n, o = g.shape[:2]
+    kernel = tuple(w.shape[2:])
     cg = w.shape[1]
     c = cg * groups
     lsp = g.shape[2:]
-    wm = w.reshape(groups, w.shape[0] // groups, -1)           # (G, O/G, C/G*K)
-    cols = xp.matmul(_grouped(xp, g, groups), wm)               # (G, N*L, C/G*K)
-    cols = cols.reshape((groups, n) + lsp + (cg,) + tuple(kernel))
-    # -> (*K, N, G, C/G, *L): kernel offsets first, so each offset's block is contiguous
-    order = tuple(range(3 + nsp, 3 + 2 * nsp)) + (1, 0, 2 + nsp) + tuple(range(2, 2 + nsp))
-    cols = xp.ascontiguousarray(cols.transpose(order)).reshape(tuple(kernel) + (n, c) + lsp)
+    wm = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)   # (G, C/G*K, O/G)
     full = tuple(s + lo + hi for s, (lo, hi) in zip(size, padding))
+    lead = (slice(None), slice(None))
+    if all(s == 1 for s in stride) and \
+            all(f >= m + d * (k - 1) for f, m, k, d in zip(full, lsp, kernel, dilation)):
+        # stride 1: zero-pad g's trailing dims to the full plane, so each kernel offset's
+        # block is one contiguous run of the flattened plane (the padding adds zeros)
+        fst = [_prod(full[i + 1:]) for i in range(len(full))]
+        gpad = ((0, 0), (0, 0), (0, 0)) + tuple((0, f - m) for f, m in zip(full[1:], lsp[1:]))
+        if any(hi for _, hi in gpad):
+            g = xp.pad(g, gpad)
+        run = lsp[0] * fst[0]
+        cols = xp.matmul(wm, g.reshape(n, groups, o // groups, run))
+        cols = cols.reshape((n, c) + kernel + (run,))             # (N, C, *K, run)
+        tot = _prod(full)
+        slack = max(0, sum((k - 1) * d * t for k, d, t in zip(kernel, dilation, fst)) + run - tot)
+        buf = xp.zeros((n, c, tot + slack), dtype=cols.dtype)
+        for ks in itertools.product(*(range(k) for k in kernel)):
+            off = sum(k * d * t for k, d, t in zip(ks, dilation, fst))
+            buf[:, :, off:off + run] += cols[lead + ks]
+        buf = buf[:, :, :tot].reshape((n, c) + full)
+        if not any(lo or hi for lo, hi in padding):
+            return xp.ascontiguousarray(buf)
+        crop = tuple(slice(lo, lo + s) for s, (lo, hi) in zip(size, padding))
+        return xp.ascontiguousarray(buf[lead + crop])
+    gm = g.reshape(n, groups, o // groups, _prod(lsp))          # (N, G, O/G, L)
+    cols = xp.matmul(wm, gm).reshape((n, c) + kernel + lsp)     # (N, C, *K, *L)
     buf = xp.zeros((n, c) + full, dtype=cols.dtype)
     for ks in itertools.product(*(range(k) for k in kernel)):
         sl = tuple(slice(k * d, k * d + s * (m - 1) + 1, s)
                    for k, d, s, m in zip(ks, dilation, stride, lsp))
-        buf[(slice(None), slice(None)) + sl] += cols[ks]
+        buf[lead + sl] += cols[lead + ks]
+    if not any(lo or hi for lo, hi in padding):
+        return buf
     crop = tuple(slice(lo, lo + s) for s, (lo, hi) in zip(size, padding))
-    return xp.ascontiguousarray(buf[(slice(None), slice(None)) + crop])
+    return xp.ascontiguousarray(buf[lead + crop])
 
 
 @conv_transpose.infer
@@ -168,10 +182,12 @@ def _(gy, g, w, needs, stride, padding, dilation, groups):
 @op("conv_weight", kind="opaque", dtype="promote", method=False)
 def conv_weight(xp, x, g, *, kernel, stride, padding, dilation, groups=1):
     """Gradient of `conv` by its weight: x (N, C, *sp), g (N, O, *L) -> (O, C/G, *kernel)."""
-    cols, out = _cols(xp, x, kernel, stride, padding, dilation, groups)
-    gm = _grouped(xp, g, groups).transpose(0, 2, 1)            # (G, O/G, N*L)
-    gw = xp.matmul(gm, cols)                                    # (G, O/G, C/G*K)
-    return gw.reshape((g.shape[1], x.shape[1] // groups) + tuple(kernel))
+    cols, out = _cols(xp, x, kernel, stride, padding, dilation, groups)   # (N, G, C/G*K, L)
+    n, o = g.shape[:2]
+    gm = g.reshape(n, groups, o // groups, _prod(out))                      # (N, G, O/G, L)
+    # one small GEMM per sample (B transposed in place), then the sum over samples
+    gw = xp.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(axis=0)            # (G, O/G, C/G*K)
+    return gw.reshape((o, x.shape[1] // groups) + tuple(kernel))
 
 
 @conv_weight.infer
@@ -218,21 +234,47 @@ def _flat_index(xp, spatial, pos):
 
 @op("max_pool_indices", kind="opaque", dtype="keep", differentiable=False, method=False)
 def max_pool_indices(xp, x, *, kernel, stride, padding, dilation, ceil_mode=False):
-    """Flat index (into each input plane) of the max of every pooling window (int64)."""
+    """Flat index (into each input plane) of the max of every pooling window (int64).
+
+    A running max over the kernel offsets (one strided slice each), so no window
+    copies; ties and NaNs resolve like argmax (first max, first NaN) in window order.
+    """
     sp = x.shape[2:]
     out = tuple(_pool_out(n, k, s, p, d, ceil_mode)
                 for n, k, s, p, d in zip(sp, kernel, stride, padding, dilation))
     pads = tuple((p, max((o - 1) * s + d * (k - 1) + 1 - n - p, p))
                  for n, k, s, p, d, o in zip(sp, kernel, stride, padding, dilation, out))
-    w = _windows(xp, x, kernel, stride, pads, dilation, fill=_min_value(xp, x.dtype))
-    w = w[(slice(None), slice(None)) + tuple(slice(0, o) for o in out)]
-    arg = w.reshape(w.shape[:2 + len(out)] + (-1,)).argmax(axis=-1)
-    ks = xp.unravel_index(arg, tuple(kernel))
-    pos = []
-    for i, (k, s, p, d) in enumerate(zip(ks, stride, padding, dilation)):
-        o = xp.arange(out[i]).reshape((-1,) + (1,) * (len(out) - 1 - i))
-        pos.append(o * s + k * d - p)
-    return _flat_index(xp, sp, pos).astype(xp.int64)
+    if any(lo or hi for lo, hi in pads):
+        x = xp.pad(x, ((0, 0), (0, 0)) + pads, constant_values=_min_value(xp, x.dtype))
+    # flat input index = sum_i (o_i*s_i - p_i + k_i*d_i) * plane_stride_i: base(o) + offset(k)
+    pst = [_prod(sp[i + 1:]) for i in range(len(sp))]
+    lead = (slice(None), slice(None))
+    floating = x.dtype.kind in "fc"
+    offs = []
+    best = j = None
+    # branch-free running argmax (masked writes are slow): m marks a new winner;
+    # with floats a NaN wins unless the running max is already NaN (argmax's rule)
+    for ks in itertools.product(*(range(k) for k in kernel)):
+        v = x[lead + tuple(slice(k * d, k * d + s * (o - 1) + 1, s)
+                           for k, d, s, o in zip(ks, dilation, stride, out))]
+        offs.append(sum(k * d * t for k, d, t in zip(ks, dilation, pst)))
+        if best is None:
+            best = v
+            j = xp.zeros(v.shape, dtype=xp.int32)
+            continue
+        if floating:
+            m = ~(v <= best)
+            m &= best == best
+        else:
+            m = v > best
+        best = xp.maximum(best, v)
+        j += m * (xp.int32(len(offs) - 1) - j)
+    idx = xp.asarray(offs, dtype=xp.int64).take(j)
+    base = 0
+    for i, (s, p, t) in enumerate(zip(stride, padding, pst)):
+        o = xp.arange(out[i], dtype=xp.int64).reshape((-1,) + (1,) * (len(out) - 1 - i))
+        base = base + (o * s - p) * t
+    return idx + base
 
 
 @max_pool_indices.infer
