@@ -22,6 +22,15 @@ def _as_tuple(x):
     return (x,)
 
 
+def _ones(d):
+    """A fresh array of ones shaped and typed like `d` (the implicit root gradient)."""
+    if type(d) is not np.ndarray:
+        return d.__class__(d.shape, d.dtype) + 1
+    if not d.shape:
+        return np.array(1, d.dtype)   # cheaper than ones_like for the usual 0-dim loss
+    return np.ones(d.shape, d.dtype)
+
+
 def _root_grads(tensors, grads, who):
     Tensor = _T[0]
     out = []
@@ -34,8 +43,7 @@ def _root_grads(tensors, grads, who):
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            d = t._data
-            g = Tensor._wrap(np.ones_like(d) if type(d) is np.ndarray else d.__class__(d.shape, d.dtype) + 1)
+            g = Tensor._wrap(_ones(t._data))
         elif not isinstance(g, Tensor):
             from .. import tensor
             g = tensor(g, dtype=t.dtype)
@@ -110,6 +118,10 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, acc
     With `inputs`, only the graph leading to them runs; their gradients are
     returned as a list (and accumulated into their `.grad` if `accumulate`).
     """
+    if inputs is None and len(roots) == 1:
+        e = roots[0].grad_fn
+        if e is not None and not state.anomaly:
+            return _run_one(e, root_grads[0], retain_graph, create_graph)
     grads = {}
     starts = []
     for t, g in zip(roots, root_grads):
@@ -217,6 +229,96 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, acc
     return None
 
 
+def _run_one(root, g0, retain_graph, create_graph):
+    """run_backward for the common case: one root with a grad_fn, no `inputs`, no anomaly
+    mode. Same semantics as the general loop, with its bookkeeping cut to the minimum."""
+    # dependency counts: how many edges point at each node or leaf reachable from the root
+    deps = {}
+    stack = [root]
+    pop, push = stack.pop, stack.append
+    while stack:
+        for nxt in pop().edges:
+            if nxt is not None:
+                k = id(nxt)
+                if k in deps:
+                    deps[k] += 1
+                else:
+                    deps[k] = 1
+                    if isinstance(nxt, Node):
+                        push(nxt)
+    grads = {id(root): g0}
+    stored = {id(g0._data)}   # buffers the user handed in never become a .grad without a copy
+    ready = [root]
+    pop, push = ready.pop, ready.append
+    prev = state.grad_enabled
+    state.grad_enabled = bool(create_graph)
+    queued = []
+    _callbacks.append(queued)
+    try:
+        while ready:
+            e = pop()
+            g = grads.pop(id(e), None)
+            if not isinstance(e, Node):  # a leaf tensor
+                if g is not None:
+                    if e._hooks:
+                        g = _run_hooks(e._hooks, g)
+                    old = e._grad
+                    if old is not None and not create_graph and not g._rg and not old._rg:
+                        # the common case of _accumulate, inlined: add into .grad in place
+                        od, gd = old._data, g._data
+                        if type(od) is _ndarray and od.shape == gd.shape and od.flags.writeable \
+                                and not state.hooks:
+                            od += gd
+                            old._vc[0] += 1
+                            continue
+                    _accumulate(e, g, create_graph, stored)
+                continue
+            edges = e.edges
+            if g is not None:
+                if e._pre_hooks:
+                    g = _run_hooks(e._pre_hooks, g)
+                if e._retain is not None:
+                    _retain(e, g, create_graph)
+                in_grads = e.apply(g, create_graph)
+                if e._hooks:
+                    for h in list(e._hooks):
+                        r = h(tuple(in_grads), (g,))
+                        if r is not None:
+                            in_grads = list(r)
+                if not retain_graph:
+                    e.release()
+                for nxt, ig in zip(edges, in_grads):
+                    if nxt is None:
+                        continue
+                    k = id(nxt)
+                    if ig is not None:
+                        if k in grads:
+                            grads[k] = grads[k] + ig
+                        else:
+                            grads[k] = ig
+                    d = deps[k] - 1
+                    if d:
+                        deps[k] = d
+                    else:
+                        push(nxt)
+            else:
+                # no gradient arrived (every path gave None): still release what waits on us
+                for nxt in edges:
+                    if nxt is not None:
+                        k = id(nxt)
+                        d = deps[k] - 1
+                        if d:
+                            deps[k] = d
+                        else:
+                            push(nxt)
+        while queued:           # a callback may queue another
+            queued.pop(0)()
+    finally:
+        state.grad_enabled = prev
+        _callbacks.pop()
+    return None
+
+
 _ndarray = np.ndarray
 
 
@@ -273,6 +375,16 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     >>> x.grad
     tensor([2., 4.])
     """
+    if grad_tensors is None and inputs is None and type(tensors) is tuple and len(tensors) == 1:
+        t = tensors[0]    # the common `loss.backward()`: skip the general set-up
+        e = t.grad_fn
+        if e is not None and t._rg and not state.anomaly:
+            d = t._data
+            if d.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            _run_one(e, _T[0]._wrap(_ones(d)), create_graph if retain_graph is None else retain_graph,
+                     create_graph)
+            return
     tensors = _as_tuple(tensors)
     grads = _root_grads(tensors, grad_tensors, "backward")
     if retain_graph is None:

@@ -12,12 +12,81 @@ _FREED = object()
 _T = [None]   # Tensor, filled in by _tensor.py (import cycle)
 
 
+_FREE_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Saved intermediate values of the "
+    "graph are freed when you call .backward() or autograd.grad(). Specify "
+    "retain_graph=True if you need to backward through the graph a second time or "
+    "if you need to access saved tensors after calling backward.")
+
+# step codes of a compiled backward plan (what Node.apply passes to the rule, in order)
+_INPUT, _OUT, _META, _NEEDS, _REST = range(5)
+
+
+class _Compiled:
+    """An op's bwd_plan digested once: what a node keeps and how apply calls the rule."""
+    __slots__ = ("plan", "fixed", "var_from", "saves_out", "steps", "attrs", "defaults",
+                 "n_all", "positional", "leading")
+
+    def __init__(self, op):
+        plan = self.plan = op.bwd_plan
+        fixed, steps, attrs = [], [], []
+        var_from = None
+        saves_out = False
+        for kind, key in plan:
+            if kind == "input":
+                steps.append((_INPUT, len(fixed)))
+                fixed.append(key)
+            elif kind == "out":
+                saves_out = True
+                steps.append((_OUT, None))
+            elif kind == "attr":
+                attrs.append((key, op.attrs[key]))
+            elif kind == "meta":
+                steps.append((_META, None))
+            elif kind == "needs":
+                steps.append((_NEEDS, None))
+            else:   # "inputs" (all of them) or "rest" (from index `key` on)
+                var_from = 0 if kind == "inputs" else key
+                steps.append((_REST, len(fixed)))
+        # NOTE: a variadic tail is saved after the fixed inputs; a rule has at most one
+        self.fixed, self.var_from, self.saves_out = tuple(fixed), var_from, saves_out
+        self.leading = var_from is None and self.fixed == tuple(range(len(fixed)))
+        self.steps, self.attrs, self.defaults = tuple(steps), tuple(attrs), dict(attrs)
+        # a node's attrs (a subset of the op's) can go to the rule as they are when the rule
+        # takes every attribute and the call gave them all: then n_all == len(node.attrs)
+        self.n_all = len(op.attrs) if len(attrs) == len(op.attrs) else -1
+        # the common rule takes only inputs (in saved order), then maybe `needs`, then attrs
+        kinds = [k for k, _ in steps]
+        self.positional = var_from is None and all(k == _INPUT for k in kinds[:len(fixed)]) and \
+            kinds[len(fixed):] in ([], [_NEEDS])
+
+
+_compiled = {}
+
+
+def _compile(op):
+    if op.bwd_plan is None:
+        raise RuntimeError(f"op {op.name} is differentiable but has no backward rule")
+    c = _compiled[op] = _Compiled(op)
+    return c
+
+
 class Node:
     __slots__ = ("op", "attrs", "edges", "saved", "versions", "shapes", "dtypes", "out",
-                 "_hooks", "_pre_hooks", "_retain", "_inplace_of", "metadata", "out_vc", "_ran", "__weakref__")
+                 "_hooks", "_pre_hooks", "_retain", "_inplace_of", "metadata", "out_vc", "_ran",
+                 "_c", "__weakref__")
+
+    # NOTE: `saved` is a tuple of the inputs the rule asked for, in plan order (`_c`, the
+    # compiled plan, says which input positions), or None; `versions` their version
+    # counters at save time (None for a non-Tensor; None altogether when no Tensor was
+    # kept). `saved` becomes _FREED once released. Attributes go to the rule by keyword.
 
     def __init__(self, op, args, attrs, out_array, out_vc=None):
         Tensor = _T[0]
+        c = _compiled.get(op)
+        if c is None or c.plan is not op.bwd_plan:
+            c = _compile(op)
         edges, shapes, dtypes = [], [], []
         for a in args:
             if isinstance(a, Tensor):
@@ -31,38 +100,27 @@ class Node:
                 dtypes.append(None)
         self.op, self.attrs = op, attrs
         self.edges, self.shapes, self.dtypes = tuple(edges), tuple(shapes), tuple(dtypes)
-        self.out = self.out_vc = None
-        saved = versions = None
-        plan = op.bwd_plan
-        if plan is None:
-            raise RuntimeError(f"op {op.name} is differentiable but has no backward rule")
-        for kind, key in plan:
-            if kind == "input":
-                if saved is None:
-                    saved, versions = {}, {}
-                a = args[key]
-                saved[key] = a
-                if isinstance(a, Tensor):
-                    versions[key] = a._vc[0]
-            elif kind == "inputs":
-                if saved is None:
-                    saved, versions = {}, {}
-                for i, a in enumerate(args):
-                    saved[i] = a
-                    if isinstance(a, Tensor):
-                        versions[i] = a._vc[0]
-            elif kind == "rest":
-                if saved is None:
-                    saved, versions = {}, {}
-                for i in range(key, len(args)):
-                    saved[i] = a = args[i]
-                    if isinstance(a, Tensor):
-                        versions[i] = a._vc[0]
-            elif kind == "out":
-                self.out = out_array
-                if out_vc is not None:   # the output's version counter, to catch y.add_() after y = x.exp()
-                    self.out_vc = (out_vc, out_vc[0])
-        self.saved, self.versions = saved, versions
+        idx = c.fixed
+        if c.var_from is not None:
+            idx = idx + tuple(range(c.var_from, len(args)))
+        if idx:
+            if c.leading:   # inputs 0..n-1 in order (mul's a, b): a slice of args
+                saved = args[:len(idx)] if type(args) is tuple else tuple(args[:len(idx)])
+            else:
+                saved = tuple([args[i] for i in idx])
+            self.saved = saved
+            vs = [a._vc[0] if isinstance(a, Tensor) else None for a in saved]
+            # None when no Tensor was kept (scalars only: nothing to free or check)
+            self.versions = None if vs.count(None) == len(vs) else tuple(vs)
+        else:
+            self.saved = self.versions = None
+        self._c = c
+        if c.saves_out:
+            self.out = out_array
+            # the output's version counter, to catch y.add_() after y = x.exp()
+            self.out_vc = None if out_vc is None else (out_vc, out_vc[0])
+        else:
+            self.out = self.out_vc = None
         self._hooks = self._pre_hooks = self._retain = self._inplace_of = None
         self.metadata = None
         self._ran = False
@@ -104,72 +162,92 @@ class Node:
         # NOTE: like torch, a node that saved no tensor can run again (z = (x * 2).sum()
         # backpropagates twice); only saved tensors are freed and then checked.
         self._ran = True      # backward ran through here without retain_graph
-        if self.versions or self.out is not None:
+        if self.versions is not None or self.out is not None:
             self.saved = _FREED
             self.out = _FREED
-
-    def _saved(self, i, create_graph):
-        Tensor = _T[0]
-        a = self.saved[i]
-        if isinstance(a, Tensor):
-            v = self.versions.get(i)
-            if v is not None and a._vc[0] != v:
-                _modified(a._data, a._vc[0], v, f"input {i}", self.op.node_name)
-        return a
 
     def apply(self, g, create_graph):
         """Gradients for each input (None where not needed), shaped and typed like it."""
         Tensor = _T[0]
-        if self.saved is _FREED:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (or directly access saved "
-                "tensors after they have already been freed). Saved intermediate values of the "
-                "graph are freed when you call .backward() or autograd.grad(). Specify "
-                "retain_graph=True if you need to backward through the graph a second time or "
-                "if you need to access saved tensors after calling backward.")
-        args = []
-        kwargs = None
-        for kind, key in self.op.bwd_plan:
-            if kind == "input":
-                args.append(self._saved(key, create_graph))
-            elif kind == "out":
-                if self.out_vc is not None and self.out_vc[0][0] != self.out_vc[1]:
-                    _modified(self.out, self.out_vc[0][0], self.out_vc[1], "output 0", self.op.node_name)
-                t = Tensor._wrap(self.out)
-                if create_graph:
-                    t._rg, t.grad_fn = True, self
-                args.append(t)
-            elif kind == "attr":
-                if kwargs is None:
-                    kwargs = {}
-                kwargs[key] = self.attrs[key] if self.attrs and key in self.attrs else self.op.attrs[key]
-            elif kind == "meta":
-                args.append(self)
-            elif kind == "needs":
-                args.append(tuple(e is not None for e in self.edges))
-            elif kind == "rest":
-                args.extend(self._saved(i, create_graph) for i in range(key, len(self.edges)))
-            else:  # inputs
-                args.extend(self._saved(i, create_graph) for i in range(len(self.edges)))
-        res = self.op.bwd(g, *args, **kwargs) if kwargs else self.op.bwd(g, *args)
-        if not isinstance(res, (tuple, list)):
-            res = (res,)
-        if len(res) != len(self.edges):
-            raise RuntimeError(f"backward of {self.op.name} returned {len(res)} gradients for "
-                               f"{len(self.edges)} inputs")
+        saved = self.saved
+        if saved is _FREED:
+            raise RuntimeError(_FREE_MSG)
+        op = self.op
+        c = self._c
+        edges = self.edges
+        vs = self.versions
+        if vs is not None:
+            for a, v in zip(saved, vs):
+                if v is not None and a._vc[0] != v:
+                    _stale(self)
+        if c.positional:
+            args = saved or ()
+            if len(c.steps) != len(args):   # ends in `needs`
+                args = args + (_needs(edges),)
+        else:
+            args = []
+            for kind, j in c.steps:
+                if kind == _INPUT:
+                    args.append(saved[j])
+                elif kind == _OUT:
+                    ovc = self.out_vc
+                    if ovc is not None and ovc[0][0] != ovc[1]:
+                        _modified(self.out, ovc[0][0], ovc[1], "output 0", op.node_name)
+                    t = Tensor._wrap(self.out)
+                    if create_graph:
+                        t._rg, t.grad_fn = True, self
+                    args.append(t)
+                elif kind == _META:
+                    args.append(self)
+                elif kind == _NEEDS:
+                    args.append(_needs(edges))
+                elif saved is not None:   # the variadic tail (may be empty)
+                    args.extend(saved[j:])
+        if c.attrs:
+            attrs = self.attrs
+            if not attrs:
+                attrs = c.defaults
+            elif len(attrs) != c.n_all:
+                attrs = {k: attrs[k] if k in attrs else dflt for k, dflt in c.attrs}
+            res = op.bwd(g, *args, **attrs)
+        else:
+            res = op.bwd(g, *args)
+        if type(res) is not tuple:
+            res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+        if len(res) != len(edges):
+            raise RuntimeError(f"backward of {op.name} returned {len(res)} gradients for "
+                               f"{len(edges)} inputs")
         out = []
-        for e, r, shape, dt in zip(self.edges, res, self.shapes, self.dtypes):
+        for e, r, shape, dt in zip(edges, res, self.shapes, self.dtypes):
             if e is None or r is None:
                 out.append(None)
                 continue
             if not isinstance(r, Tensor):
                 r = Tensor._wrap(np.asarray(r, dtype=dt))
-            if r._data.shape != shape:
+            d = r._data
+            if d.shape != shape:
                 r = r.sum_to(shape)
-            if r._data.dtype != dt:
+                d = r._data
+            if d.dtype is not dt and d.dtype != dt:
                 r = r.to(dt)
             out.append(r)
         return out
+
+
+def _needs(edges):
+    """The `needs` mask: which inputs want a gradient."""
+    if len(edges) == 2:
+        return edges[0] is not None, edges[1] is not None
+    return tuple([e is not None for e in edges])
+
+
+def _stale(node):
+    """Raise for the first saved input of `node` changed in place since it was saved."""
+    c = node._c
+    for j, (a, v) in enumerate(zip(node.saved, node.versions)):
+        if v is not None and a._vc[0] != v:
+            i = c.fixed[j] if j < len(c.fixed) else c.var_from + j - len(c.fixed)
+            _modified(a._data, a._vc[0], v, f"input {i}", node.op.node_name)
 
 
 def _modified(arr, now, expected, which, node_name):
