@@ -149,9 +149,14 @@ def _(a, *, dim=None, keepdim=False):
     return _reduced(a.shape, dim, keepdim), _int_to_long(a.dtype)
 
 
+_SUM_ALL = {"dim": None, "keepdim": False}   # shared, never mutated
+
+
 @_public(sum, "sum")
 def _sum(input, dim=None, keepdim=False, *, dtype=None):
     """Sum over `dim` (all dims if None); `dtype` casts the input first."""
+    if dim is None and keepdim is False and dtype is None:
+        return dispatch(sum, (input,), _SUM_ALL)          # the common `loss.sum()`
     out = dispatch(sum, (_cast(input, dtype),), {"dim": _dim_arg(dim), "keepdim": keepdim})
     return out if dtype is None or out.dtype is dtype else out.to(dtype)
 
