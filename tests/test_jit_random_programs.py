@@ -8,7 +8,7 @@ traced (warm-up, record, replay) from the same state; outputs, parameter and
 gradients must agree.
 """
 import numpy as np
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import pyrch
 from pyrch import jit
@@ -138,6 +138,8 @@ def test_random_training_programs_traced_equal_eager(prog, seed):
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(prog=((1,), (1,), [("binary", "div", 0, 2), ("unary", "exp", 0), ("binary", "add", 2, 3)],
+               False, 0.5), seed=0)       # regression: sibling fusion closed a cycle
 @given(programs(), st.integers(0, 2 ** 31 - 1))
 def test_random_programs_backpropagate_through_replays(prog, seed):
     shape, bshape, steps, _, _ = prog

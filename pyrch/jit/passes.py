@@ -222,6 +222,10 @@ def _fusable(n):
             and len(n.outputs) == 1 and not any(isinstance(x, np.random.Generator) for x in n.inputs))
 
 
+class _Cyclic(Exception):
+    """A grouping whose fused graph would have a cycle."""
+
+
 def fuse_elementwise(g):
     """Group chains of elementwise ops with a cexpr into `fused` nodes (one loop each).
 
@@ -229,6 +233,18 @@ def fuse_elementwise(g):
     convex (no path leaves and re-enters it) and it reads at most 32 operands.
     Values used outside the group become extra outputs of the fused node.
     """
+    # NOTE: the convexity test is local (it looks at a node's producers as groups
+    # grow); if a grouping still closes a cycle, fuse less rather than fail:
+    # first without sibling joins, then not at all for this graph.
+    for siblings in (True, False):
+        try:
+            return _fuse(g, siblings)
+        except _Cyclic:
+            continue
+    return g
+
+
+def _fuse(g, siblings):
     producer = {}
     for i, n in enumerate(g.nodes):
         for o in n.outputs:
@@ -259,7 +275,7 @@ def fuse_elementwise(g):
             # x*x*x), joined only when every input of ours is already one of its operands
             # (or a source): the group then gains no dependency, so no cycle can form
             sibling = set()
-            for x in n.inputs:
+            for x in (n.inputs if siblings else ()):
                 if isinstance(x, Value):
                     for gid in readers.get(x, ()):
                         if gid not in cands and all(
@@ -393,7 +409,7 @@ def _toposort(items, g):
             if waits[u] == 0:
                 heapq.heappush(ready, (items[u][0], u))
     if len(out) != len(items):
-        raise AssertionError("fuse_elementwise built a cyclic graph (a convexity bug)")
+        raise _Cyclic()
     return out
 
 
