@@ -13,44 +13,20 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
-CDEF = """
-int pyrch_abi_version(void);
-long long pyrch_checked_sum_i64(const long long *xs, long long n, long long *out);
+HEADERS = ["core.h", "vm.h", "gemm.h"]
 
-typedef struct {
-    int32_t n_instr, n_regs, n_in, n_const, n_out, ndim, dtype, nthreads;
-    const int32_t *code;
-    const double *consts;
-    const int64_t *shape;
-    char *const *in_ptr;
-    const int32_t *in_dtype;
-    const int64_t *in_strides;
-    const int64_t *in_nbytes;
-    char *const *out_ptr;
-    const int32_t *out_dtype;
-    const int64_t *out_strides;
-    const int64_t *out_nbytes;
-    const int32_t *out_reg;
-} pyrch_fused_t;
-int pyrch_fused_validate(const pyrch_fused_t *p);
-int pyrch_fused_run(const pyrch_fused_t *p);
-int pyrch_n_opcodes(void);
-const char *pyrch_opcode_hash(void);
-const char *pyrch_opcode_name(int op);
-int pyrch_opcode_arity(int op);
 
-typedef struct {
-    int32_t dtype, trans_a, trans_b, bias_kind, act, nthreads;
-    int64_t batch, m, n, k;
-    const char *a; int64_t lda, stride_a, nbytes_a;
-    const char *b; int64_t ldb, stride_b, nbytes_b;
-    char *c; int64_t ldc, stride_c, nbytes_c;
-    const char *bias; int64_t nbytes_bias;
-    double alpha, beta;
-} pyrch_gemm_t;
-int pyrch_gemm(const pyrch_gemm_t *g);
-void pyrch_blas_set_threads(int n);
-"""
+def cdef_from_headers(names=HEADERS):
+    """The cffi declarations, read from the C headers themselves (declared once):
+    comments and preprocessor lines are dropped, structs, enums and prototypes kept."""
+    import re
+    out = []
+    for name in names:
+        with open(os.path.join(HERE, name)) as f:
+            text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+        out.extend(line for line in text.splitlines() if not line.strip().startswith("#"))
+    return "\n".join(out)
+
 
 SOURCES = ["core.c", "vm.c", "gemm.c"]
 
@@ -84,9 +60,9 @@ _SANITIZE = (["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-s
 def make_builder():
     write_opcodes()
     ffi = FFI()
-    ffi.cdef(CDEF)
+    ffi.cdef(cdef_from_headers())
     kw = _blas()
-    header = '#include "core.h"\n#include "vm.h"\n#include "gemm.h"\n'
+    header = "".join(f'#include "{h}"\n' for h in HEADERS)
 
     ffi.set_source(
         "pyrch._C._pyrch_c", header,
