@@ -11,7 +11,7 @@
  * microseconds. Threads are plain pthreads started per call, not an OpenMP
  * runtime: a second OpenMP runtime in the process (PyTorch ships its own)
  * made every parallel region here cost half a millisecond. */
-#define PYRCH_PAR_MIN (1 << 16)
+#define PYRCH_PAR_MIN (1 << 18)
 #define PYRCH_MAX_THREADS 64
 
 static const char *const opcode_names[] = {
