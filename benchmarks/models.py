@@ -31,7 +31,7 @@ def gpt(lib, vocab=65, d=128, heads=4, layers=2, ctx=64):
             q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
             q, k, v = (t.view(B, T, heads, C // heads).transpose(1, 2) for t in (q, k, v))
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // heads))
-            mask = lib.tril(lib.ones(T, T)).view(1, 1, T, T)
+            mask = lib.tril(lib.ones(T, T, device=x.device)).view(1, 1, T, T)
             att = F.softmax(att.masked_fill(mask == 0, float("-inf")), dim=-1)
             x = x + self.proj((att @ v).transpose(1, 2).reshape(B, T, C))
             return x + self.out(F.gelu(self.fc(self.ln2(x))))
@@ -44,7 +44,7 @@ def gpt(lib, vocab=65, d=128, heads=4, layers=2, ctx=64):
             self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab)
 
         def forward(self, idx):
-            x = self.tok(idx) + self.pos(lib.arange(idx.shape[1]))
+            x = self.tok(idx) + self.pos(lib.arange(idx.shape[1], device=idx.device))
             for b in self.blocks:
                 x = b(x)
             return self.head(self.ln(x))

@@ -190,18 +190,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, acc
                             _accumulate(targets[k], g, create_graph, stored)
                     if not any(n is not None and id(n) in needed for n in e.edges):
                         continue   # nothing further back is wanted
-                if anomaly:
-                    from .anomaly import checked_apply
-                    in_grads = checked_apply(e, g, create_graph)
-                else:
-                    in_grads = e.apply(g, create_graph)
-                if e._hooks:
-                    for h in list(e._hooks):
-                        r = h(tuple(in_grads), (g,))
-                        if r is not None:
-                            in_grads = list(r)
-                if not retain_graph:
-                    e.release()
+                in_grads = _apply_node(e, g, create_graph, retain_graph, anomaly)
             else:
                 # no gradient arrived (every path gave None): still release what waits on us
                 in_grads = (None,) * len(e.edges)
@@ -227,6 +216,24 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None, acc
     if inputs is not None:
         return [captured.get(id(t.grad_fn or t)) for t in inputs]
     return None
+
+
+def _apply_node(e, g, create_graph, retain_graph, anomaly):
+    """Run node e's backward on g (checked in anomaly mode), then its post-hooks;
+    free its saved values unless the graph is retained. Returns the input grads."""
+    if anomaly:
+        from .anomaly import checked_apply
+        in_grads = checked_apply(e, g, create_graph)
+    else:
+        in_grads = e.apply(g, create_graph)
+    if e._hooks:
+        for h in list(e._hooks):
+            r = h(tuple(in_grads), (g,))
+            if r is not None:
+                in_grads = list(r)
+    if not retain_graph:
+        e.release()
+    return in_grads
 
 
 def _run_one(root, g0, retain_graph, create_graph):
@@ -279,14 +286,7 @@ def _run_one(root, g0, retain_graph, create_graph):
                     g = _run_hooks(e._pre_hooks, g)
                 if e._retain is not None:
                     _retain(e, g, create_graph)
-                in_grads = e.apply(g, create_graph)
-                if e._hooks:
-                    for h in list(e._hooks):
-                        r = h(tuple(in_grads), (g,))
-                        if r is not None:
-                            in_grads = list(r)
-                if not retain_graph:
-                    e.release()
+                in_grads = _apply_node(e, g, create_graph, retain_graph, False)
                 for nxt, ig in zip(edges, in_grads):
                     if nxt is None:
                         continue
