@@ -126,30 +126,17 @@ def _reshape(input, *shape):
     return out
 
 
-@op("view", kind="movement", dtype="keep", view=True)
-def view(xp, a, *, shape):
-    """`a` seen with a new shape, sharing its storage; raises where that needs a copy."""
-    if not _viewable(a.shape, a.strides, shape):
+@composite("view")
+def view(input, *shape):
+    """`input` seen with a new shape, sharing storage (`x.view(2, -1)`); raises where
+    that would need a copy (then it is `reshape`, which may copy)."""
+    d = input._data
+    shape = _infer_shape(_sizes(shape), d.size)
+    if not _viewable(d.shape, d.strides, shape):
         raise RuntimeError("view size is not compatible with input tensor's size and stride (at "
                            "least one dimension spans across two contiguous subspaces). Use "
                            ".reshape(...) instead.")
-    return a.reshape(shape)
-
-
-@view.backward
-def _(g, meta):
-    return (g.reshape(meta.shapes[0]),)
-
-
-@view.infer
-def _(a, *, shape):
-    return _infer_shape(tuple(shape), _numel(a.shape)), a.dtype
-
-
-@view.public
-def _view(input, *shape):
-    """`input` seen with a new shape, sharing storage (`x.view(2, -1)`)."""
-    return dispatch(view, (input,), {"shape": _infer_shape(_sizes(shape), input._data.size)})
+    return dispatch(reshape, (input,), {"shape": shape})
 
 
 @op("permute", kind="movement", dtype="keep", view=True)
@@ -589,7 +576,7 @@ def _(a, src, *, offset=0, dim1=0, dim2=1):
     return a.shape, a.dtype
 
 
-for _fn, _name in ((_reshape, "reshape"), (_view, "view"), (_permute, "permute"), (_expand, "expand")):
+for _fn, _name in ((_reshape, "reshape"), (_permute, "permute"), (_expand, "expand")):
     _fn.__name__ = _fn.__qualname__ = _name    # the public names, in reprs and help()
 
 from . import rearrange  # noqa: E402,F401  (the copying half: cat, repeat, flip, pad, ...)
