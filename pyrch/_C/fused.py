@@ -41,8 +41,8 @@ def fusable(op_name, attrs=None):
     entry = opcode_table().get(op_name)
     if entry is None:
         return False
-    return all(isinstance((attrs or {}).get(a), (int, float)) and not isinstance((attrs or {}).get(a), bool)
-               or isinstance((attrs or {}).get(a), bool) for a in entry[2])
+    attrs = attrs or {}
+    return all(isinstance(attrs.get(a), (int, float)) for a in entry[2])   # bools are ints
 
 
 class Program:
