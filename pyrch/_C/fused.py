@@ -45,13 +45,34 @@ def fusable(op_name, attrs=None):
     return all(isinstance(attrs.get(a), (int, float)) for a in entry[2])   # bools are ints
 
 
+# Relative cost per element of one instruction, for the threading decision:
+# basic arithmetic and selects are 1, division and square root 4, the
+# polynomial transcendentals 16 (measured on the AVX-512 clone).
+_HEAVY = {"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "tanh", "sigmoid", "erf",
+          "erfc", "gelu", "silu", "mish", "softplus", "elu", "sin", "cos", "tan", "asin", "acos",
+          "atan", "atan2", "sinh", "cosh", "asinh", "acosh", "atanh", "pow", "logit", "hypot",
+          "fmod", "remainder", "floor_divide", "lgamma", "digamma", "erfinv", "selu", "celu"}
+_MEDIUM = {"div", "sqrt", "rsqrt", "reciprocal"}
+# A program runs on several threads only when elements x cost reaches this.
+# Memory-bound programs (an optimizer update: a few multiply-adds per element)
+# gain nothing from a second thread on this 2-core machine and lose when the
+# other core is busy (BLAS threads, another process); transcendental-heavy
+# programs scale.
+PAR_WORK = 1 << 21
+
+
+def op_cost(name):
+    return 16 if name in _HEAVY else 4 if name in _MEDIUM else 1
+
+
 class Program:
     """Three-address code over registers [inputs | constants | temporaries]."""
-    __slots__ = ("code", "n_in", "consts", "n_regs", "out_regs", "dtype", "text")
+    __slots__ = ("code", "n_in", "consts", "n_regs", "out_regs", "dtype", "text", "cost")
 
-    def __init__(self, code, n_in, consts, n_regs, out_regs, dtype, text):
+    def __init__(self, code, n_in, consts, n_regs, out_regs, dtype, text, cost=1):
         self.code, self.n_in, self.consts = code, n_in, consts
         self.n_regs, self.out_regs, self.dtype, self.text = n_regs, out_regs, dtype, text
+        self.cost = cost          # per-element work, sum of op_cost over the instructions
 
     def __repr__(self):
         return f"<Program {self.dtype} regs={self.n_regs}\n{self.text}>"
@@ -116,7 +137,7 @@ def compile_group(n_in, steps, outputs, dtype):
     out_regs = [reg_of[o] for o in outputs]
     code = np.asarray(code_rows, dtype=np.int32).reshape(-1, 5)
     prog = Program(code, n_in, np.asarray(consts, dtype=np.float64), max(n_regs, 1), out_regs,
-                   np.dtype(dtype), "\n".join(text))
+                   np.dtype(dtype), "\n".join(text), sum(op_cost(name) for name, _, _ in steps))
     return FusedKernel(prog)
 
 
@@ -210,7 +231,7 @@ class FusedKernel:
         s.in_dtype, s.out_dtype = keep[3], keep[4]
         s.in_nbytes, s.out_nbytes = keep[5], keep[6]
         s.in_ptr, s.out_ptr = in_ptr, out_ptr
-        s.nthreads = self._threads()
+        s.nthreads = self._threads() if layout[5] * self.program.cost >= PAR_WORK else 1
         rc = self._lib.pyrch_fused_run(s)
         if rc != 0:
             raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
@@ -255,7 +276,7 @@ class FusedKernel:
                  ffi.cast("const int64_t *", arrays[6].ctypes.data))
         in_ptr = ffi.new("char *[]", max(n_in, 1))
         out_ptr = ffi.new("char *[]", len(outputs))
-        return (casts, in_ptr, out_ptr, len(mshape), arrays)
+        return (casts, in_ptr, out_ptr, len(mshape), arrays, int(np.prod(shape)))
 
 
 def _extent(a):

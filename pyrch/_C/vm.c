@@ -158,7 +158,7 @@ DEFINE_LOAD(double, f64)
         D[i] = (T)(EXPR);                                                        \
     }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))
 static void exec_f32(int op, float *D, const float *A, const float *B, const float *C,
                      int64_t n)
 {
