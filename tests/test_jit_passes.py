@@ -367,3 +367,46 @@ def test_simplify_transposed_matmul_becomes_matmul_of_transposes():
     assert mm.outputs[0] is t and [v.shape for v in mm.inputs] == [(5, 3), (3, 4)]
     assert mm.inputs[1] is at or out.nodes[[n.outputs[0] for n in out.nodes].index(mm.inputs[1])].op == "permute"
     verify(out)
+
+
+def _padded(z, v, start, stop, out):
+    key = (("s", None, None, None), ("s", start, stop, None))
+    return Node("setitem", (z, v), {"key": key}, (out,))
+
+
+def test_simplify_sum_of_padded_slices_that_tile_a_dim_becomes_cat():
+    """The backward of `a, b, c = x.split(2, dim=1)` pads each piece into zeros and adds
+    them up; when the pieces tile the dim exactly that is one cat (one write, not five)."""
+    zs = [V(3, 6) for _ in range(3)]
+    vs = [V(3, 2, name=f"g{i}") for i in range(3)]
+    s = [V(3, 6) for _ in range(3)]
+    t1, t2 = V(3, 6), V(3, 6)
+    nodes = [_padded(zs[i], vs[i], 2 * i, 2 * i + 2, s[i]) for i in (2, 0, 1)]
+    nodes += [N("add", (s[0], s[1]), t1), N("add", (t1, s[2]), t2)]
+    g = G(nodes, (t2,), inputs=tuple(vs), constants={z: np.zeros((3, 6), np.float32) for z in zs})
+    out = passes.dce(passes.simplify(g))
+    assert [n.op for n in out.nodes] == ["cat"]
+    assert out.nodes[0].inputs == tuple(vs) and out.nodes[0].attr_dict() == {"dim": 1}
+    verify(out)
+    arrays = [np.random.default_rng(i).standard_normal((3, 2)).astype(np.float32) for i in range(3)]
+    plan = lower(plan_buffers(out))
+    slots = [None] * plan.n_slots
+    for sl, a in zip(plan.inputs, arrays):
+        slots[sl] = a
+    Executor(plan).run(slots)
+    np.testing.assert_array_equal(slots[plan.outputs[0][1]], np.concatenate(arrays, axis=1))
+
+
+def test_simplify_keeps_adds_of_overlapping_partial_or_nonzero_padding():
+    vs = [V(3, 2, name=f"g{i}") for i in range(3)]
+    z = V(3, 6)
+    cases = [((0, 2), (1, 3), np.zeros((3, 6), np.float32)),      # overlapping: real sums
+             ((0, 2), (2, 4), np.zeros((3, 6), np.float32)),      # tiles only part of the dim
+             ((0, 3), (3, 6), np.ones((3, 6), np.float32))]       # padding is not zero
+    for (a0, a1), (b0, b1), base in cases:
+        va, vb = V(3, a1 - a0), V(3, b1 - b0)
+        sa, sb, t = V(3, 6), V(3, 6), V(3, 6)
+        g = G([_padded(z, va, a0, a1, sa), _padded(z, vb, b0, b1, sb), N("add", (sa, sb), t)],
+              (t,), inputs=(va, vb), constants={z: base})
+        out = passes.dce(passes.simplify(g))
+        assert "cat" not in [n.op for n in out.nodes] and out.nodes[-1].op == "add"

@@ -67,6 +67,8 @@ def make_builder():
     ffi.set_source(
         "pyrch._C._pyrch_c", header,
         sources=[os.path.join("pyrch", "_C", s) for s in SOURCES],
+        # headers too, so a regenerated opcodes.h (a new fusable op) rebuilds the extension
+        depends=[os.path.join("pyrch", "_C", h) for h in HEADERS + ["opcodes.h", "vmath.h"]],
         include_dirs=[HERE] + kw.get("include_dirs", []),
         library_dirs=kw.get("library_dirs", []),
         libraries=kw.get("libraries", []) + ["m"],

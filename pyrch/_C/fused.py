@@ -180,6 +180,7 @@ class FusedKernel:
     def __init__(self, program):
         from . import lib as _lib_fn, ffi as _ffi_fn, stale
         self.program = program
+        self.max_threads = 1 << 30      # a cap below set_num_threads (see jit.executor)
         self._lib = _lib_fn() if not stale() else None
         self.native = self._lib is not None
         self._ffi = _ffi_fn()
@@ -231,7 +232,8 @@ class FusedKernel:
         s.in_dtype, s.out_dtype = keep[3], keep[4]
         s.in_nbytes, s.out_nbytes = keep[5], keep[6]
         s.in_ptr, s.out_ptr = in_ptr, out_ptr
-        s.nthreads = self._threads() if layout[5] * self.program.cost >= PAR_WORK else 1
+        s.nthreads = (min(self._threads(), self.max_threads)
+                      if layout[5] * self.program.cost >= PAR_WORK else 1)
         rc = self._lib.pyrch_fused_run(s)
         if rc != 0:
             raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")

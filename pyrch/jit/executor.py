@@ -17,6 +17,9 @@ from ..ops.registry import OPS
 from .plan import ufunc_of
 
 
+_BLAS_OPS = {"conv", "conv_transpose", "conv_weight", "embedding_dense_backward"}
+
+
 class Executor:
     """Runs one Plan: `run(slots)` fills node slots given input/param/rng/constant slots."""
 
@@ -28,6 +31,12 @@ class Executor:
         self.value_at = {s: v for v, s in plan.slot_of.items()}
         for s, arr in plan.constants:
             self.template[s] = arr
+        # NOTE: OpenBLAS's worker threads spin for a while after each GEMM. In a plan
+        # that calls BLAS, a second C VM thread would fight them for the other core
+        # (measured: a 12-op GELU group 1.9 ms on one thread, 3.2 ms on two), so
+        # BLAS owns the extra cores there and fused groups run on one thread.
+        self.solo = any(st.kind == "call" and (OPS[st.op].kind == "contraction" or st.op in _BLAS_OPS)
+                        for st in plan.steps)
         self.steps = [self._compile(st, k) for k, st in enumerate(plan.steps)]
         self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
         self._names = None    # step names for the profiler, made on first profiled run
@@ -107,7 +116,7 @@ class Executor:
         xmetas = self._metas(args)
         shape = self.value_at[st.outs[0]].shape
         from .native import compile_fused
-        native = compile_fused(st, shape, xmetas, self._buffer, inplace)
+        native = compile_fused(st, shape, xmetas, self._buffer, inplace, solo=self.solo)
         if native is not None:
             return native
         tmetas = [(shape, np.dtype(dt if dt != "bool" else np.bool_)) for _, _, _, dt in body]

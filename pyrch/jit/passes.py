@@ -117,14 +117,18 @@ def _same_meta(v, w):
 
 def simplify(g):
     """Algebraic identities: x*1, x+0, x-0, x/1, --x, no-op casts/reshapes/permutes,
-    reshape of reshape, detach/clone in a functional graph, x**2 -> x*x, x**3 -> x*x*x."""
+    reshape of reshape, detach/clone in a functional graph, x**2 -> x*x, x**3 -> x*x*x,
+    (A@B).T -> B.T@A.T, and sums of zero-padded slices that tile a dim -> cat."""
     sub, nodes, made = {}, [], {}
     consts = g.constants
+    pieces = {}
     for n in g.nodes:
         ins = tuple(sub.get(x, x) if isinstance(x, Value) else x for x in n.inputs)
         n = n.replace(inputs=ins) if ins != n.inputs else n
         out = n.outputs[0] if len(n.outputs) == 1 else None
         repl = _rewrite(n, ins, out, consts, made)
+        if repl is None and out is not None:
+            repl = _pieces_to_cat(n, ins, out, consts, made, pieces)
         if repl is None:
             nodes.append(n)
             if out is not None:
@@ -213,6 +217,79 @@ def _rewrite(n, ins, out, consts, made):
             return [Node("mul", (x, x), (), (sq,), n.src, n.scope),
                     Node("mul", (sq, x), (), (out,), n.src, n.scope)]
     return None
+
+
+def _slice_piece(n, out, consts, made):
+    """(dim, start, stop, value) when `out` = setitem(zeros, one-dim slice, value), else None.
+
+    That is what the backward of a slice (split, chunk, narrow) produces for each
+    piece; the engine then adds the pieces up.
+    """
+    if n is None or n.op != "setitem" or len(n.inputs) != 2:
+        return None
+    base, v = n.inputs
+    if not isinstance(base, Value) or base not in consts or not isinstance(v, Value):
+        return None
+    key = n.attr_dict().get("key")
+    nd = len(out.shape)
+    if not isinstance(key, tuple) or len(key) > nd or v.dtype != out.dtype:
+        return None
+    dim = None
+    for d, k in enumerate(key):
+        if not (isinstance(k, tuple) and len(k) == 4 and k[0] == "s" and k[3] in (None, 1)):
+            return None
+        start, stop = k[1], k[2]
+        if start in (None, 0) and (stop is None or (isinstance(stop, int) and stop >= out.shape[d])):
+            continue
+        if dim is not None or not all(x is None or (isinstance(x, int) and x >= 0) for x in (start, stop)):
+            return None
+        dim = d
+    if dim is None:
+        return None
+    start = key[dim][1] or 0
+    stop = min(out.shape[dim] if key[dim][2] is None else key[dim][2], out.shape[dim])
+    want = tuple(stop - start if d == dim else s for d, s in enumerate(out.shape))
+    if stop <= start or tuple(v.shape) != want:
+        return None
+    arr = consts[base]
+    if getattr(arr, "shape", None) != tuple(out.shape) or np.any(arr):
+        return None
+    return dim, start, stop, v
+
+
+def _pieces_to_cat(n, ins, out, consts, made, pieces):
+    """add-trees of zero-padded disjoint slices along one dim that cover it -> one cat.
+
+    The backward of `q, k, v = qkv.split(C, dim=2)` pads each piece's gradient
+    into zeros and sums them: three full-size copies and two adds, where a
+    concatenation writes the result once. Partial sums stay as they are (and
+    die in dce once the covering cat replaces their only use).
+    """
+    if n.op != "add" or len(ins) != 2 or not all(isinstance(x, Value) for x in ins) \
+            or "cat" not in OPS or tuple(ins[0].shape) != tuple(out.shape) \
+            or tuple(ins[1].shape) != tuple(out.shape) or ins[0].dtype != out.dtype \
+            or ins[1].dtype != out.dtype:
+        return None
+    sets = []
+    for x in ins:
+        p = pieces.get(x)
+        if p is None:
+            one = _slice_piece(made.get(x), x, consts, made)
+            if one is None:
+                return None
+            p = (one[0], (one[1:],))
+        sets.append(p)
+    if sets[0][0] != sets[1][0]:
+        return None
+    dim = sets[0][0]
+    parts = sorted(sets[0][1] + sets[1][1], key=lambda t: t[0])
+    if any(a[1] > b[0] for a, b in zip(parts, parts[1:])):
+        return None                                  # overlapping pieces really add
+    pieces[out] = (dim, tuple(parts))
+    if parts[0][0] != 0 or parts[-1][1] != out.shape[dim] or \
+            any(a[1] != b[0] for a, b in zip(parts, parts[1:])):
+        return None                                  # not covering yet: keep the add
+    return [Node("cat", tuple(p[2] for p in parts), (("dim", dim),), (out,), n.src, n.scope)]
 
 
 # -- fusion ----------------------------------------------------------------------------

@@ -467,7 +467,7 @@ def index_fill_(input, dim, index, value):
 
 # -- masks ---------------------------------------------------------------------------------
 
-@op("masked_fill", kind="elementwise", dtype="keep")
+@op("masked_fill", kind="elementwise", dtype="keep", cexpr="(b ? c : a)")
 def masked_fill(xp, a, mask, value):
     """`a` with `value` wherever `mask` is True."""
     if mask.dtype != bool:
