@@ -201,3 +201,39 @@ def test_integer_attribute_is_a_constant_not_a_value_id():
     k([x], [out])
     ref = OPS["softplus"].forward(np, x, **{a: attrs.get(a, d) for a, d in OPS["softplus"].attrs.items()})
     np.testing.assert_allclose(out, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_rows_match_numpy_with_masks_and_nan(log):
+    from pyrch._C import rows
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((5, 3, 37)) * 10).astype(np.float32)
+    x[..., 20:] = -np.inf          # a causal-style mask
+    x[0, 0] = -np.inf              # a fully masked row: NaN, as in numpy and torch
+    x[1, 1, 4] = np.nan            # NaN anywhere poisons its row
+    with np.errstate(all="ignore"):
+        s = x.astype(np.float64) - x.max(-1, keepdims=True)
+        ref = s - np.log(np.exp(s).sum(-1, keepdims=True)) if log else \
+            np.exp(s) / np.exp(s).sum(-1, keepdims=True)
+    y = rows.softmax(x, log=log)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    fin = np.isfinite(ref)
+    np.testing.assert_array_equal(np.isfinite(y), fin)
+    np.testing.assert_allclose(y[fin], ref[fin], rtol=1e-5, atol=1e-6)
+    assert rows.softmax(x.astype(np.float64)) is None          # float64 stays on numpy
+    assert rows.softmax(np.zeros((3, 0), np.float32)).shape == (3, 0)
+
+
+def test_softmax_rows_bounds_are_checked_in_c():
+    lib, ffi = C.lib(), C.ffi()
+    x = np.zeros((4, 8), np.float32)
+    y = np.zeros((4, 8), np.float32)
+    px, py = ffi.cast("const float *", x.ctypes.data), ffi.cast("float *", y.ctypes.data)
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, 4, 8, 0) == 0
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, 5, 8, 0) < 0     # a row too many
+    assert lib.pyrch_softmax_f32(px, x.nbytes - 4, 8, py, y.nbytes, 8, 4, 8, 0) < 0  # lying extent
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 7, py, y.nbytes, 8, 4, 8, 0) < 0     # rows overlap
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, -1, 8, 0) < 0
+    assert lib.pyrch_softmax_f32(ffi.NULL, 0, 8, py, y.nbytes, 8, 4, 8, 0) < 0
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 1 << 62, py, y.nbytes, 8, 4, 8, 0) < 0  # overflow

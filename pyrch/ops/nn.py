@@ -334,6 +334,11 @@ def _(x, *, output_size):
 
 # -- softmax -------------------------------------------------------------------------
 
+def _c_rows():
+    from .._C import rows
+    return rows
+
+
 def _softmax_infer(a, *, dim):
     if not a.dtype.is_floating_point:
         raise RuntimeError(f"\"softmax_lastdim_kernel_impl\" not implemented for "
@@ -346,6 +351,10 @@ def softmax(xp, a, *, dim):
     """exp(a) / exp(a).sum(dim), computed stably (the max is subtracted first)."""
     if a.size == 0:
         return a.copy()
+    if (dim == -1 or dim == a.ndim - 1) and a.dtype == np.float32:
+        y = _c_rows().softmax(a)              # one vectorised C pass per row, or None
+        if y is not None:
+            return y
     e = xp.exp(a - a.max(axis=dim, keepdims=True))
     e /= e.sum(axis=dim, keepdims=True)
     return e
@@ -364,6 +373,10 @@ def log_softmax(xp, a, *, dim):
     """a - logsumexp(a, dim), computed stably."""
     if a.size == 0:
         return a.copy()
+    if (dim == -1 or dim == a.ndim - 1) and a.dtype == np.float32:
+        y = _c_rows().softmax(a, log=True)
+        if y is not None:
+            return y
     s = a - a.max(axis=dim, keepdims=True)
     return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
 
