@@ -22,7 +22,7 @@ static inline int32_t pv_f2bits(float f) { int32_t i; memcpy(&i, &f, 4); return 
 
 static inline float pyrch_expf(float x)
 {
-    const float hi = 88.3762626647949f, lo = -87.3365447505531f;
+    const float hi = 88.72283935546875f, lo = -87.3365447505531f;   /* ln(FLT_MAX), ln(FLT_MIN) */
     /* below lo the answer is 0 (selected at the end); compute on a harmless 0
      * there, since clamping to lo would build a subnormal and every subnormal
      * multiply costs ~100 cycles (a -inf attention mask made softmax 3x slower) */
@@ -37,7 +37,9 @@ static inline float pyrch_expf(float x)
     p = PV_FMA(p, r, 0.5f);
     p = PV_FMA(p, r, 1.0f);
     p = PV_FMA(p, r, 1.0f);
-    float y = p * pv_bits2f(((int32_t)n + 127) << 23);
+    /* 2^n as two normal factors: n reaches 128 just below ln(FLT_MAX) */
+    int32_t n1 = (int32_t)n >> 1, n2 = (int32_t)n - n1;
+    float y = (p * pv_bits2f((n1 + 127) << 23)) * pv_bits2f((n2 + 127) << 23);
     y = x > hi ? INFINITY : y;
     y = x < lo ? 0.0f : y;
     return x != x ? x : y;
