@@ -10,6 +10,7 @@ missing or stale extension only costs speed.
 import numpy as np
 
 _FLOATS = {"float32", "float64"}
+_RSQRT2 = float(np.float32(0.7071067811865476))
 # NOTE: float64 is pyrch's verification dtype: a traced float64 step must equal
 # eager bit for bit. These ops round exactly as numpy does (IEEE basic
 # operations, selects, comparisons); transcendentals in C may differ from
@@ -52,8 +53,17 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, solo=False):
             x_ids[i] = len(inputs_slots)
             inputs_slots.append(k)
     n_in = len(inputs_slots)
-    steps = []
-    for op, operands, battrs, dt in body:
+    steps, seen, id_of = [], {}, {}
+
+    def emit(op, ids, battrs):
+        # local CSE: the backward of gelu recomputes the erf its forward computed
+        key = (op, ids, tuple(sorted((k, v) for k, v in battrs.items()
+                                     if isinstance(v, (int, float, str)))))
+        if key not in seen:
+            seen[key] = n_in + len(steps)
+            steps.append((op, ids, battrs))
+        return seen[key]
+    for j, (op, operands, battrs, dt) in enumerate(body):
         battrs = dict(battrs)
         if not cf.fusable(op, battrs):
             return None
@@ -65,14 +75,24 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, solo=False):
                 else:
                     ids.append(float(args[i][1]))
             elif kind == "t":
-                ids.append(n_in + i)
+                ids.append(id_of[i])
             else:
                 if not isinstance(i, (int, float, bool, np.number)):
                     return None
                 ids.append(float(i))
-        steps.append((op, tuple(ids), battrs))
+        ids = tuple(ids)
+        if op == "gelu" and compute == "float32" and cf.fusable("erf"):
+            # gelu(a) = a * (0.5 * (1 + erf(a * 0.70710677))), spelled out as its
+            # backward spells it, so the two share one erf
+            a = ids[0]
+            e = emit("erf", (emit("mul", (a, _RSQRT2), {}),), {})
+            id_of[j] = emit("mul", (a, emit("mul", (emit("add", (e, 1.0), {}), 0.5), {})), {})
+        else:
+            id_of[j] = emit(op, ids, battrs)
     outs = st.attrs["outs"]
-    out_ids = [n_in + j for j in outs]
+    out_ids = [id_of[j] for j in outs]
+    if len(set(out_ids)) != len(out_ids):
+        return None                          # two outputs became one value: keep it simple
     try:
         kernel = cf.compile_group(n_in, steps, out_ids, compute)
     except ValueError:
