@@ -417,21 +417,13 @@ def embedding_dense_backward(xp, g, indices, *, num_weights, padding_idx=None):
     """Sum the rows of `g` into a (num_weights, D) table at `indices` (embedding's grad)."""
     d = g.shape[indices.ndim:]
     flat = indices.reshape(-1)
-    if xp.__name__ == "numpy" and g.dtype.kind == "f" and g.dtype.itemsize >= 4:
-        rows = g.reshape(flat.shape[0], int(np.prod(d, dtype=np.int64)))
-        if num_weights * flat.shape[0] <= 1 << 22:
-            # small table: a one-hot GEMM (65 x 1024 x 128 here) beats add.at by 20x
-            onehot = (xp.arange(num_weights)[:, None] == flat[None, :]).astype(g.dtype)
-            out = (onehot @ rows).reshape((num_weights,) + d)
-        else:
-            # large table: sort the indices and add runs of equal ones with reduceat
-            order = xp.argsort(flat, kind="stable")
-            s = flat[order]
-            starts = xp.flatnonzero(xp.concatenate(([True], s[1:] != s[:-1]))) if s.size else s
-            out = xp.zeros((num_weights, rows.shape[1]), dtype=g.dtype)
-            if s.size:
-                out[s[starts]] = xp.add.reduceat(rows[order], starts, axis=0)
-            out = out.reshape((num_weights,) + d)
+    width = int(np.prod(d, dtype=np.int64))
+    if xp.__name__ == "numpy" and g.dtype.kind == "f" and g.dtype.itemsize >= 4 and \
+            width >= 32 and num_weights * flat.shape[0] <= 1 << 22:
+        # a small table with wide rows (a char-level vocabulary): one-hot GEMM,
+        # 7x faster than add.at for 65 x 1024 x 128
+        onehot = (xp.arange(num_weights)[:, None] == flat[None, :]).astype(g.dtype)
+        out = (onehot @ g.reshape(flat.shape[0], width)).reshape((num_weights,) + d)
     else:
         out = xp.zeros((num_weights,) + d, dtype=g.dtype)
         xp.add.at(out, flat, g.reshape((-1,) + d))
