@@ -370,3 +370,67 @@ def test_adagrad_param_group_added_later():
     (w * v).sum().backward()
     opt.step()
     assert opt.state[v]["step"].item() == 1.0 and v.tolist() == pytest.approx([0.9, 0.9])
+
+
+# -- the eager fused update (optim/_fused.py) ------------------------------------------------
+_VARIANTS = [("SGD", dict(momentum=0.9)), ("SGD", dict(momentum=0.9, nesterov=True, weight_decay=0.1)),
+             ("SGD", dict(momentum=0.5, dampening=0.3, maximize=True)),
+             ("Adam", {}), ("Adam", dict(weight_decay=0.1, amsgrad=True)),
+             ("Adam", dict(maximize=True)), ("AdamW", dict(weight_decay=0.1)),
+             ("AdamW", dict(amsgrad=True, maximize=True))]
+
+
+def _run_opt(name, kw, dtype, fused, monkeypatch):
+    from pyrch.optim import _fused
+    calls = []
+    if fused:
+        real = _fused.run
+        monkeypatch.setattr(_fused, "run", lambda *a: (calls.append(a[0]), real(*a))[1])
+    else:
+        monkeypatch.setattr(_fused, "usable", lambda tensors: False)
+    pyrch.manual_seed(0)
+    w = pyrch.randn(6, 5, dtype=dtype, requires_grad=True)
+    b = pyrch.randn(5, dtype=dtype, requires_grad=True)
+    opt = getattr(pyrch.optim, name)([w, b], lr=0.05, **kw)
+    sched = pyrch.optim.lr_scheduler.ExponentialLR(opt, 0.9)
+    for _ in range(6):
+        opt.zero_grad()
+        ((w * w).sum() + (w.sin() * b).sum()).backward()
+        opt.step()
+        sched.step()
+    monkeypatch.undo()
+    state = [t.numpy().copy() for p in (w, b) for k, t in sorted(opt.state[p].items())
+             if isinstance(t, pyrch.Tensor) and k != "step"]
+    return [w.detach().numpy().copy(), b.detach().numpy().copy()] + state, calls
+
+
+@pytest.mark.parametrize("name,kw", _VARIANTS)
+def test_eager_fused_update_equals_the_op_path_bitwise_in_float64(name, kw, monkeypatch):
+    fused, calls = _run_opt(name, kw, pyrch.float64, True, monkeypatch)
+    ops, _ = _run_opt(name, kw, pyrch.float64, False, monkeypatch)
+    assert calls, "the fused path did not run"
+    for a, b in zip(fused, ops):
+        np.testing.assert_array_equal(a, b)
+    fused32, _ = _run_opt(name, kw, pyrch.float32, True, monkeypatch)
+    ops32, _ = _run_opt(name, kw, pyrch.float32, False, monkeypatch)
+    for a, b in zip(fused32, ops32):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_eager_fused_update_steps_aside_when_ops_are_observed(monkeypatch):
+    from pyrch.optim import _fused
+    w = pyrch.randn(4, requires_grad=True)
+    opt = pyrch.optim.Adam([w], lr=0.1)
+    (w * w).sum().backward()
+    calls = []
+    real = _fused.run
+    monkeypatch.setattr(_fused, "run", lambda *a: (calls.append(a[0]), real(*a))[1])
+    with pyrch.profiler.profile() as prof:
+        opt.step()
+    assert not calls                      # the profiler sees the update's ops one by one
+    assert any(e.name == "sqrt" for e in prof.events())
+    opt.step()
+    assert calls
+    v0 = w._version
+    opt.step()
+    assert w._version > v0                # in-place writes bump the version counter

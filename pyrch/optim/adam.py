@@ -7,6 +7,7 @@
 >>> w
 tensor([ 0.9000, -0.9000], requires_grad=True)
 """
+from . import _fused
 from .optimizer import Optimizer, _bias_correction, _bump_step, _pyrch, _use_grad
 
 __all__ = ["Adam", "AdamW"]
@@ -73,6 +74,14 @@ def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *
     """Adam(W) on lists of tensors; `steps` are the already-incremented step tensors."""
     pyrch = _pyrch()
     for i, p in enumerate(params):
+        state = (p, grads[i], exp_avgs[i], exp_avg_sqs[i]) + ((max_exp_avg_sqs[i],) if amsgrad else ())
+        if _fused.usable(state):
+            step_size = lr / _bias_correction(beta1, steps[i])
+            bc2_sqrt = _bias_correction(beta2, steps[i]).sqrt()
+            _fused_adam(state, step_size, bc2_sqrt, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                        weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                        decoupled=decoupled)
+            continue
         g = -grads[i] if maximize else grads[i]
         if weight_decay != 0:
             if decoupled:
@@ -92,3 +101,35 @@ def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *
             v = max_v
         denom = v.sqrt() / bc2_sqrt + eps
         p.sub_(m * step_size / denom)
+
+
+def _fused_adam(state, step_size, bc2_sqrt, *, lr, beta1, beta2, eps, weight_decay, amsgrad,
+                maximize, decoupled):
+    """The loop body above as one C pass (see optim/_fused.py): the same ops in the same
+    order, writing p, exp_avg, exp_avg_sq (and max_exp_avg_sq) in place."""
+    def build(P):
+        # ids: 0 p, 1 grad, 2 exp_avg, 3 exp_avg_sq, [4 max_exp_avg_sq], then the scalars
+        k = 5 if amsgrad else 4
+        s_lr, s_wd, s_b1c, s_b2, s_b2c, s_eps, s_ss, s_bc2 = range(k, k + 8)
+        p, g, m, v = 0, ("neg", 1), 2, 3
+        g = P(*g) if maximize else 1
+        if weight_decay != 0:
+            if decoupled:
+                p = P("sub", 0, P("mul", P("mul", 0, s_lr), s_wd))
+            else:
+                g = P("add", g, P("mul", 0, s_wd))
+        m = P("add", 2, P("mul", P("sub", g, 2), s_b1c))
+        v = P("add", P("mul", 3, s_b2), P("mul", P("mul", g, g), s_b2c))
+        outs = [m, v]
+        vv = v
+        if amsgrad:
+            vv = P("maximum", 4, v)
+            outs.append(vv)
+        denom = P("add", P("div", P("sqrt", vv), s_bc2), s_eps)
+        p = P("sub", p, P("div", P("mul", m, s_ss), denom))
+        return [p] + outs
+    key = ("adam", bool(maximize), weight_decay != 0, bool(decoupled), bool(amsgrad))
+    p, g, m, v = state[:4]
+    targets = (p, m, v) + ((state[4],) if amsgrad else ())
+    _fused.run(key, build, state,
+               (lr, weight_decay, 1 - beta1, beta2, 1 - beta2, eps, step_size, bc2_sqrt), targets)

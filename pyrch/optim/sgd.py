@@ -8,6 +8,7 @@
 >>> round(w.item(), 4)
 0.46
 """
+from . import _fused
 from .optimizer import Optimizer, _use_grad, required
 
 __all__ = ["SGD"]
@@ -49,6 +50,10 @@ def _sgd_update(params, grads, bufs, *, lr, momentum, dampening, nesterov, weigh
                 maximize):
     """p -= lr * d, d = grad (+ wd * p) through momentum; fills `bufs` entries that are None."""
     for i, p in enumerate(params):
+        if momentum != 0 and bufs[i] is not None and _fused.usable((p, grads[i], bufs[i])):
+            _fused_sgd(p, grads[i], bufs[i], lr, momentum, dampening, nesterov, weight_decay,
+                       maximize)
+            continue
         g = -grads[i] if maximize else grads[i]
         if weight_decay != 0:
             g = g + p * weight_decay
@@ -60,3 +65,18 @@ def _sgd_update(params, grads, bufs, *, lr, momentum, dampening, nesterov, weigh
                 buf.mul_(momentum).add_(g * (1 - dampening) if dampening != 0 else g)
             g = g + buf * momentum if nesterov else buf
         p.sub_(g * lr)
+
+
+def _fused_sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, maximize):
+    """The momentum branch above as one C pass (see optim/_fused.py): the same ops in the
+    same order, writing buf and p in place."""
+    def build(P):
+        # ids: 0 p, 1 grad, 2 buf, then the scalars 3 momentum, 4 1-dampening, 5 wd, 6 lr
+        d = P("neg", 1) if maximize else 1
+        if weight_decay != 0:
+            d = P("add", d, P("mul", 0, 5))
+        b = P("add", P("mul", 2, 3), P("mul", d, 4) if dampening != 0 else d)
+        d = P("add", d, P("mul", b, 3)) if nesterov else b
+        return b, P("sub", 0, P("mul", d, 6))
+    key = ("sgd", bool(maximize), weight_decay != 0, dampening != 0, bool(nesterov))
+    _fused.run(key, build, (p, g, buf), (momentum, 1 - dampening, weight_decay, lr), (buf, p))
