@@ -237,3 +237,21 @@ def test_softmax_rows_bounds_are_checked_in_c():
     assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, -1, 8, 0) < 0
     assert lib.pyrch_softmax_f32(ffi.NULL, 0, 8, py, y.nbytes, 8, 4, 8, 0) < 0
     assert lib.pyrch_softmax_f32(px, x.nbytes, 1 << 62, py, y.nbytes, 8, 4, 8, 0) < 0  # overflow
+
+
+def test_set_num_threads_controls_the_vm_and_numpys_blas():
+    import pyrch
+    from pyrch._C import _numpy_blas
+    before = pyrch.get_num_threads()
+    try:
+        pyrch.set_num_threads(1)
+        assert pyrch.get_num_threads() == 1
+        blas = _numpy_blas()
+        if blas is not None:                    # numpy links OpenBLAS in its wheels
+            assert blas[1]() == 1
+        a = np.random.default_rng(0).standard_normal((300, 300)).astype(np.float32)
+        np.testing.assert_allclose(pyrch.tensor(a) @ pyrch.tensor(a), a @ a, rtol=1e-4, atol=1e-3)
+        with pytest.raises(ValueError, match="positive integer"):
+            pyrch.set_num_threads(0)
+    finally:
+        pyrch.set_num_threads(before)

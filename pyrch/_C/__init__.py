@@ -92,16 +92,62 @@ def stale():
 
 
 _threads = [0]
+_np_blas = []
+
+
+def _numpy_blas():
+    """(set, get) thread-count functions of the OpenBLAS numpy links, or None.
+
+    Found among the loaded shared libraries by their exported names (numpy's
+    wheels rename OpenBLAS's symbols); the OpenBLAS the extension links
+    (scipy_openblas32) is set per GEMM call instead.
+    """
+    if not _np_blas:
+        _np_blas.append(None)
+        try:
+            import ctypes
+            import re
+            import numpy  # noqa: F401  (loads its BLAS)
+            with open("/proc/self/maps") as f:
+                paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so[\w.-]*)", f.read())))
+            for path in paths:
+                if "scipy_openblas32" in path:
+                    continue
+                lib = ctypes.CDLL(path)
+                for s, g in (("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+                             ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+                             ("openblas_set_num_threads", "openblas_get_num_threads")):
+                    if hasattr(lib, s) and hasattr(lib, g):
+                        fs, fg = getattr(lib, s), getattr(lib, g)
+                        fs.argtypes, fs.restype, fg.restype = [ctypes.c_int], None, ctypes.c_int
+                        _np_blas[0] = (fs, fg)
+                        break
+                if _np_blas[0]:
+                    break
+        except (OSError, AttributeError):
+            pass
+    return _np_blas[0]
 
 
 def set_num_threads(n):
-    """Threads the C executor (and, through it, BLAS) may use."""
-    if n < 1:
-        raise ValueError("set_num_threads expects a positive integer")
+    """Threads pyrch may use on CPU: the C executor's, and BLAS's (numpy's OpenBLAS and
+    the one the extension links), so the two never oversubscribe the cores.
+
+    >>> import pyrch
+    >>> pyrch.set_num_threads(1); pyrch.get_num_threads()
+    1
+    >>> pyrch.set_num_threads(2)
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
     _threads[0] = int(n)
+    blas = _numpy_blas()
+    if blas is not None:
+        blas[0](int(n))
 
 
 def get_num_threads():
+    """The thread count set by `set_num_threads` (all usable cores by default)."""
     if _threads[0] == 0:
         import os
         _threads[0] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
