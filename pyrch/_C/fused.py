@@ -218,22 +218,15 @@ class FusedKernel:
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = self._layout(inputs, outputs)
-        s = self._s
-        in_ptr, out_ptr = layout[1], layout[2]
+        # one prepared struct per layout: a call only fills in the data pointers
+        s, in_ptr, out_ptr, n = layout[0], layout[1], layout[2], layout[3]
         addr = self._addr
         for i, a in enumerate(inputs):
             in_ptr[i] = addr(a)
         for i, a in enumerate(outputs):
             out_ptr[i] = addr(a)
-        keep = layout[0]
-        s.ndim = layout[3]
-        s.shape = keep[0]
-        s.in_strides, s.out_strides = keep[1], keep[2]
-        s.in_dtype, s.out_dtype = keep[3], keep[4]
-        s.in_nbytes, s.out_nbytes = keep[5], keep[6]
-        s.in_ptr, s.out_ptr = in_ptr, out_ptr
         s.nthreads = (min(self._threads(), self.max_threads)
-                      if layout[5] * self.program.cost >= PAR_WORK else 1)
+                      if n * self.program.cost >= PAR_WORK else 1)
         rc = self._lib.pyrch_fused_run(s)
         if rc != 0:
             raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
@@ -278,7 +271,16 @@ class FusedKernel:
                  ffi.cast("const int64_t *", arrays[6].ctypes.data))
         in_ptr = ffi.new("char *[]", max(n_in, 1))
         out_ptr = ffi.new("char *[]", len(outputs))
-        return (casts, in_ptr, out_ptr, len(mshape), arrays, int(np.prod(shape)))
+        st = ffi.new("pyrch_fused_t *")
+        ffi.memmove(st, self._s, ffi.sizeof("pyrch_fused_t"))     # the program's fields
+        st.ndim = len(mshape)
+        st.shape = casts[0]
+        st.in_strides, st.out_strides = casts[1], casts[2]
+        st.in_dtype, st.out_dtype = casts[3], casts[4]
+        st.in_nbytes, st.out_nbytes = casts[5], casts[6]
+        st.in_ptr, st.out_ptr = in_ptr, out_ptr
+        # (struct, pointer arrays, elements, what keeps the C-side arrays alive)
+        return (st, in_ptr, out_ptr, int(np.prod(shape)), (arrays, casts))
 
 
 def _extent(a):
