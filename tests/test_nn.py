@@ -690,3 +690,17 @@ def test_conv_errors_name_shapes():
         F.conv2d(pyrch.ones(1, 2, 5, 5), pyrch.ones(4, 3, 3, 3))
     with pytest.raises(RuntimeError, match="Kernel size can't be greater"):
         F.conv2d(pyrch.ones(1, 3, 2, 2), pyrch.ones(4, 3, 3, 3))
+
+
+def test_out_of_range_class_targets_and_embedding_indices_raise_torchs_errors():
+    x = pyrch.randn(4, 10)
+    for bad in (10, -5):
+        with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+            F.cross_entropy(x, pyrch.tensor([1, 2, bad, 3]))
+    ok = F.nll_loss(x.log_softmax(1), pyrch.tensor([1, 2, 7, 3]), ignore_index=7)
+    assert ok.isfinite().item()
+    F.cross_entropy(x, pyrch.tensor([1, 2, -100, 3]))          # the default ignore_index
+    w = pyrch.randn(65, 40, requires_grad=True)
+    for idx in ([-1, 3], [65]):
+        with pytest.raises(IndexError, match="index out of range in self"):
+            F.embedding(pyrch.tensor(idx), w)

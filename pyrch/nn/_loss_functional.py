@@ -6,6 +6,8 @@ style formulas, BCE clamps its logs at -100 as torch does.
 """
 import warnings
 
+import numpy as np
+
 import pyrch as _p
 from ..ops import nn as _nn
 
@@ -103,6 +105,21 @@ def _pick(logp, target):
     return _nn.embedding(logp.reshape(-1, 1), flat).reshape(-1)
 
 
+def _check_targets(t, c, ignore_index):
+    """torch's IndexError for a class index outside [0, C) that is not ignore_index.
+
+    NOTE: checked on the eager path only: inside a trace the check would become a
+    guard on the data of every batch; a traced step trusts its targets.
+    """
+    from .._dispatch import state
+    d = t._data
+    if state.tracer is not None or type(d) is not np.ndarray or d.size == 0:
+        return
+    bad = (d != ignore_index) & ((d < 0) | (d >= c))
+    if bad.any():
+        raise IndexError(f"Target {int(d[bad.argmax()])} is out of bounds.")
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-input[n, target[n]] (input holds log-probabilities), weighted, ignoring ignore_index."""
@@ -118,6 +135,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                          f"batch_size ({target.shape[0]}).")
     lp = _class_last(input)
     t = target.reshape(-1)
+    _check_targets(t, lp.shape[-1], ignore_index)
     keep = t != ignore_index
     safe = _p.where(keep, t, 0)
     picked = _pick(lp, safe)

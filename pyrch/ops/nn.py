@@ -394,6 +394,8 @@ def _(g, out, dim):
 @op("embedding", kind="opaque", dtype="keep", method=False)
 def embedding(xp, weight, indices, *, padding_idx=None):
     """Rows of `weight` picked by integer `indices` (shape indices.shape + (D,))."""
+    if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
+        raise IndexError("index out of range in self")      # torch's words; no wrap-around
     return xp.take(weight, indices, axis=0)
 
 
