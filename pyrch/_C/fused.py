@@ -26,6 +26,7 @@ _ERRORS = {-1: "a required pointer is NULL", -2: "a count is out of range",
            -9: "out of memory for the register file", -10: "an instruction writes a non-temporary register"}
 
 _table = None
+from . import _threads as _THREADS   # noqa: E402  (set_num_threads's cell; 0 = not set yet)
 
 
 def opcode_table():
@@ -201,6 +202,7 @@ class FusedKernel:
             self._threads = get_num_threads
             self._layouts = {}
             from_buffer, cast = ffi.from_buffer, ffi.cast
+            self._fb = from_buffer
 
             def addr(a):
                 # from_buffer is ~5x cheaper than a.ctypes.data but needs a contiguous buffer
@@ -226,6 +228,34 @@ class FusedKernel:
         for i, a in enumerate(outputs):
             out_ptr[i] = addr(a)
         s.nthreads = (min(self._threads(), self.max_threads)
+                      if n * self.program.cost >= PAR_WORK else 1)
+        rc = self._lib.pyrch_fused_run(s)
+        if rc != 0:
+            raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
+        return outputs
+
+    def prepare(self, inputs, outputs):
+        """The checked C-side layout for operands laid out like these (cached), for `run`."""
+        key = tuple([a.shape + a.strides + (a.dtype.num,) for a in inputs] +
+                    [a.shape + a.strides + (a.dtype.num,) for a in outputs])
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = self._layout(inputs, outputs)
+        return layout
+
+    def run(self, layout, inputs, outputs):
+        """Run on operands with exactly the shapes, strides and dtypes `layout` was
+        prepared for (a plan's steps, where only the data pointers change): the
+        per-call work is filling in pointers. Use __call__ for anything else."""
+        s, in_ptr, out_ptr, n, _, contig = layout
+        fb, cast = self._fb, self._ffi.cast
+        for i, a in enumerate(inputs):
+            in_ptr[i] = fb(a) if contig[i] else cast("char *", a.ctypes.data)
+        k = len(inputs)
+        for i, a in enumerate(outputs):
+            out_ptr[i] = fb(a) if contig[k + i] else cast("char *", a.ctypes.data)
+        t = _THREADS[0]
+        s.nthreads = (min(t or self._threads(), self.max_threads)
                       if n * self.program.cost >= PAR_WORK else 1)
         rc = self._lib.pyrch_fused_run(s)
         if rc != 0:
@@ -280,7 +310,8 @@ class FusedKernel:
         st.in_nbytes, st.out_nbytes = casts[5], casts[6]
         st.in_ptr, st.out_ptr = in_ptr, out_ptr
         # (struct, pointer arrays, elements, what keeps the C-side arrays alive)
-        return (st, in_ptr, out_ptr, int(np.prod(shape)), (arrays, casts))
+        contig = tuple(bool(a.flags.c_contiguous) for a in list(inputs) + list(outputs))
+        return (st, in_ptr, out_ptr, int(np.prod(shape)), (arrays, casts), contig)
 
 
 def _extent(a):

@@ -210,8 +210,9 @@ class TracedFunction:
         if scan is not None:
             stale = scan.stale()
             if stale is None:
-                extra = [x for x in leaves if not isinstance(x, Tensor) and (_is_module(x) or _is_optimizer(x))]
-                if all(any(x is y for y in scan.objects) for x in extra):
+                extra = [x for x in leaves if type(x) is not Tensor and not isinstance(x, Tensor)
+                         and (_is_module(x) or _is_optimizer(x))]
+                if not extra or all(any(x is y for y in scan.objects) for x in extra):
                     return scan
             else:
                 # a global or closure variable the code reads now names another object:
@@ -351,6 +352,8 @@ def _warn_hooks(m):
 def _module_sig(scan):
     """Train/eval flags and parameter/buffer/submodule identity of every reachable module,
     plus optimizer group identity: part of the cache key, so mutating a model retraces."""
+    if not scan.modules and not scan.optimizers:
+        return ()
     out = []
     for m in scan.modules:
         stack = [m]

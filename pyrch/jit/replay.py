@@ -261,6 +261,8 @@ class Variant:
                 outs.append(live[s[1]])
             else:
                 outs.append(s[1])
+        if self.out_tree is None:          # a single tensor returned: no structure to rebuild
+            return outs[0]
         return unflatten(self.out_tree, iter(outs))
 
     def _autograd(self, slots, leaves, live):
