@@ -37,6 +37,9 @@ _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "
                "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 
+_ENGINE = [None]     # autograd.engine.backward, imported on first use (a cycle at import)
+
+
 class Tensor:
     """A multi-dimensional array with autograd, on 'cpu' (numpy) or 'cuda' (cupy)."""
     __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_vc", "_base", "_hooks", "_extra",
@@ -235,7 +238,10 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate the gradient of this tensor w.r.t. graph leaves into their `.grad`."""
-        from .autograd.engine import backward
+        backward = _ENGINE[0]
+        if backward is None:
+            from .autograd.engine import backward
+            _ENGINE[0] = backward
         backward((self,), None if gradient is None else (gradient,), retain_graph,
                  create_graph, inputs)
 

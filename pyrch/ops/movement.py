@@ -172,6 +172,11 @@ def _permute(input, *dims):
 def expand(xp, a, *, shape):
     """Broadcast `a` to `shape` without copying (-1 keeps a dimension)."""
     shape = tuple(shape)
+    if a.ndim == 0 and type(a) is np.ndarray and all(s >= 0 for s in shape):
+        # a scalar everywhere (the backward of a full sum): nothing to check
+        out = np.ndarray(shape, a.dtype, buffer=a, strides=(0,) * len(shape))
+        out.flags.writeable = False
+        return out
     lead = len(shape) - a.ndim
     if lead < 0:
         raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater "

@@ -13,6 +13,7 @@ import warnings
 from .registry import op, composite
 from .._dispatch import dispatch
 from .._dtype import NP2DT, _default, bool_, int64, uint8
+from .movement import expand
 
 # torch's ScalarType names, for error messages ("Got: Long").
 _TORCH_NAME = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
@@ -141,7 +142,7 @@ def sum(xp, a, *, dim=None, keepdim=False):
 @sum.backward
 def _(g, meta, dim, keepdim):
     shape = meta.shapes[0]
-    return (_keep(g, shape, dim, keepdim).expand(shape),)
+    return (dispatch(expand, (_keep(g, shape, dim, keepdim),), {"shape": shape}),)
 
 
 @sum.infer
