@@ -14,6 +14,14 @@ def best_time(fn, number):
     return (time.perf_counter() - t0) / number
 
 
+# NOTE: idle BLAS/OpenMP worker threads spin for a while after their last task
+# (OpenBLAS's up to ~0.1 s by default), and a spinning thread holds a core the
+# other library's next round wants. Both libraries live in one process here, so
+# each round starts after a pause long enough for the other side's workers to
+# go to sleep; without it each side's figures include the other's spinning.
+SETTLE = 0.25
+
+
 def compare(name, pyrch_fn, torch_fn, number=1000, rounds=7, warmup=3):
     """Return (name, pyrch seconds/call, torch seconds/call, ratio)."""
     for _ in range(warmup):
@@ -22,8 +30,10 @@ def compare(name, pyrch_fn, torch_fn, number=1000, rounds=7, warmup=3):
             torch_fn()
     p = t = float("inf")
     for _ in range(rounds):
+        time.sleep(SETTLE)
         p = min(p, best_time(pyrch_fn, number))
         if torch_fn is not None:
+            time.sleep(SETTLE)
             t = min(t, best_time(torch_fn, number))
     return name, p, t, (p / t if torch_fn is not None else float("nan"))
 
