@@ -410,3 +410,18 @@ def test_simplify_keeps_adds_of_overlapping_partial_or_nonzero_padding():
               (t,), inputs=(va, vb), constants={z: base})
         out = passes.dce(passes.simplify(g))
         assert "cat" not in [n.op for n in out.nodes] and out.nodes[-1].op == "add"
+
+
+def test_fuse_takes_a_lone_op_only_when_numpy_has_no_single_ufunc_for_it():
+    """A lone `where` (np.where: several passes, no out=) becomes a one-op C loop; a lone
+    `add` stays the numpy ufunc writing into its planned buffer."""
+    m = V(2, 3, dt=b8, name="m")
+    w, s = V(2, 3), V(3)
+    g = G([N("where", (m, X, 0.0), w), N("sum", (w,), s, dim=0, keepdim=False)], (s,),
+          inputs=(m, X))
+    out = passes.fuse_elementwise(g)
+    assert [n.op for n in out.nodes] == ["fused", "sum"]
+    assert [op for op, *_ in out.nodes[0].attr_dict()["body"]] == ["where"]
+    a = V(2, 3)
+    g2 = G([N("add", (X, Y), a)], (a,), inputs=(X, Y))
+    assert [n.op for n in passes.fuse_elementwise(g2).nodes] == ["add"]

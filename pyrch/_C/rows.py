@@ -22,15 +22,14 @@ def softmax(a, log=False):
     if L is None or a.dtype != np.float32 or type(a) is not np.ndarray or a.ndim == 0:
         return None
     n = a.shape[-1]
-    if a.ndim > 1 and not a.flags.c_contiguous:
-        return None
     if not a.flags.c_contiguous:
         return None
     rows = a.size // n if n else 0
     out = np.empty(a.shape, np.float32)
     F = ffi()
-    rc = L.pyrch_softmax_f32(F.cast("const float *", a.ctypes.data), a.nbytes, n,
-                             F.cast("float *", out.ctypes.data), out.nbytes, n, rows, n, int(log))
+    rc = L.pyrch_softmax_f32(F.from_buffer("float[]", a), a.nbytes, n,
+                             F.from_buffer("float[]", out, require_writable=True), out.nbytes, n,
+                             rows, n, int(log))
     if rc != 0:
         raise RuntimeError(f"pyrch/_C rejected the softmax: {_ERRORS.get(rc, rc)}")
     return out

@@ -387,10 +387,18 @@ def _fuse(g, siblings):
                     readers.setdefault(x, []).append(chosen)
             d.discard(chosen)
         deps.append(frozenset(d))
-    real = [m for m in groups if len(m) > 1]
+    # a lone op joins too when numpy has no single ufunc for it (where, masked_fill,
+    # clamp with torch's NaN rule): one C loop beats numpy's several passes
+    real = [m for m in groups if len(m) > 1 or _not_a_ufunc(g.nodes[m[0]])]
     if not real:
         return g
     return _build_fused(g, real, producer)
+
+
+def _not_a_ufunc(n):
+    from ..ops.registry import ufunc_of
+    from .plan import input_metas
+    return ufunc_of(n.op, n.attrs, input_metas(n.inputs)) is None
 
 
 def _build_fused(g, groups, producer):
