@@ -255,3 +255,48 @@ def test_set_num_threads_controls_the_vm_and_numpys_blas():
             pyrch.set_num_threads(0)
     finally:
         pyrch.set_num_threads(before)
+
+
+def test_maxpool_argmax_in_c_matches_the_numpy_path():
+    from pyrch.ops import nn as N
+    rng = np.random.default_rng(1)
+    checked = 0
+    for trial in range(200):
+        H, W = (int(v) for v in rng.integers(3, 12, 2))
+        k = tuple(int(v) for v in rng.integers(1, 4, 2))
+        s = tuple(int(v) for v in rng.integers(1, 4, 2))
+        d = tuple(int(v) for v in rng.integers(1, 3, 2))
+        p = tuple(int(rng.integers(0, (dd * (kk - 1) + 1) // 2 + 1)) for kk, dd in zip(k, d))
+        ceil = bool(trial % 2)
+        x = rng.integers(-3, 3, (2, 3, H, W)).astype(np.float32)     # many ties
+        if trial % 3 == 0:
+            x[rng.random(x.shape) < 0.1] = np.nan
+        kw = dict(kernel=k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
+        try:
+            want = N.max_pool_indices.forward(np, x.astype(np.float64), **kw)   # numpy path
+        except (ValueError, RuntimeError):
+            continue
+        np.testing.assert_array_equal(N.max_pool_indices.forward(np, x, **kw), want)
+        checked += 1
+    assert checked > 150
+
+
+def test_maxpool_bounds_are_checked_in_c():
+    lib, ffi = C.lib(), C.ffi()
+    x = np.zeros((2, 4, 4), np.float32)
+    idx = np.zeros((2, 2, 2), np.int64)
+    px, pi = ffi.cast("const float *", x.ctypes.data), ffi.cast("int64_t *", idx.ctypes.data)
+    args = lambda **kw: dict(dict(planes=2, H=4, W=4, kh=2, kw=2, sh=2, sw=2, ph=0, pw=0, dh=1,
+                                  dw=1, OH=2, OW=2, xb=x.nbytes, ib=idx.nbytes), **kw)
+
+    def call(a):
+        return lib.pyrch_maxpool2d_f32(px, a["xb"], a["planes"], a["H"], a["W"], a["kh"], a["kw"],
+                                       a["sh"], a["sw"], a["ph"], a["pw"], a["dh"], a["dw"],
+                                       a["OH"], a["OW"], pi, a["ib"])
+    assert call(args()) == 0
+    assert call(args(planes=3)) < 0                 # more planes than the buffer holds
+    assert call(args(OH=3)) < 0                     # more outputs than idx holds
+    assert call(args(ib=idx.nbytes - 8)) < 0        # lying extent
+    assert call(args(sh=0)) < 0 and call(args(kh=0)) < 0 and call(args(dh=0)) < 0
+    assert call(args(H=1 << 40, W=1 << 40)) < 0     # overflow
+    assert call(args(OH=1 << 62, sh=4)) < 0
