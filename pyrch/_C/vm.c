@@ -159,7 +159,7 @@ DEFINE_LOAD(double, f64)
     }
 
 __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-static void exec_f32(int op, float *D, const float *A, const float *B, const float *C,
+static void exec_f32(int op, float *restrict D, const float *A, const float *B, const float *C,
                      int64_t n)
 {
     switch (op) {
@@ -185,11 +185,12 @@ static void exec_f64(int op, double *restrict D, const double *A, const double *
 /* Run blocks [b0, b1) of the program with one thread's register file. */
 #define DEFINE_RUN(T, SUF, DT)                                                                   \
 static int run_##SUF(const pyrch_fused_t *p, int64_t b0, int64_t b1, int64_t inner,              \
-                     int64_t nblk_inner)                                                          \
+                     int64_t nblk_inner, const int *direct)                                      \
 {                                                                                                \
     int nd = p->ndim;                                                                            \
     T *file = NULL;                                                                              \
     T *reg[PYRCH_MAX_REGS];                                                                      \
+    T *dst[PYRCH_MAX_REGS];                                                                      \
     if (posix_memalign((void **)&file, 64, sizeof(T) * PYRCH_BLOCK * (size_t)p->n_regs))         \
         return PYRCH_E_NOMEM;                                                                    \
     for (int r = 0; r < p->n_regs; r++)                                                          \
@@ -209,7 +210,16 @@ static int run_##SUF(const pyrch_fused_t *p, int64_t b0, int64_t b1, int64_t inn
             rem /= p->shape[d];                                                                  \
         }                                                                                        \
         for (int r = 0; r < p->n_regs; r++)                                                      \
-            src[r] = reg[r];                                                                     \
+            src[r] = dst[r] = reg[r];                                                            \
+        /* an output that overlaps no input is computed straight into its array */             \
+        for (int k = 0; k < p->n_out; k++)                                                       \
+            if (direct[k]) {                                                                     \
+                const int64_t *st = p->out_strides + k * nd;                                     \
+                int64_t off = j * st[nd - 1];                                                    \
+                for (int d = 0; d < nd - 1; d++)                                                 \
+                    off += idx[d] * st[d];                                                       \
+                dst[p->out_reg[k]] = (T *)(p->out_ptr[k] + off);                                 \
+            }                                                                                    \
         for (int k = 0; k < p->n_in; k++) {                                                      \
             const int64_t *st = p->in_strides + k * nd;                                          \
             int64_t off = j * st[nd - 1];                                                        \
@@ -228,10 +238,12 @@ static int run_##SUF(const pyrch_fused_t *p, int64_t b0, int64_t b1, int64_t inn
         }                                                                                        \
         for (int i = 0; i < p->n_instr; i++) {                                                   \
             const int32_t *ins = p->code + 5 * i;                                                \
-            exec_##SUF(ins[0], reg[ins[1]], src[ins[2]], src[ins[3]], src[ins[4]], n);           \
-            src[ins[1]] = reg[ins[1]];                                                           \
+            exec_##SUF(ins[0], dst[ins[1]], src[ins[2]], src[ins[3]], src[ins[4]], n);           \
+            src[ins[1]] = dst[ins[1]];                                                           \
         }                                                                                        \
         for (int k = 0; k < p->n_out; k++) {                                                     \
+            if (direct[k])                                                                       \
+                continue;                                                                        \
             const int64_t *st = p->out_strides + k * nd;                                         \
             int64_t off = j * st[nd - 1];                                                        \
             for (int d = 0; d < nd - 1; d++)                                                     \
@@ -254,15 +266,64 @@ DEFINE_RUN(double, f64, PYRCH_F64)
 typedef struct {
     const pyrch_fused_t *p;
     int64_t b0, b1, inner, nblk_inner;
+    const int *direct;
     int status;
 } part_t;
 
 static void *run_part(void *arg)
 {
     part_t *w = (part_t *)arg;
-    w->status = w->p->dtype == PYRCH_F32 ? run_f32(w->p, w->b0, w->b1, w->inner, w->nblk_inner)
-                                         : run_f64(w->p, w->b0, w->b1, w->inner, w->nblk_inner);
+    w->status = w->p->dtype == PYRCH_F32
+        ? run_f32(w->p, w->b0, w->b1, w->inner, w->nblk_inner, w->direct)
+        : run_f64(w->p, w->b0, w->b1, w->inner, w->nblk_inner, w->direct);
     return NULL;
+}
+
+/* Byte range [lo, hi) an operand can touch (strides are non-negative, checked). */
+static void extent(const pyrch_fused_t *p, const char *ptr, const int64_t *st, int isz,
+                   const char **lo, const char **hi)
+{
+    int64_t last = 0;
+    for (int d = 0; d < p->ndim; d++)
+        last += (p->shape[d] - 1) * st[d];
+    *lo = ptr;
+    *hi = ptr + last + isz;
+}
+
+/* Which outputs may be computed in place in their arrays: a temporary register
+ * (not an input or constant), the compute dtype, unit inner stride, and no byte
+ * shared with any input (an optimizer update writes p while the program still
+ * reads the old p) or with another output. */
+static void plan_direct(const pyrch_fused_t *p, int *direct)
+{
+    int tsz = p->dtype == PYRCH_F32 ? 4 : 8;
+    int first_temp = p->n_in + p->n_const;
+    for (int k = 0; k < p->n_out; k++) {
+        const int64_t *st = p->out_strides + k * p->ndim;
+        direct[k] = p->out_reg[k] >= first_temp && p->out_dtype[k] == p->dtype &&
+                    st[p->ndim - 1] == tsz;
+        for (int m = 0; m < k && direct[k]; m++)
+            if (p->out_reg[m] == p->out_reg[k])
+                direct[k] = 0;
+        if (!direct[k])
+            continue;
+        const char *lo, *hi;
+        extent(p, p->out_ptr[k], st, tsz, &lo, &hi);
+        for (int i = 0; i < p->n_in && direct[k]; i++) {
+            const char *a, *b;
+            extent(p, p->in_ptr[i], p->in_strides + i * p->ndim, 1, &a, &b);
+            if (a < hi && lo < b + 8)
+                direct[k] = 0;
+        }
+        for (int m = 0; m < p->n_out && direct[k]; m++) {
+            if (m == k)
+                continue;
+            const char *a, *b;
+            extent(p, p->out_ptr[m], p->out_strides + m * p->ndim, 1, &a, &b);
+            if (a < hi && lo < b + 8)
+                direct[k] = 0;
+        }
+    }
 }
 
 int pyrch_fused_run(const pyrch_fused_t *p)
@@ -281,9 +342,11 @@ int pyrch_fused_run(const pyrch_fused_t *p)
     int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
     if (outer * inner < PYRCH_PAR_MIN || nblk < 2)
         nthreads = 1;
+    int direct[PYRCH_MAX_OPERANDS];
+    plan_direct(p, direct);
     if (nthreads == 1)
-        return p->dtype == PYRCH_F32 ? run_f32(p, 0, nblk, inner, nblk_inner)
-                                     : run_f64(p, 0, nblk, inner, nblk_inner);
+        return p->dtype == PYRCH_F32 ? run_f32(p, 0, nblk, inner, nblk_inner, direct)
+                                     : run_f64(p, 0, nblk, inner, nblk_inner, direct);
     if (nthreads > PYRCH_MAX_THREADS)
         nthreads = PYRCH_MAX_THREADS;
     if (nblk < nthreads)
@@ -297,6 +360,7 @@ int pyrch_fused_run(const pyrch_fused_t *p)
         parts[t].b1 = nblk * (t + 1) / nthreads;
         parts[t].inner = inner;
         parts[t].nblk_inner = nblk_inner;
+        parts[t].direct = direct;
         parts[t].status = PYRCH_OK;
     }
     for (int t = 1; t < nthreads; t++)
