@@ -41,6 +41,63 @@ static int mul_ok(int64_t a, int64_t b, int64_t *out)
     return 1;
 }
 
+typedef struct {
+    int64_t H, W, kh, kw, sh, sw, ph, pw, dh, dw, OW;
+} win_t;
+
+/* One output row when every window lies inside the plane. */
+static void row_inside(const float *src, int64_t *dst, int64_t oh, const win_t *g, float *bv,
+                       int32_t *bi)
+{
+    int32_t row = (int32_t)(oh * g->sh * g->W);
+    const float *r0 = src + row;
+    for (int64_t ow = 0; ow < g->OW; ow++) {
+        bv[ow] = r0[ow * g->sw];
+        bi[ow] = row + (int32_t)(ow * g->sw);
+    }
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++) {
+            if (i == 0 && j == 0)
+                continue;
+            int32_t off = (int32_t)(i * g->dh * g->W + j * g->dw);
+            pick_row(bv, bi, r0 + off, row + off, g->OW, g->sw);
+        }
+    for (int64_t ow = 0; ow < g->OW; ow++)
+        dst[ow] = bi[ow];
+}
+
+/* One output row with every position checked against the plane (padding, overhang). */
+static void row_checked(const float *src, int64_t *dst, int64_t oh, const win_t *g)
+{
+    int64_t h0 = oh * g->sh - g->ph;
+    for (int64_t ow = 0; ow < g->OW; ow++) {
+        int64_t w0 = ow * g->sw - g->pw;
+        int64_t bi = -1;
+        float bv = 0.0f;
+        for (int64_t i = 0; i < g->kh; i++) {
+            int64_t h = h0 + i * g->dh;
+            if (h < 0 || h >= g->H)
+                continue;
+            for (int64_t j = 0; j < g->kw; j++) {
+                int64_t w = w0 + j * g->dw;
+                if (w < 0 || w >= g->W)
+                    continue;
+                if (bi < 0) {
+                    bv = src[h * g->W + w];
+                    bi = h * g->W + w;
+                } else
+                    pick(&bv, &bi, src[h * g->W + w], h * g->W + w);
+            }
+        }
+        if (bi < 0) {          /* a window of padding only: its nearest input */
+            int64_t h = h0 < 0 ? 0 : (h0 >= g->H ? g->H - 1 : h0);
+            int64_t w = w0 < 0 ? 0 : (w0 >= g->W ? g->W - 1 : w0);
+            bi = h * g->W + w;
+        }
+        dst[ow] = bi;
+    }
+}
+
 int pyrch_maxpool2d_f32(const float *x, int64_t x_nbytes, int64_t planes, int64_t H, int64_t W,
                         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                         int64_t dh, int64_t dw, int64_t OH, int64_t OW,
@@ -63,75 +120,27 @@ int pyrch_maxpool2d_f32(const float *x, int64_t x_nbytes, int64_t planes, int64_
     if ((OH - 1) > (INT64_MAX - ph) / sh || (OW - 1) > (INT64_MAX - pw) / sw ||
         kh - 1 > INT64_MAX / dh || kw - 1 > INT64_MAX / dw)
         return PYRCH_E_COUNT;
-    if (ph == 0 && pw == 0 && (OH - 1) * sh + (kh - 1) * dh < H &&
-        (OW - 1) * sw + (kw - 1) * dw < W && plane <= INT32_MAX) {
-        /* every window inside the plane (no padding, no ceil_mode overhang): one output
-         * row at a time, a running (max, index) per column over the kernel offsets, so
-         * the column loop vectorises (selects, no branches) */
-        float *bv = malloc(sizeof(float) * (size_t)OW);
-        int32_t *bi = malloc(sizeof(int32_t) * (size_t)OW);
-        if (bv == NULL || bi == NULL) {
-            free(bv);
-            free(bi);
-            return PYRCH_E_NOMEM;
-        }
-        for (int64_t p = 0; p < planes; p++) {
-            const float *src = x + p * plane;
-            int64_t *dst = idx + p * OH * OW;
-            for (int64_t oh = 0; oh < OH; oh++) {
-                int32_t row = (int32_t)(oh * sh * W);
-                const float *r0 = src + row;
-                for (int64_t ow = 0; ow < OW; ow++) {
-                    bv[ow] = r0[ow * sw];
-                    bi[ow] = row + (int32_t)(ow * sw);
-                }
-                for (int64_t i = 0; i < kh; i++)
-                    for (int64_t j = 0; j < kw; j++) {
-                        if (i == 0 && j == 0)
-                            continue;
-                        int32_t off = (int32_t)(i * dh * W + j * dw);
-                        pick_row(bv, bi, r0 + off, row + off, OW, sw);
-                    }
-                for (int64_t ow = 0; ow < OW; ow++)
-                    dst[oh * OW + ow] = bi[ow];
-            }
-        }
+    win_t g = {H, W, kh, kw, sh, sw, ph, pw, dh, dw, OW};
+    /* every window inside the plane (no padding, no ceil_mode overhang): the vectorised
+     * row kernel, with a running (max, index) per output column */
+    int inside = ph == 0 && pw == 0 && (OH - 1) * sh + (kh - 1) * dh < H &&
+                 (OW - 1) * sw + (kw - 1) * dw < W && plane <= INT32_MAX;
+    float *bv = inside ? malloc(sizeof(float) * (size_t)OW) : NULL;
+    int32_t *bi = inside ? malloc(sizeof(int32_t) * (size_t)OW) : NULL;
+    if (inside && (bv == NULL || bi == NULL)) {
         free(bv);
         free(bi);
-        return PYRCH_OK;
+        return PYRCH_E_NOMEM;
     }
-    for (int64_t p = 0; p < planes; p++) {
-        const float *src = x + p * plane;
-        int64_t *dst = idx + p * OH * OW;
+    for (int64_t p = 0; p < planes; p++)
         for (int64_t oh = 0; oh < OH; oh++) {
-            int64_t h0 = oh * sh - ph;
-            for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t w0 = ow * sw - pw;
-                int64_t bi = -1;
-                float bv = 0.0f;
-                for (int64_t i = 0; i < kh; i++) {
-                    int64_t h = h0 + i * dh;
-                    if (h < 0 || h >= H)
-                        continue;
-                    for (int64_t j = 0; j < kw; j++) {
-                        int64_t w = w0 + j * dw;
-                        if (w < 0 || w >= W)
-                            continue;
-                        if (bi < 0) {
-                            bv = src[h * W + w];
-                            bi = h * W + w;
-                        } else
-                            pick(&bv, &bi, src[h * W + w], h * W + w);
-                    }
-                }
-                if (bi < 0) {          /* a window of padding only: its nearest input */
-                    int64_t h = h0 < 0 ? 0 : (h0 >= H ? H - 1 : h0);
-                    int64_t w = w0 < 0 ? 0 : (w0 >= W ? W - 1 : w0);
-                    bi = h * W + w;
-                }
-                dst[oh * OW + ow] = bi;
-            }
+            int64_t *dst = idx + (p * OH + oh) * OW;
+            if (inside)
+                row_inside(x + p * plane, dst, oh, &g, bv, bi);
+            else
+                row_checked(x + p * plane, dst, oh, &g);
         }
-    }
+    free(bv);
+    free(bi);
     return PYRCH_OK;
 }
