@@ -129,7 +129,11 @@ def _reshape(input, *shape):
 @composite("view")
 def view(input, *shape):
     """`input` seen with a new shape, sharing storage (`x.view(2, -1)`); raises where
-    that would need a copy (then it is `reshape`, which may copy)."""
+    that would need a copy (then it is `reshape`, which may copy). `x.view(dtype)`
+    reinterprets the bytes as another dtype (see `view_dtype`)."""
+    from .._dtype import dtype as _dtype
+    if len(shape) == 1 and isinstance(shape[0], _dtype):
+        return dispatch(view_dtype, (input,), {"dtype": shape[0].name})
     d = input._data
     shape = _infer_shape(_sizes(shape), d.size)
     if not _viewable(d.shape, d.strides, shape):
@@ -137,6 +141,51 @@ def view(input, *shape):
                            "least one dimension spans across two contiguous subspaces). Use "
                            ".reshape(...) instead.")
     return dispatch(reshape, (input,), {"shape": shape})
+
+
+_TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+@op("view_dtype", kind="movement", dtype="keep", view=True, differentiable=False, method=False)
+def view_dtype(xp, a, *, dtype):
+    """The same bytes read as `dtype` (torch's `x.view(torch.int32)`): a view. With a
+    different element size the last dimension must be contiguous and scales by the
+    ratio of the sizes.
+
+    >>> import pyrch
+    >>> pyrch.tensor([1.0]).view(pyrch.int32)
+    tensor([1065353216], dtype=torch.int32)
+    """
+    new = xp.dtype(dtype if dtype != "bool" else xp.bool_)
+    old = a.dtype
+    if new.itemsize != old.itemsize:
+        src, dst = _TORCH_NAMES[old.name], _TORCH_NAMES[str(dtype)]
+        if a.ndim == 0:
+            raise RuntimeError(f"self.dim() cannot be 0 to view {src} as {dst} (different "
+                               "element sizes)")
+        if a.shape[-1] != 1 and a.strides[-1] != old.itemsize:
+            raise RuntimeError(f"self.stride(-1) must be 1 to view {src} as {dst} (different "
+                               f"element sizes), but got {a.strides[-1] // old.itemsize}")
+        if new.itemsize > old.itemsize and (a.shape[-1] * old.itemsize) % new.itemsize:
+            raise RuntimeError(f"self.size(-1) must be divisible by {new.itemsize // old.itemsize} "
+                               f"to view {src} as {dst} (different element sizes), but got "
+                               f"{a.shape[-1]}")
+        if any(st % new.itemsize for st in a.strides[:-1]):
+            raise RuntimeError(f"self.stride(k) must be divisible by {new.itemsize // old.itemsize} "
+                               f"for all k < self.dim() - 1 to view {src} as {dst} (different "
+                               "element sizes)")
+    return a.view(new)
+
+
+@view_dtype.infer
+def _(a, *, dtype):
+    from .._dtype import NP2DT
+    new = np.dtype(dtype if dtype != "bool" else np.bool_)
+    shape = tuple(a.shape)
+    if shape and new.itemsize != a.dtype.np.itemsize:
+        shape = shape[:-1] + (shape[-1] * a.dtype.np.itemsize // new.itemsize,)
+    return shape, NP2DT[new]
 
 
 @op("permute", kind="movement", dtype="keep", view=True)

@@ -158,3 +158,18 @@ def _pad(rng):
 
 _m("pad", _pad, covers=("constant_pad_nd",),
    torch_call=lambda lib, x, p, **k: lib.nn.functional.pad(x, p, **k))
+_m("view_dtype", lambda rng: [
+    Sample((rng.standard_normal((3, 4)), "int")),            # same element size
+    Sample((rng.standard_normal((3, 4)), "half")),           # smaller: the last dim doubles
+    Sample((rng.standard_normal((2, 4)), "long"), note="wider"),
+], call=lambda lib, x, d: x.view(_VIEW_DTYPES[d](lib, x.dtype)), grad=False, gradgrad=False)
+
+
+def _same_size(lib, dt, kind):
+    """The integer/float dtype of `kind` whose element size matches `dt`'s."""
+    return {("int", 4): lib.int32, ("int", 8): lib.int64, ("half", 4): lib.float16,
+            ("half", 8): lib.float32, ("long", 4): lib.float64, ("long", 8): lib.float64}[
+        (kind, 4 if dt == lib.float32 else 8)]
+
+
+_VIEW_DTYPES = {k: (lambda lib, dt, k=k: _same_size(lib, dt, k)) for k in ("int", "half", "long")}
