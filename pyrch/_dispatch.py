@@ -271,6 +271,71 @@ def _inplace_ufunc(op, target, args, attrs):
     return True
 
 
+def _view_geometry(view, base):
+    """(shape, element strides, element offset) of `view` inside C-contiguous `base`,
+    or None when it is not such a plain non-overlapping region of it."""
+    v, b = view._data, base._data
+    if type(v) is not ndarray or type(b) is not ndarray or not b.flags.c_contiguous or \
+            v.dtype != b.dtype:
+        return None
+    isz = b.itemsize
+    off = v.__array_interface__["data"][0] - b.__array_interface__["data"][0]
+    if off < 0 or off % isz or any(st < 0 or st % isz for st in v.strides):
+        return None
+    strides = tuple(st // isz for st in v.strides)
+    last = off // isz + sum((n - 1) * st for n, st in zip(v.shape, strides))
+    if v.size and last >= b.size:
+        return None
+    # no element twice (an expanded view): sorted extents must not overlap
+    dims = sorted((st, n) for st, n in zip(strides, v.shape) if n > 1)
+    reach = 1
+    for st, n in dims:
+        if st < reach:
+            return None
+        reach = st * (n - 1) + reach
+    return tuple(v.shape), strides, off // isz
+
+
+def _inplace_on_view(op, target, args, attrs, call):
+    """x.add_(y) where x is a view of a base that takes part in autograd (`y[0] += 1`).
+
+    The op runs out of place on the view; the base then becomes `copy_slices(base,
+    result)` (its old history outside the region, the result's inside), and the
+    view becomes a view of that new base, as torch's CopySlices does.
+    """
+    from .ops.movement import as_strided_view, copy_slices
+    base = target._base
+    if base._rg and base.grad_fn is None and state.grad_enabled:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
+    geo = _view_geometry(target, base) if state.tracer is None else None
+    if geo is None:
+        raise RuntimeError(
+            f"{op.name}_: in-place modification of this view that takes part in autograd is "
+            "not supported (inside a trace, or a view whose elements overlap or whose base "
+            "is not contiguous); write `y = y.clone()` first or use the out-of-place op")
+    shape, strides, offset = geo
+    if op.saves_inputs or call is not None:
+        args = tuple(target._snapshot() if a is target else a for a in args)
+    out = dispatch(op, args, attrs) if call is None else call(*args, **(attrs or {}))
+    d = out._data
+    if d.shape != target._data.shape:
+        raise RuntimeError(f"output with shape {list(target._data.shape)} doesn't match the "
+                           f"broadcast shape {list(d.shape)}")
+    if d.dtype != target._data.dtype:
+        out = out.to(Tensor._wrap(target._data).dtype)
+    geo_attrs = {"shape": shape, "strides": strides, "offset": offset}
+    new_base = dispatch(copy_slices, (base, out), geo_attrs)
+    base._data[...] = new_base._data          # the view sees it: same memory
+    base._vc[0] += 1
+    if new_base._rg:
+        base._rg = True
+        base.grad_fn = new_base.grad_fn
+        again = dispatch(as_strided_view, (base,), geo_attrs)
+        target._rg, target.grad_fn = True, again.grad_fn
+    return target
+
+
 def dispatch_inplace(op, target, args, attrs=None, call=None):
     """Run `op` out of place, then write its result into `target` (x.add_(y), x[i] = v).
 
@@ -289,9 +354,7 @@ def dispatch_inplace(op, target, args, attrs=None, call=None):
             _inplace_ufunc(op, target, args, attrs):
         return target
     if grad_on and target._base is not None:
-        raise RuntimeError(
-            f"{op.name}_: in-place modification of a view that takes part in autograd is not "
-            "supported; write `y = y.clone()` first or use the out-of-place op")
+        return _inplace_on_view(op, target, args, attrs, call)
     if grad_on and (op.saves_inputs or call is not None):
         # backward needs target's old value (w.mul_(x) too, where only x requires grad):
         # give the node a snapshot, not the buffer we overwrite

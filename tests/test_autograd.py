@@ -880,3 +880,74 @@ def test_anomaly_in_custom_function():
         with pytest.warns(UserWarning, match="NanBackBackward"):
             with pytest.raises(RuntimeError, match="Function 'NanBackBackward' returned nan values"):
                 y.sum().backward()
+
+
+# -- in-place ops on views of tensors that take part in autograd (torch's CopySlices) --------
+def _views_case(lib, name, x, w):
+    if name == "row_iadd":
+        y = x * 2
+        y[0] += 1
+        return y
+    if name == "column_imul":
+        y = x * w
+        y[:, 1] *= w[:, 2]
+        return y
+    if name == "transposed_row":
+        y = x * 3
+        y.t()[1].mul_(w[1, :3])
+        return y
+    if name == "zero_tail":
+        y = x * 1.5
+        y[1:].zero_()
+        return y
+    if name == "view_then_reuse":
+        y = x * 2
+        v = y[:, :2]
+        v.mul_(w[:, :2])
+        return v.sum() * y
+    if name == "flat_window":
+        y = (x + w).clone()
+        y.view(-1)[3:7].add_(x.view(-1)[:4] * 2)
+        return y
+    if name == "element_of_a_view":
+        y = x * 2
+        z = y[0]
+        z += w[0]
+        return z * y[0]
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", ["row_iadd", "column_imul", "transposed_row", "zero_tail",
+                                  "view_then_reuse", "flat_window", "element_of_a_view"])
+def test_inplace_on_a_view_matches_torch(name):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: optional cross-check")
+    res = []
+    for lib in (pyrch, torch):
+        x = lib.tensor(np.arange(12, dtype=np.float64).reshape(3, 4) / 7, requires_grad=True)
+        w = lib.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+        y = _views_case(lib, name, x, w)
+        weights = lib.tensor(np.arange(1, 1 + y.numel(), dtype=np.float64).reshape(tuple(y.shape)))
+        (y * weights).sum().backward()
+        res.append([y.detach().numpy().copy()] +
+                   [None if t.grad is None else t.grad.numpy().copy() for t in (x, w)])
+    for a, b in zip(*res):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_inplace_on_a_view_keeps_torchs_errors():
+    x = pyrch.randn(3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad"):
+        x[0].add_(1)
+    y = x.exp()                                  # exp saves its output
+    y[0].mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    z = (x * 2)[0].expand(3, 4)                  # overlapping elements: not a region
+    with pytest.raises(RuntimeError, match="in-place"):
+        z.add_(1)
+    r = (x * 2).expand(2, 3, 4)[0]               # a region of an expanded view: fine
+    r.add_(1)
+    r.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2.0)

@@ -188,6 +188,77 @@ def _(a, *, dtype):
     return shape, NP2DT[new]
 
 
+# -- strided regions of a contiguous base (in-place ops on views under autograd) -----------
+
+def _region(xp, a, shape, strides, offset):
+    """The region of C-contiguous `a` at element `offset` with element `strides` (a view)."""
+    flat = a.reshape(-1)
+    isz = a.itemsize
+    return xp.lib.stride_tricks.as_strided(flat[offset:], shape, tuple(st * isz for st in strides))
+
+
+@op("copy_slices", kind="opaque", dtype="keep", method=False)
+def copy_slices(xp, base, src, *, shape, strides, offset):
+    """A copy of `base` whose strided region (a view's geometry: `shape`, element
+    `strides`, `offset`) holds `src`: what an in-place op on a view does to its base."""
+    out = xp.ascontiguousarray(base).copy() if not base.flags.c_contiguous else base.copy()
+    _region(xp, out, shape, strides, offset)[...] = src
+    return out
+
+
+@copy_slices.backward
+def _(g, meta, needs, shape, strides, offset):
+    gb = gs = None
+    if needs[0]:
+        gb = dispatch(copy_slices, (g, g.new_zeros(tuple(shape))),
+                      {"shape": shape, "strides": strides, "offset": offset})
+    if needs[1]:
+        gs = dispatch(strided_take, (g,), {"shape": shape, "strides": strides, "offset": offset})
+    return gb, gs
+
+
+@copy_slices.infer
+def _(base, src, *, shape, strides, offset):
+    return base.shape, base.dtype
+
+
+@op("strided_take", kind="opaque", dtype="keep", method=False)
+def strided_take(xp, a, *, shape, strides, offset):
+    """A copy of the strided region of `a` (read in `a`'s row-major element order)."""
+    return _region(xp, xp.ascontiguousarray(a), shape, strides, offset).copy()
+
+
+@strided_take.backward
+def _(g, meta, shape, strides, offset):
+    z = g.new_zeros(meta.shapes[0])
+    return (dispatch(copy_slices, (z, g), {"shape": shape, "strides": strides, "offset": offset}),)
+
+
+@strided_take.infer
+def _(a, *, shape, strides, offset):
+    return tuple(shape), a.dtype
+
+
+@op("as_strided_view", kind="movement", dtype="keep", view=True, method=False)
+def as_strided_view(xp, base, *, shape, strides, offset):
+    """The strided region of C-contiguous `base` as a view (how a view reads its base
+    again after an in-place op rewrote the base's history)."""
+    if not base.flags.c_contiguous:
+        raise RuntimeError("as_strided_view needs a contiguous base")
+    return _region(xp, base, shape, strides, offset)
+
+
+@as_strided_view.backward
+def _(g, meta, shape, strides, offset):
+    z = g.new_zeros(meta.shapes[0])
+    return (dispatch(copy_slices, (z, g), {"shape": shape, "strides": strides, "offset": offset}),)
+
+
+@as_strided_view.infer
+def _(base, *, shape, strides, offset):
+    return tuple(shape), base.dtype
+
+
 @op("permute", kind="movement", dtype="keep", view=True)
 def permute(xp, a, *, dims):
     """Reorder dimensions (a view)."""

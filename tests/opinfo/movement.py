@@ -173,3 +173,28 @@ def _same_size(lib, dt, kind):
 
 
 _VIEW_DTYPES = {k: (lambda lib, dt, k=k: _same_size(lib, dt, k)) for k in ("int", "half", "long")}
+
+# the strided-region ops behind in-place ops on views (`y[0] += 1` under autograd);
+# torch spells them as_strided / as_strided_scatter
+_GEOMS = [((2, 2), (4, 1), 1), ((3,), (4,), 2), ((2, 3), (1, 4), 0)]
+_m("copy_slices", lambda rng: [
+    Sample((rng.standard_normal((3, 4)), rng.standard_normal(s)),
+           {"shape": s, "strides": st, "offset": o}) for s, st, o in _GEOMS],
+   # NOTE: torch's as_strided_scatter gets the input's gradient wrong (it keeps the region,
+   # not the rest); clone + as_strided(...).copy_ goes through torch's CopySlices instead
+   torch_call=lambda lib, x, src, shape, strides, offset: _scatter_via_view(x, src, shape, strides,
+                                                                           offset))
+
+
+def _scatter_via_view(x, src, shape, strides, offset):
+    y = x.clone()
+    y.as_strided(shape, strides, offset).copy_(src)
+    return y
+_m("strided_take", lambda rng: [
+    Sample((rng.standard_normal((3, 4)),), {"shape": s, "strides": st, "offset": o})
+    for s, st, o in _GEOMS],
+   torch_call=lambda lib, x, shape, strides, offset: lib.as_strided(x, shape, strides, offset).clone())
+_m("as_strided_view", lambda rng: [
+    Sample((rng.standard_normal((3, 4)),), {"shape": s, "strides": st, "offset": o})
+    for s, st, o in _GEOMS],
+   torch_call=lambda lib, x, shape, strides, offset: lib.as_strided(x, shape, strides, offset))
