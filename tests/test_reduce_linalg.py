@@ -248,3 +248,21 @@ def test_infer_rules_for_reductions():
     assert infer(OPS["logsumexp"], [m], {"dim": 1}) == ((2, 4), pyrch.float32)
     assert infer(OPS["einsum"], [Meta((2, 1), pyrch.float32), Meta((3, 4), pyrch.float32)],
                  {"equation": "ij,jk->ik"}) == ((2, 4), pyrch.float32)
+
+
+@pytest.mark.parametrize("vals,dim", [([0.0, 0.0, 2.0, 3.0], None), ([0.0, 0.0, 0.0, 3.0], None),
+                                      ([[0.0, 2.0, 0.0], [1.0, 2.0, 3.0]], 1),
+                                      ([[0.0, 2.0, 0.0], [1.0, 0.0, 3.0]], 0)])
+def test_prod_second_derivative_with_several_zeros_matches_torch(vals, dim):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: optional cross-check")
+    res = []
+    for lib in (pyrch, torch):
+        x = lib.tensor(vals, dtype=lib.float64, requires_grad=True)
+        y = x.prod() if dim is None else x.prod(dim)
+        w = lib.tensor(np.arange(1.0, 1.0 + y.numel()).reshape(tuple(y.shape)), dtype=lib.float64)
+        g, = lib.autograd.grad((y * w).sum(), x, create_graph=True)
+        v = lib.tensor(np.arange(2.0, 2.0 + x.numel()).reshape(tuple(x.shape)), dtype=lib.float64)
+        h, = lib.autograd.grad((g * v).sum(), x)
+        res.append((g.detach().numpy(), h.numpy()))
+    np.testing.assert_allclose(res[0][0], res[1][0])
+    np.testing.assert_allclose(res[0][1], res[1][1])

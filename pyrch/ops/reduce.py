@@ -214,11 +214,26 @@ def prod(xp, a, *, dim=None, keepdim=False):
 
 @prod.backward
 def _(g, a, out, dim, keepdim):
-    # NOTE: d prod / d a_i is the product of the others. Where no zero is in the
-    # slice that is out / a_i; at a zero it is the product of the nonzeros when
-    # that zero is the only one, and 0 otherwise. Dividing by a zero-free copy
-    # keeps second derivatives finite.
+    # NOTE: d prod / d a_i is the product of the others: (product before i) x (product
+    # after i), two exclusive running products. No division, so it is exact at any
+    # number of zeros, and it is built from differentiable ops, so second derivatives
+    # are too (torch's answer at [0, 0, 2, 3]).
     shape = a.shape
+    one_dim = dim[0] if isinstance(dim, (tuple, list)) and len(dim) == 1 else dim
+    if one_dim is None or isinstance(one_dim, int):
+        flat = a.reshape(-1) if one_dim is None else a
+        d = 0 if one_dim is None else one_dim % builtins.max(a.ndim, 1)
+        if flat.ndim == 0:                     # a 0-dim input: d a / d a = 1
+            return (g.reshape(shape),)
+        n = flat.shape[d]
+        if n == 0:                             # an empty input: nothing to differentiate
+            return (_keep(g, shape, one_dim, keepdim).expand(shape) * 0,)
+        one = _ones_like_slice(flat, d)
+        before = cumprod(_cat_dim(one, _narrow(flat, d, 0, n - 1), d), dim=d)
+        rev = _flip(flat, d)
+        after = _flip(cumprod(_cat_dim(one, _narrow(rev, d, 0, n - 1), d), dim=d), d)
+        others = (before * after).reshape(shape)
+        return (_keep(g, shape, dim, keepdim) * others,)
     g, out = _keep(g, shape, dim, keepdim), _keep(out, shape, dim, keepdim)
     zero = a == 0
     safe = _where(zero, 1.0, a)
@@ -242,6 +257,24 @@ def _prod(input, dim=None, keepdim=False, *, dtype=None):
 def _where(cond, a, b):
     from .. import where
     return where(cond, a, b)
+
+
+def _narrow(t, d, start, length):
+    return t.narrow(d, start, length)
+
+
+def _flip(t, d):
+    return t.flip(d)
+
+
+def _cat_dim(a, b, d):
+    from .. import cat
+    return cat((a, b), dim=d)
+
+
+def _ones_like_slice(t, d):
+    """Ones shaped like one slice of `t` along `d` (kept as a size-1 dim), made by ops."""
+    return _narrow(t, d, 0, 1) * 0 + 1
 
 
 # -- max, min, argmax, argmin -------------------------------------------------------------
