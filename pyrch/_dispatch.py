@@ -308,12 +308,12 @@ def _inplace_on_view(op, target, args, attrs, call):
     if base._rg and base.grad_fn is None and state.grad_enabled:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an "
                            "in-place operation.")
-    geo = _view_geometry(target, base) if state.tracer is None else None
+    geo = _view_geometry(target, base)
     if geo is None:
         raise RuntimeError(
             f"{op.name}_: in-place modification of this view that takes part in autograd is "
-            "not supported (inside a trace, or a view whose elements overlap or whose base "
-            "is not contiguous); write `y = y.clone()` first or use the out-of-place op")
+            "not supported (a view whose elements overlap, or whose base is not "
+            "contiguous); write `y = y.clone()` first or use the out-of-place op")
     shape, strides, offset = geo
     if op.saves_inputs or call is not None:
         args = tuple(target._snapshot() if a is target else a for a in args)
@@ -328,11 +328,17 @@ def _inplace_on_view(op, target, args, attrs, call):
     new_base = dispatch(copy_slices, (base, out), geo_attrs)
     base._data[...] = new_base._data          # the view sees it: same memory
     base._vc[0] += 1
+    tracer = state.tracer if state.hooks else None
+    if tracer is not None:
+        tracer.record_inplace(base, new_base)   # the base's value is now copy_slices(...)
     if new_base._rg:
         base._rg = True
         base.grad_fn = new_base.grad_fn
-        again = dispatch(as_strided_view, (base,), geo_attrs)
+    again = dispatch(as_strided_view, (base,), geo_attrs)
+    if new_base._rg:
         target._rg, target.grad_fn = True, again.grad_fn
+    if tracer is not None:
+        tracer._write(target, tracer.value_of(again))   # and the view reads the new base
     return target
 
 

@@ -54,6 +54,14 @@ What that means for you:
   do not run on replay (a TracerWarning says so). Adding or replacing a
   parameter, buffer or submodule changes the signature, so the next call
   retraces; it never replays a stale graph.
+- **In-place writes through views are recorded.** `y[0].mul_(5)`, `y[:, 1] += b`,
+  `buf[1].add_(x)` become a write of the view's region into its base
+  (`copy_slices`) followed by the view re-read from the new base, so replays
+  and gradients match eager. Views taken earlier are re-read from the updated
+  base, as the shared storage makes them in eager mode. A write through a view
+  whose elements overlap (an expanded tensor) or through a view of a
+  non-contiguous base raises `TraceError`, and so does reading such a view
+  after its base changed.
 - Nested traced functions inline into the outer trace.
 
 Escape hatches: `PYRCH_JIT=0` or `with jit.disabled():` run everything eagerly;

@@ -395,18 +395,49 @@ class Tracer:
         if v.dtype is not old.dtype:
             v = self._cast(v, old.dtype, src, scope)
         root = target._base
-        if root is not None:
-            if not _full_alias(target._data, root._data):
+        if root is not None and not _full_alias(target._data, root._data):
+            # a partial write through a view (`x[0].add_(1)`): the base becomes
+            # copy_slices(base, v) and the view a view of that, as eager autograd does
+            from .._dispatch import _view_geometry
+            geo = _view_geometry(target, root)
+            if geo is None:
                 raise TraceError(
-                    f"pyrch.jit: an in-place op at {src} writes into a view of another tensor "
-                    "(e.g. `x[0].add_(1)` or `x.T.mul_(2)`); the tracer cannot express a partial "
-                    "write through a view. Fix: write through indexing on the base tensor "
+                    f"pyrch.jit: an in-place op at {src} writes into a view whose elements "
+                    "overlap, or into a view of a non-contiguous tensor; the tracer cannot "
+                    "express that write. Fix: write through indexing on the base tensor "
                     "(`x[0] = x[0] + 1`) or use out-of-place ops.")
+            shape, strides, offset = geo
+            attrs = {"shape": shape, "strides": strides, "offset": offset}
+            rv = self.value_of(root)
+            new_root = Value(rv.shape, rv.dtype)
+            self._emit("copy_slices", (rv, v), attrs, (new_root,), src, scope)
+            self._write(root, new_root)
+            v = Value(tuple(shape), v.dtype)
+            self._emit("as_strided_view", (new_root,), attrs, (v,), src, scope)
+        elif root is not None:
             self._write(root, v)
         self._write(target, v)
-        for w in self.views.get(id(root if root is not None else target), ()):
-            if w is not target:
+        self._reread_views(root if root is not None else target, target, src, scope)
+
+    def _reread_views(self, root, written, src, scope):
+        """Other views of `root` now read its new value: each is re-taken from the new
+        base by its geometry; one the tracer cannot express becomes stale (reading it
+        raises TraceError)."""
+        from .._dispatch import _view_geometry
+        new_root = self.vals.get(id(root))
+        for w in self.views.get(id(root), ()):
+            if w is written or w is root:
+                continue
+            geo = _view_geometry(w, root) if new_root is not None else None
+            if geo is None or w._data.dtype != root._data.dtype:
                 self.stale.add(id(w))
+                continue
+            shape, strides, offset = geo
+            nv = Value(tuple(shape), new_root.dtype)
+            self._emit("as_strided_view", (new_root,),
+                       {"shape": shape, "strides": strides, "offset": offset}, (nv,), src, scope)
+            self.stale.discard(id(w))
+            self.bind(w, nv)
 
     def _write(self, t, v):
         if id(t) in self.param_of or id(t) in self.input_of:
