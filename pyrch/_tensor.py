@@ -245,6 +245,38 @@ class Tensor:
         backward((self,), None if gradient is None else (gradient,), retain_graph,
                  create_graph, inputs)
 
+    # -- in-place shape ops: the tensor becomes a view of itself --------------------------
+    def _restride_(self, new):
+        """Make this tensor `new` (a view op's result on it), as torch's t_() etc. do."""
+        if state.grad_enabled and self._rg and self.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        self._data = new._data
+        if new._rg:
+            self._rg, self.grad_fn = True, new.grad_fn
+        tracer = state.tracer if state.hooks else None
+        if tracer is not None:
+            tracer.bind(self, tracer.value_of(new))
+        return self
+
+    def unsqueeze_(self, dim):
+        """In-place `unsqueeze`: this tensor gains a size-1 dimension at `dim`."""
+        return self._restride_(self.unsqueeze(dim))
+
+    def squeeze_(self, *dim):
+        """In-place `squeeze`."""
+        return self._restride_(self.squeeze(*dim))
+
+    def t_(self):
+        """In-place `t()` (transpose of a tensor of at most 2 dimensions)."""
+        return self._restride_(self.t())
+
+    def transpose_(self, dim0, dim1):
+        """In-place `transpose`."""
+        return self._restride_(self.transpose(dim0, dim1))
+
+    swapdims_ = swapaxes_ = transpose_
+
     def detach_(self):
         if self._base is not None and self._rg:
             raise RuntimeError("Can't detach views in-place. Use detach() instead.")

@@ -390,3 +390,22 @@ def test_misc_shapes():
     assert [t.shape[0] for t in pyrch.zeros(5).chunk(3)] == [2, 2, 1]
     assert pyrch.zeros(2, 3, 4).diagonal(0, 1, 2).shape == (2, 3)
     assert pyrch.tensor([1, 2, 3]).roll(1).tolist() == [3, 1, 2]
+
+
+def test_in_place_shape_ops_match_torch():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: optional cross-check")
+    res = []
+    for lib in (pyrch, torch):
+        x = lib.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+        y = x * 2
+        y.t_()
+        y.unsqueeze_(0)
+        y.transpose_(1, 2)
+        y.squeeze_(0)
+        y.swapdims_(0, 1)
+        (y * lib.tensor(np.arange(6.0).reshape(tuple(y.shape)))).sum().backward()
+        res.append((tuple(y.shape), y.detach().numpy().tolist(), x.grad.numpy().tolist()))
+    assert res[0] == res[1]
+    leaf = pyrch.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        leaf.unsqueeze_(0)
