@@ -425,3 +425,23 @@ def test_fuse_takes_a_lone_op_only_when_numpy_has_no_single_ufunc_for_it():
     a = V(2, 3)
     g2 = G([N("add", (X, Y), a)], (a,), inputs=(X, Y))
     assert [n.op for n in passes.fuse_elementwise(g2).nodes] == ["add"]
+
+
+def test_simplify_spells_out_gelu_backward_so_its_a_only_part_can_fuse_forward():
+    g, a, out = V(2, 3, name="g"), V(2, 3, name="a"), V(2, 3)
+    graph = G([N("gelu_backward", (g, a), out)], (out,), inputs=(g, a))
+    res = passes.dce(passes.simplify(graph))
+    ops = [n.op for n in res.nodes]
+    assert "gelu_backward" not in ops and ops.count("erf") == 1 and ops.count("exp") == 1
+    assert res.nodes[-1].op == "mul" and res.nodes[-1].inputs[0] is g
+    verify(res)
+    rng = np.random.default_rng(0)
+    ga, aa = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    plan = lower(plan_buffers(res))
+    slots = [None] * plan.n_slots
+    slots[plan.inputs[0]], slots[plan.inputs[1]] = ga.astype(np.float32), aa.astype(np.float32)
+    Executor(plan).run(slots)
+    from pyrch.ops.elementwise_nn import gelu_backward
+    np.testing.assert_allclose(slots[plan.outputs[0][1]],
+                               gelu_backward.forward(np, ga.astype(np.float32), aa.astype(np.float32)),
+                               rtol=1e-6, atol=1e-6)

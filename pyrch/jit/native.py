@@ -11,6 +11,7 @@ import numpy as np
 
 _FLOATS = {"float32", "float64"}
 _RSQRT2 = float(np.float32(0.7071067811865476))
+_INV_SQRT_2PI = float(np.float32(0.3989422804014327))
 # NOTE: float64 is pyrch's verification dtype: a traced float64 step must equal
 # eager bit for bit. These ops round exactly as numpy does (IEEE basic
 # operations, selects, comparisons); transcendentals in C may differ from
@@ -87,6 +88,15 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, solo=False):
             a = ids[0]
             e = emit("erf", (emit("mul", (a, _RSQRT2), {}),), {})
             id_of[j] = emit("mul", (a, emit("mul", (emit("add", (e, 1.0), {}), 0.5), {})), {})
+        elif op == "gelu_backward" and compute == "float32" and cf.fusable("erf") and \
+                cf.fusable("exp"):
+            # g * (Phi(a) + a * phi(a)), spelled out to share erf(a / sqrt 2) with gelu
+            g, a = ids
+            e = emit("erf", (emit("mul", (a, _RSQRT2), {}),), {})
+            cdf = emit("mul", (emit("add", (e, 1.0), {}), 0.5), {})
+            ex = emit("exp", (emit("mul", (emit("mul", (a, a), {}), -0.5), {}),), {})
+            pdf = emit("mul", (ex, _INV_SQRT_2PI), {})
+            id_of[j] = emit("mul", (g, emit("add", (cdf, emit("mul", (a, pdf), {})), {})), {})
         else:
             id_of[j] = emit(op, ids, battrs)
     outs = st.attrs["outs"]

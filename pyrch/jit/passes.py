@@ -205,6 +205,9 @@ def _rewrite(n, ins, out, consts, made):
         if _same_meta(out, inner):
             return inner
         return [n.replace(inputs=(inner,))]
+    if op == "gelu_backward" and len(ins) == 2 and all(isinstance(v, Value) for v in ins) and \
+            all(_same_meta(out, v) for v in ins):
+        return _gelu_backward_nodes(ins[0], ins[1], out, n.src, n.scope)
     if op == "pow" and len(ins) == 2 and not isinstance(ins[1], Value) and _same_meta(out, x) \
             and "mul" in OPS:
         e = ins[1]
@@ -217,6 +220,27 @@ def _rewrite(n, ins, out, consts, made):
             return [Node("mul", (x, x), (), (sq,), n.src, n.scope),
                     Node("mul", (sq, x), (), (out,), n.src, n.scope)]
     return None
+
+
+def _gelu_backward_nodes(g, a, out, src, scope):
+    """gelu_backward(g, a) as the ops its eager form runs, in the same order (so float64
+    stays bit-identical): the parts that read only `a` can then fuse into the forward's
+    group, beside the gelu that shares their erf."""
+    f32 = a.dtype.name == "float32"
+
+    def c(x):
+        return float(np.float32(x)) if f32 else x
+    nodes = []
+
+    def mk(op, *ins):
+        v = Value(a.shape, a.dtype)
+        nodes.append(Node(op, ins, (), (v,), src, scope))
+        return v
+    cdf = mk("mul", mk("add", mk("erf", mk("mul", a, c(0.7071067811865476))), 1.0), 0.5)
+    pdf = mk("mul", mk("exp", mk("mul", mk("mul", a, a), -0.5)), c(0.3989422804014327))
+    total = mk("add", cdf, mk("mul", a, pdf))
+    nodes.append(Node("mul", (g, total), (), (out,), src, scope))
+    return nodes
 
 
 def _slice_piece(n, out, consts, made):

@@ -61,7 +61,8 @@ class _CpuSpecial:
             return fn(a, *rest)
         return call
 
-    def _kernel(self, op_name):
+    def _kernel(self, op_name, n_in=1):
+        """A float32 C program applying `op_name` to `n_in` inputs (cached), or None."""
         k = self._kernels.get(op_name, False)
         if k is False:
             k = None
@@ -70,7 +71,8 @@ class _CpuSpecial:
                 if _C.lib() is not None and not _C.stale():
                     from .._C import fused
                     if op_name in fused.opcode_table():
-                        k = fused.compile_group(1, [(op_name, (0,), {})], [1], "float32")
+                        k = fused.compile_group(n_in, [(op_name, tuple(range(n_in)), {})],
+                                                [n_in], "float32")
             except Exception:  # noqa: BLE001 - any trouble: scipy's scalar loop
                 k = None
             self._kernels[op_name] = k

@@ -296,6 +296,12 @@ add(OpInfo("relu", _relu_like))
 add(OpInfo("gelu", lambda rng: _unary(_normal, ints=False)(rng) + [
     Sample((rng.standard_normal((3, 4)),), {"approximate": "tanh"}, note="tanh")],
     torch_call=_F("gelu")))
+add(OpInfo("gelu_backward", lambda rng: [
+    Sample((rng.standard_normal((3, 4)), rng.standard_normal((3, 4)) * 2)),
+    Sample((rng.standard_normal((4, 3)), rng.standard_normal((4, 3)) * 2), noncontig=True),
+    Sample((rng.standard_normal((2, 3, 4)), rng.standard_normal((4,))), note="broadcast"),
+    Sample((rng.standard_normal(()), rng.standard_normal(())), note="0dim")],
+    torch_call=lambda lib, g, a: lib.ops.aten.gelu_backward(*lib.broadcast_tensors(g, a))))
 add(OpInfo("silu", _unary(lambda r, s: r.standard_normal(s) * 3, ints=False), torch_call=_F("silu")))
 add(OpInfo("mish", _unary(lambda r, s: r.standard_normal(s) * 3, ints=False), torch_call=_F("mish")))
 add(OpInfo("softplus", lambda rng: _unary(lambda r, s: r.standard_normal(s) * 3, ints=False)(rng) + [
