@@ -82,6 +82,36 @@ class _CpuSpecial:
 _CPU_SPECIAL = _CpuSpecial()
 
 
+def c_select(op_name, arrays):
+    """Run a selecting op (where, masked_fill) as one C loop over float32 arrays (bool
+    masks allowed), broadcasting them; None when it does not apply (dtypes, sizes,
+    no extension), so the caller falls back to numpy. np.where broadcasts and
+    selects in several passes; this is one."""
+    shape = None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype not in (_F32, _BOOL) or \
+                any(st < 0 for st in a.strides):
+            return None
+    try:
+        shape = np.broadcast_shapes(*[a.shape for a in arrays])
+    except ValueError:
+        return None
+    n = 1
+    for d in shape:
+        n *= d
+    if n < 4096:
+        return None
+    k = _CPU_SPECIAL._kernel(op_name, len(arrays))
+    if k is None:
+        return None
+    out = np.empty(shape, np.float32)
+    k(list(arrays), [out])
+    return out
+
+
+_F32, _BOOL = np.dtype(np.float32), np.dtype(np.bool_)
+
+
 def zeros_like(g):
     """A zero gradient shaped like `g` (torch's grad of floor, sign, round, ...), made by
     an op so that a traced backward records it."""
@@ -463,6 +493,10 @@ def where(xp, condition, input, other):
     if getattr(condition, "dtype", None) != bool:
         raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor "
                            f"with dtype {getattr(condition, 'dtype', type(condition).__name__)}")
+    if getattr(input, "dtype", None) == _F32 and getattr(other, "dtype", None) == _F32:
+        out = c_select("where", (condition, input, other))
+        if out is not None:
+            return out
     return xp.where(condition, input, other)
 
 

@@ -476,6 +476,11 @@ def masked_fill(xp, a, mask, value):
     if getattr(value, "ndim", 0) != 0:
         raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                            f"tensor with {value.ndim} dimension(s).")
+    if a.dtype == np.float32 and type(a) is np.ndarray:
+        from .elementwise import c_select
+        out = c_select("masked_fill", (a, mask, np.asarray(value, np.float32)))
+        if out is not None:
+            return out
     return xp.where(mask, xp.asarray(value).astype(a.dtype), a)
 
 
