@@ -228,15 +228,18 @@ def strided_take(xp, a, *, shape, strides, offset):
     return _region(xp, xp.ascontiguousarray(a), shape, strides, offset).copy()
 
 
-@strided_take.backward
-def _(g, meta, shape, strides, offset):
+def _region_back(g, meta, shape, strides, offset):
+    """Reading a region: its gradient goes back into the region of a zero base."""
     z = g.new_zeros(meta.shapes[0])
     return (dispatch(copy_slices, (z, g), {"shape": shape, "strides": strides, "offset": offset}),)
 
 
-@strided_take.infer
-def _(a, *, shape, strides, offset):
+def _region_meta(a, *, shape, strides, offset):
     return tuple(shape), a.dtype
+
+
+strided_take.backward(_region_back)
+strided_take.infer(_region_meta)
 
 
 @op("as_strided_view", kind="movement", dtype="keep", view=True, method=False)
@@ -248,15 +251,8 @@ def as_strided_view(xp, base, *, shape, strides, offset):
     return _region(xp, base, shape, strides, offset)
 
 
-@as_strided_view.backward
-def _(g, meta, shape, strides, offset):
-    z = g.new_zeros(meta.shapes[0])
-    return (dispatch(copy_slices, (z, g), {"shape": shape, "strides": strides, "offset": offset}),)
-
-
-@as_strided_view.infer
-def _(base, *, shape, strides, offset):
-    return tuple(shape), base.dtype
+as_strided_view.backward(_region_back)
+as_strided_view.infer(_region_meta)
 
 
 @op("permute", kind="movement", dtype="keep", view=True)
