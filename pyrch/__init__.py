@@ -41,6 +41,7 @@ from . import jit  # noqa: E402,F401
 from . import profiler  # noqa: E402,F401
 from . import cuda  # noqa: E402,F401
 from ._C import set_num_threads, get_num_threads  # noqa: E402,F401
+from . import linalg  # noqa: E402,F401
 
 
 def _freeze_import_time_objects():

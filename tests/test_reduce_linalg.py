@@ -1,5 +1,7 @@
 """Behaviour of reductions and linear algebra that the OpInfo samples can't state:
 torch's error wording, gradients at ties and zeros, named-tuple results, dtypes."""
+import math
+
 import numpy as np
 import pytest
 
@@ -266,3 +268,39 @@ def test_prod_second_derivative_with_several_zeros_matches_torch(vals, dim):
         res.append((g.detach().numpy(), h.numpy()))
     np.testing.assert_allclose(res[0][0], res[1][0])
     np.testing.assert_allclose(res[0][1], res[1][1])
+
+
+_LINALG_CASES = [("vector_norm", {}), ("vector_norm", {"ord": 1, "dim": 1}),
+                 ("vector_norm", {"ord": math.inf, "dim": (0, 2), "keepdim": True}),
+                 ("vector_norm", {"ord": 0}), ("vector_norm", {"ord": 3.5, "dim": -1}),
+                 ("vector_norm", {"ord": -math.inf}), ("matrix_norm", {}),
+                 ("matrix_norm", {"ord": 1}), ("matrix_norm", {"ord": -1, "keepdim": True}),
+                 ("matrix_norm", {"ord": math.inf, "dim": (0, 2)}), ("matrix_norm", {"ord": -math.inf}),
+                 ("norm", {}), ("norm", {"dim": 1}), ("norm", {"dim": (0, 1)}),
+                 ("norm", {"ord": 1, "dim": (1, 2)})]
+
+
+@pytest.mark.parametrize("name,kw", _LINALG_CASES)
+def test_linalg_norms_match_torch_with_gradients(name, kw):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: optional cross-check")
+    x = np.random.default_rng(0).standard_normal((3, 4, 5))
+    res = []
+    for lib in (pyrch, torch):
+        t = lib.tensor(x, requires_grad=True)
+        y = getattr(lib.linalg, name)(t, **kw)
+        if y.requires_grad:
+            w = lib.tensor(np.arange(1.0, 1.0 + y.numel()).reshape(tuple(y.shape)))
+            (y * w).sum().backward()
+        res.append((y.detach().numpy(), np.zeros(x.shape) if t.grad is None else t.grad.numpy()))
+    np.testing.assert_allclose(res[0][0], res[1][0], rtol=1e-10)
+    np.testing.assert_allclose(res[0][1], res[1][1], rtol=1e-10, atol=1e-12)
+
+
+def test_linalg_norm_errors_name_the_problem():
+    x = pyrch.randn(3, 4, 5)
+    with pytest.raises(RuntimeError, match="must be 1D or 2D"):
+        pyrch.linalg.norm(x, ord=1)
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        pyrch.linalg.matrix_norm(x[0, 0])
+    with pytest.raises(NotImplementedError, match="singular values"):
+        pyrch.linalg.matrix_norm(x, ord="nuc")
