@@ -304,3 +304,18 @@ def test_linalg_norm_errors_name_the_problem():
         pyrch.linalg.matrix_norm(x[0, 0])
     with pytest.raises(NotImplementedError, match="singular values"):
         pyrch.linalg.matrix_norm(x, ord="nuc")
+
+
+@pytest.mark.parametrize("vals", [[0.0, 0.0, 2.0, 3.0], [1.5, 0.0, 2.0, 0.0, 3.0],
+                                  [0.0, 0.0, 0.0, 3.0], [2.0, 0.0, 3.0, 4.0]])
+def test_cumprod_second_derivative_with_zeros_matches_torch(vals):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: optional cross-check")
+    res = []
+    for lib in (pyrch, torch):
+        x = lib.tensor(vals, dtype=lib.float64, requires_grad=True)
+        w = lib.tensor(np.arange(1.0, 1 + len(vals)), dtype=lib.float64)
+        g, = lib.autograd.grad((x.cumprod(0) * w).sum(), x, create_graph=True)
+        h, = lib.autograd.grad((g * (w + 1)).sum(), x)
+        res.append((g.detach().numpy(), h.numpy()))
+    np.testing.assert_allclose(res[0][0], res[1][0])
+    np.testing.assert_allclose(res[0][1], res[1][1])

@@ -807,13 +807,18 @@ def _(g, a, out, dim):
     # wherever a_i != 0 (after a slice's first zero z that is 0, as it should
     # be, and its derivative in a_z stays right because `out` carries a_z). At
     # z itself it is sum_{j>=z} g_j out'_j, with out' the running product with
-    # that zero replaced by 1. First derivatives are exact at zeros with no
-    # data-dependent branch; second derivatives are exact up to one zero per slice.
+    # that zero replaced by 1. The second zero z2 gets the same treatment: its
+    # value is 0 (the first zero is in every product) but its derivative in the
+    # first zero is not, and the formula with a_z2 replaced by 1 carries it. From
+    # the third zero on, value and derivatives are 0 whichever formula is used.
+    # So first and second derivatives are exact at any zeros, with no branch.
     zero = a == 0
-    first = zero & (cumsum(zero, dim=dim) == 1)
+    count = cumsum(zero, dim=dim)
+    first, second = zero & (count == 1), zero & (count == 2)
     upto = cumsum(g * out, dim=dim, reverse=True) / _where(zero, 1.0, a)
     at = cumsum(g * cumprod(_where(first, 1.0, a), dim=dim), dim=dim, reverse=True)
-    return (_where(first, at, upto),)
+    at2 = cumsum(g * cumprod(_where(second, 1.0, a), dim=dim), dim=dim, reverse=True)
+    return (_where(first, at, _where(second, at2, upto)),)
 
 
 @cumprod.infer
