@@ -64,6 +64,14 @@ def main():
                         lambda: tx @ tw.T, number=300, rounds=5))
     rows.append(compare("linear 16x784 @ 784x512: pyrch vs plain numpy x @ W.T", lambda: px @ pw.T,
                         lambda: xs @ w.T, number=300, rounds=5))
+    gb = rng.standard_normal((16, 64, 512)).astype(np.float32)
+    pg, tg = pyrch.tensor(gb), torch.tensor(gb)
+    rows.append(compare("bias gradient: sum (16,64,512) over dims 0,1: pyrch sum_to vs torch",
+                        lambda: pyrch.ops.core.sum_to(pg, shape=(512,)),
+                        lambda: tg.sum((0, 1)), number=200, rounds=5))
+    rows.append(compare("bias gradient: pyrch sum_to vs numpy .sum(axis=(0, 1))",
+                        lambda: pyrch.ops.core.sum_to(pg, shape=(512,)),
+                        lambda: gb.sum(axis=(0, 1)), number=200, rounds=5))
     steps = []
     for lib in (pyrch, torch):
         step, bx, by = case(lib, "mlp_b16")
