@@ -7,7 +7,34 @@ from .module import Module, _addindent
 from .parameter import Parameter
 
 
-class Sequential(Module):
+class _ModuleSequence:
+    """What Sequential and ModuleList share: length, iteration, append/extend/pop."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        """Add `module` at the end; returns self."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Append every module of the iterable `modules`; returns self."""
+        for m in modules:
+            self.append(m)
+        return self
+
+    def pop(self, key):
+        """Remove and return the module at `key`."""
+        v = self[key]
+        del self[key]
+        return v
+
+
+class Sequential(_ModuleSequence, Module):
     """Modules called in order, each on the previous one's output.
 
     >>> import pyrch
@@ -54,22 +81,11 @@ class Sequential(Module):
         for i, (k, m) in enumerate(items):
             self._modules[str(i) if k.isdigit() else k] = m
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __add__(self, other):
         if not isinstance(other, Sequential):
             raise ValueError("add operator supports only objects of Sequential class, but "
                              f"{type(other)} is given.")
         return Sequential(*self, *other)
-
-    def append(self, module):
-        """Add `module` at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
 
     def insert(self, index, module):
         """Insert `module` before position `index`; returns self."""
@@ -85,25 +101,13 @@ class Sequential(Module):
             self._modules[str(i)] = m
         return self
 
-    def extend(self, sequential):
-        """Append every module of `sequential`; returns self."""
-        for m in sequential:
-            self.append(m)
-        return self
-
-    def pop(self, key):
-        """Remove and return the module at `key`."""
-        v = self[key]
-        del self[key]
-        return v
-
     def forward(self, input):
         for m in self._modules.values():
             input = m(input)
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence, Module):
     """A list of modules whose parameters are registered."""
 
     def __init__(self, modules=None):
@@ -137,12 +141,6 @@ class ModuleList(Module):
         for i, m in enumerate(mods):
             self._modules[str(i)] = m
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __iadd__(self, modules):
         return self.extend(modules)
 
@@ -156,22 +154,6 @@ class ModuleList(Module):
         self._modules.clear()
         for i, m in enumerate(mods):
             self.add_module(str(i), m)
-
-    def append(self, module):
-        """Add `module` at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        """Append every module of the iterable `modules`; returns self."""
-        for m in modules:
-            self.append(m)
-        return self
-
-    def pop(self, key):
-        v = self[key]
-        del self[key]
-        return v
 
     def __repr__(self):
         if not self._modules:
