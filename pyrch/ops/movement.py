@@ -575,6 +575,15 @@ def select(input, dim, index):
     return _getitem(input, (_ALL,) * d + (index % shape[d],))
 
 
+def _consecutive(t, d, sizes):
+    """Views of `t` along `d`, one per size, end to end."""
+    out, off = [], 0
+    for s in sizes:
+        out.append(narrow(t, d, off, s))
+        off += s
+    return tuple(out)
+
+
 @composite("split")
 def split(tensor, split_size_or_sections, dim=0):
     """Split into pieces of one size (the last may be smaller) or of the listed sizes."""
@@ -593,11 +602,7 @@ def split(tensor, split_size_or_sections, dim=0):
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
                                f"tensor's size at dimension {d}), but got split_sizes={sizes}")
-    out, off = [], 0
-    for s in sizes:
-        out.append(narrow(tensor, d, off, s))
-        off += s
-    return tuple(out)
+    return _consecutive(tensor, d, sizes)
 
 
 @composite("chunk")
@@ -632,11 +637,7 @@ def tensor_split(input, indices_or_sections, dim=0):
         sizes = [max(b - a, 0) for a, b in zip(bounds, bounds[1:])]
         starts = bounds[:-1]
         return tuple(narrow(input, d, min(s, n), z) for s, z in zip(starts, sizes))
-    out, off = [], 0
-    for s in sizes:
-        out.append(narrow(input, d, off, s))
-        off += s
-    return tuple(out)
+    return _consecutive(input, d, sizes)
 
 
 @composite("unbind")
