@@ -139,16 +139,20 @@ def glu(input, dim=-1):
 
 def _softmax_dim(ndim):
     warnings.warn("Implicit dimension choice for softmax has been deprecated. Change the call "
-                  "to include dim=X as an argument.", UserWarning, stacklevel=3)
+                  "to include dim=X as an argument.", UserWarning, stacklevel=4)
     return 0 if ndim in (0, 1, 3) else 1
+
+
+def _softmax_args(input, dim, dtype):
+    """torch's implicit dim (with its warning) and the optional cast first."""
+    if dim is None:
+        dim = _softmax_dim(input.dim())
+    return (input if dtype is None else input.to(dtype)), dim
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """exp(x) / sum(exp(x)) along `dim` (a stable primitive)."""
-    if dim is None:
-        dim = _softmax_dim(input.dim())
-    if dtype is not None:
-        input = input.to(dtype)
+    input, dim = _softmax_args(input, dim, dtype)
     return _softmax_op(input, dim=dim)
 
 
@@ -159,10 +163,7 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """log(softmax(x)) along `dim` (a stable primitive)."""
-    if dim is None:
-        dim = _softmax_dim(input.dim())
-    if dtype is not None:
-        input = input.to(dtype)
+    input, dim = _softmax_args(input, dim, dtype)
     return _log_softmax_op(input, dim=dim)
 
 

@@ -320,17 +320,8 @@ class Module:
 
     def zero_grad(self, set_to_none=True):
         """Reset every parameter's .grad (to None by default)."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                g = p.grad
-                if g.grad_fn is not None:
-                    g = g.detach()
-                    p.grad = g
-                g.zero_()
+        from ..optim.optimizer import zero_grads
+        zero_grads(self.parameters(), set_to_none)
 
     def apply(self, fn):
         """Call fn(module) on every descendant, children first, then self; returns self."""

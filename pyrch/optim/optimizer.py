@@ -162,19 +162,7 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         """Reset every parameter's gradient: to None (default) or to zeros."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    g = p.grad
-                    if g.grad_fn is not None:
-                        g.detach_()
-                    else:
-                        g.requires_grad_(False)
-                    g.zero_()
+        zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (subclasses implement the math)."""
@@ -271,6 +259,23 @@ class Optimizer:
                 grads.append(p.grad)
                 states.append(self.state[p])
         return params, grads, states
+
+
+def zero_grads(params, set_to_none=True):
+    """torch's zero_grad rule (Module.zero_grad and Optimizer.zero_grad share it): each
+    .grad becomes None, or a detached grad zeroed in place."""
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        if set_to_none:
+            p.grad = None
+            continue
+        if g.grad_fn is not None:
+            g.detach_()
+        else:
+            g.requires_grad_(False)
+        g.zero_()
 
 
 def _cast_state(param, name, value):
