@@ -45,6 +45,10 @@ float16 = dtype("float16", np.float16, 2, 6)
 float32 = dtype("float32", np.float32, 2, 7)
 float64 = dtype("float64", np.float64, 2, 8)
 
+# torch's ScalarType names, for error messages in torch's words ("Got: Long")
+TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
+               "int64": "Long", "float16": "Half", "float32": "Float", "float64": "Double"}
+
 ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
 ALIASES = {"half": float16, "float": float32, "double": float64, "long": int64,
            "int": int32, "short": int16, "bool": bool_}

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _dispatch
 from ._backend import CPU, device, device_of, to_device
-from ._dtype import NP2DT, as_dtype, float32
+from ._dtype import NP2DT, TORCH_NAMES, as_dtype, float32
 from ._dispatch import dispatch, dispatch_inplace, state
 
 
@@ -32,9 +32,7 @@ class Size(tuple):
         return n
 
 
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+_TYPE_NAMES = {k: v + "Tensor" for k, v in TORCH_NAMES.items()}   # "FloatTensor", ...
 
 
 _ENGINE = [None]     # autograd.engine.backward, imported on first use (a cycle at import)

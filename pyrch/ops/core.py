@@ -1,4 +1,6 @@
 """Ops the autograd engine itself relies on: casts, copies, broadcasting sums."""
+import math
+
 import numpy as np
 
 from .registry import op
@@ -58,9 +60,7 @@ def sum_to(xp, a, *, shape):
                                      if s == 1 and a.shape[lead + i] != 1)
     if axes and axes == tuple(range(len(axes))) and a.dtype.kind == "f" and a.itemsize >= 4 \
             and type(a) is np.ndarray and a.flags.c_contiguous:
-        rows = 1
-        for n in a.shape[:len(axes)]:
-            rows *= n
+        rows = math.prod(a.shape[:len(axes)])
         if rows >= 64 and a.size // max(rows, 1) >= 16:
             # summing the leading dims (a bias gradient): a BLAS vector-matrix product,
             # 3x numpy's reduction over rows

@@ -35,7 +35,7 @@ def logical_not(xp, a):
     return xp.logical_not(a)
 
 
-_TORCH_NAMES = {"f": "Float", "d": "Double", "e": "Half"}
+from .._dtype import TORCH_NAMES as _TORCH_NAMES  # noqa: E402
 
 
 def _bitwise(name, ufunc, cexpr, doc):
@@ -43,7 +43,7 @@ def _bitwise(name, ufunc, cexpr, doc):
         for x in (a, b):
             if x.dtype.kind == "f":
                 raise RuntimeError(f'"{name}_cpu" not implemented for '
-                                   f"'{_TORCH_NAMES.get(x.dtype.char, str(x.dtype))}'")
+                                   f"'{_TORCH_NAMES.get(x.dtype.name, str(x.dtype))}'")
         return getattr(xp, ufunc)(a, b)
     forward.__doc__ = doc
     forward.__name__ = forward.__qualname__ = name
@@ -66,5 +66,5 @@ bitwise_right_shift = _bitwise("bitwise_right_shift", "right_shift", None,
 def bitwise_not(xp, a):
     """Bitwise NOT (`~`); logical not for bool tensors."""
     if a.dtype.kind == "f":
-        raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{_TORCH_NAMES.get(a.dtype.char)}'")
+        raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{_TORCH_NAMES.get(a.dtype.name)}'")
     return xp.invert(a)

@@ -17,15 +17,10 @@ from .._dtype import NP2DT
 _CPP_NAME = {"bool": "bool", "uint8": "unsigned char", "int8": "signed char", "int16": "short int",
              "int32": "int", "int64": "long int", "float16": "c10::Half", "float32": "float",
              "float64": "double"}
-_TORCH_NAME = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
-               "int64": "Long", "float16": "Half", "float32": "Float", "float64": "Double"}
+from .._dtype import TORCH_NAMES as _TORCH_NAME  # noqa: E402
 
 
-def _prod(xs):
-    n = 1
-    for x in xs:
-        n *= x
-    return n
+from math import prod as _prod  # noqa: E402
 
 
 def _dtname(dt, table):

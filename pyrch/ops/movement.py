@@ -32,11 +32,7 @@ def _sizes(sizes):
     return tuple(int(s) for s in sizes)
 
 
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
+from math import prod as _numel  # noqa: E402
 
 
 def _infer_shape(shape, numel):
@@ -143,8 +139,7 @@ def view(input, *shape):
     return dispatch(reshape, (input,), {"shape": shape})
 
 
-_TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+from .._dtype import TORCH_NAMES as _TORCH_NAMES  # noqa: E402
 
 
 @op("view_dtype", kind="movement", dtype="keep", view=True, differentiable=False, method=False)

@@ -21,11 +21,7 @@ from .registry import op
 from .._dtype import int64
 
 
-def _prod(xs):
-    n = 1
-    for x in xs:
-        n *= x
-    return n
+from math import prod as _prod  # noqa: E402
 
 
 def _windows(xp, x, kernel, stride, padding, dilation, fill=0):

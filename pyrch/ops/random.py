@@ -29,8 +29,7 @@ from .registry import op, composite, OPS
 from .._random import _np_gen
 from .._dtype import as_dtype, get_default_dtype, int64, bool_
 
-_TORCH_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
-                "uint8": "Byte", "bool": "Bool"}
+from .._dtype import TORCH_NAMES as _TORCH_NAMES  # noqa: E402
 
 
 def _draw_dtype(dtype):

@@ -15,9 +15,7 @@ from .._dispatch import dispatch
 from .._dtype import NP2DT, _default, bool_, int64, uint8
 from .movement import expand
 
-# torch's ScalarType names, for error messages ("Got: Long").
-_TORCH_NAME = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
-               "int64": "Long", "float16": "Half", "float32": "Float", "float64": "Double"}
+from .._dtype import TORCH_NAMES as _TORCH_NAME
 
 
 def _return_type(name, fields=("values", "indices")):
