@@ -87,7 +87,9 @@ def c_select(op_name, arrays):
     masks allowed), broadcasting them; None when it does not apply (dtypes, sizes,
     no extension), so the caller falls back to numpy. np.where broadcasts and
     selects in several passes; this is one."""
-    shape = None
+    # NOTE: small selects stay on numpy before any other check (this runs on every where)
+    if max(getattr(a, "size", 0) for a in arrays) < 4096:
+        return None
     for a in arrays:
         if type(a) is not np.ndarray or a.dtype not in (_F32, _BOOL) or \
                 any(st < 0 for st in a.strides):
@@ -95,11 +97,6 @@ def c_select(op_name, arrays):
     try:
         shape = np.broadcast_shapes(*[a.shape for a in arrays])
     except ValueError:
-        return None
-    n = 1
-    for d in shape:
-        n *= d
-    if n < 4096:
         return None
     k = _CPU_SPECIAL._kernel(op_name, len(arrays))
     if k is None:
