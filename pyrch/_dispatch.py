@@ -323,7 +323,7 @@ def _inplace_on_view(op, target, args, attrs, call):
         raise RuntimeError(f"output with shape {list(target._data.shape)} doesn't match the "
                            f"broadcast shape {list(d.shape)}")
     if d.dtype != target._data.dtype:
-        out = out.to(Tensor._wrap(target._data).dtype)
+        out = out.to(target.dtype)
     geo_attrs = {"shape": shape, "strides": strides, "offset": offset}
     new_base = dispatch(copy_slices, (base, out), geo_attrs)
     base._data[...] = new_base._data          # the view sees it: same memory
