@@ -704,3 +704,42 @@ def test_out_of_range_class_targets_and_embedding_indices_raise_torchs_errors():
     for idx in ([-1, 3], [65]):
         with pytest.raises(IndexError, match="index out of range in self"):
             F.embedding(pyrch.tensor(idx), w)
+
+
+@pytest.mark.parametrize("cls,shape", [("Conv1d", (2, 3, 9)), ("Conv2d", (2, 3, 7, 8)),
+                                       ("Conv3d", (1, 2, 5, 6, 5))])
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pad", [1, 2, "same"])
+def test_conv_padding_modes_match_torch(cls, shape, mode, pad):
+    tm = getattr(torch.nn, cls)(shape[1], 4, 3, padding=pad, padding_mode=mode)
+    pm = getattr(nn, cls)(shape[1], 4, 3, padding=pad, padding_mode=mode)
+    pm.load_state_dict({k: pyrch.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    px, tx = pyrch.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    py, ty = pm(px), tm(tx)
+    py.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(py.detach().numpy(), ty.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), atol=1e-5)
+    assert repr(pm) == repr(tm)
+
+
+def test_conv_padding_mode_errors_are_torchs():
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        nn.Conv2d(3, 4, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose2d'):
+        nn.ConvTranspose2d(3, 4, 3, padding_mode="reflect")
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7), (2, 6, 4, 5), (1, 7, 3, 4, 2)])
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_local_response_norm_matches_torch(shape, size):
+    x = np.random.default_rng(size).standard_normal(shape)
+    pm, tm = nn.LocalResponseNorm(size, 0.3, 0.7, 2.0), torch.nn.LocalResponseNorm(size, 0.3, 0.7, 2.0)
+    px, tx = pyrch.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    py, ty = pm(px), tm(tx)
+    py.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(py.detach().numpy(), ty.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert repr(pm) == repr(tm)

@@ -10,6 +10,9 @@ def _ntuple(v, n):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
 
 
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 class _ConvNd(Module):
     _nsp = 2
     transposed = False
@@ -25,8 +28,11 @@ class _ConvNd(Module):
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError("out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"pyrch: padding_mode={padding_mode!r} is not supported yet")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {list(_PADDING_MODES)}, but got "
+                             f"padding_mode='{padding_mode}'")
+        if self.transposed and padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"Invalid padding string {padding!r}, should be one of "
@@ -59,8 +65,7 @@ class _ConvNd(Module):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
             f"stride={self.stride}"
         if self.padding != (0,) * n:
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
-                f", padding={self.padding}"
+            s += f", padding={self.padding}"          # torch prints 'same' unquoted
         if self.dilation != (1,) * n:
             s += f", dilation={self.dilation}"
         if self.output_padding != (0,) * n:
@@ -74,16 +79,37 @@ class _ConvNd(Module):
         return s
 
 
-class Conv1d(_ConvNd):
+class _Conv(_ConvNd):
+    def forward(self, input):
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self._nsp - 1]
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            # torch's order: pad the input with the mode, then convolve without padding
+            input = F.pad(input, self._mode_pads(), mode=self.padding_mode)
+            padding = 0
+        return conv(input, self.weight, self.bias, self.stride, padding, self.dilation,
+                    self.groups)
+
+    def _mode_pads(self):
+        """(last dim low, high, ..., first spatial dim low, high) for F.pad."""
+        pads = []
+        for i in reversed(range(self._nsp)):
+            if self.padding == "same":
+                total = self.dilation[i] * (self.kernel_size[i] - 1)
+                pads += [total // 2, total - total // 2]
+            elif self.padding == "valid":
+                pads += [0, 0]
+            else:
+                pads += [self.padding[i], self.padding[i]]
+        return tuple(pads)
+
+
+class Conv1d(_Conv):
     """1-d convolution over (N, C, L) input."""
     _nsp = 1
 
-    def forward(self, input):
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
 
-
-class Conv2d(_ConvNd):
+class Conv2d(_Conv):
     """2-d convolution over (N, C, H, W) input.
 
     >>> import pyrch
@@ -92,18 +118,10 @@ class Conv2d(_ConvNd):
     """
     _nsp = 2
 
-    def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
 
-
-class Conv3d(_ConvNd):
+class Conv3d(_Conv):
     """3-d convolution over (N, C, D, H, W) input."""
     _nsp = 3
-
-    def forward(self, input):
-        return F.conv3d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
 
 
 class _ConvTransposeNd(_ConvNd):

@@ -362,7 +362,23 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
-    raise NotImplementedError("pyrch: local_response_norm is not supported yet")
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels) ** beta (torch's
+    definition: the window is centred, zero-padded, and averaged over `size`)."""
+    dim = input.dim()
+    if dim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
+    if input.numel() == 0:
+        return input
+    sq = (input * input).unsqueeze(1)                      # (N, 1, C, ...)
+    if dim == 3:
+        div = avg_pool2d(pad(sq, (0, 0, size // 2, (size - 1) // 2)), (size, 1), stride=1)
+    else:
+        n, c = input.shape[:2]
+        sq = sq.reshape(n, 1, c, input.shape[2], -1)
+        div = avg_pool3d(pad(sq, (0, 0, 0, 0, size // 2, (size - 1) // 2)), (size, 1, 1),
+                         stride=1)
+    div = div.squeeze(1).reshape(tuple(input.shape))
+    return input / (div * alpha + k) ** beta
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):

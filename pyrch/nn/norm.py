@@ -151,6 +151,20 @@ class LayerNorm(Module):
                 f"elementwise_affine={self.elementwise_affine}, bias={self._has_bias}")
 
 
+class LocalResponseNorm(Module):
+    """Normalise each channel by its `size` neighbouring channels (F.local_response_norm)."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
 class GroupNorm(Module):
     """Normalise channels in groups, with per-channel scale and shift."""
 
