@@ -743,3 +743,18 @@ def test_local_response_norm_matches_torch(shape, size):
     np.testing.assert_allclose(py.detach().numpy(), ty.detach().numpy(), rtol=1e-10)
     np.testing.assert_allclose(px.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
     assert repr(pm) == repr(tm)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0])
+def test_embedding_max_norm_matches_torch(norm_type):
+    w = np.random.default_rng(0).standard_normal((10, 4)) * 2
+    idx = np.array([[1, 3, 3], [7, 1, 0]])
+    v = np.arange(24.0).reshape(2, 3, 4)
+    res = []
+    for lib in (pyrch, torch):
+        weight = lib.tensor(w.copy(), requires_grad=True)
+        y = lib.nn.functional.embedding(lib.tensor(idx), weight, max_norm=1.5, norm_type=norm_type)
+        (y * lib.tensor(v)).sum().backward()
+        res.append((y.detach().numpy(), weight.detach().numpy(), weight.grad.numpy()))
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -241,8 +241,19 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             raise AssertionError("Padding_idx must be within num_embeddings")
         padding_idx %= n
     if max_norm is not None:
-        raise NotImplementedError("pyrch: embedding max_norm is not supported yet")
+        _embedding_renorm_(weight, input, max_norm, norm_type)
     return _embedding_op(weight, input, padding_idx=padding_idx)
+
+
+def _embedding_renorm_(weight, input, max_norm, norm_type):
+    """torch's max_norm rule: before the lookup, each row `input` names whose norm exceeds
+    `max_norm` is scaled in place to max_norm / (norm + 1e-7) of itself (no gradient)."""
+    with _p.no_grad():
+        rows = _p.unique(input.reshape(-1))
+        w = weight[rows]
+        norms = w.norm(p=norm_type, dim=1, keepdim=True)
+        scale = _p.where(norms > max_norm, max_norm / (norms + 1e-7), _p.ones_like(norms))
+        weight[rows] = w * scale
 
 
 def one_hot(tensor, num_classes=-1):
