@@ -302,6 +302,85 @@ def test_maxpool_bounds_are_checked_in_c():
     assert call(args(OH=1 << 62, sh=4)) < 0
 
 
+def test_conv_through_c_im2col_matches_the_numpy_path():
+    """conv, conv_transpose and conv_weight through pyrch/_C's im2col/col2im equal the
+    numpy im2col path: 1-D and 2-D, groups, stride, dilation, asymmetric padding, both
+    GEMM layouts (few and many positions per sample), float32 and float64."""
+    from unittest import mock
+    from pyrch.ops import nn as N
+    rng = np.random.default_rng(1)
+    checked = 0
+    for t in range(240):
+        nd = 1 + t % 2
+        G, Cg, Og, n = (int(v) for v in rng.integers(1, 3, 4))
+        sp = tuple(int(v) for v in rng.integers(1, 9, nd))
+        k, s, d = (tuple(int(v) for v in rng.integers(1, hi, nd)) for hi in (4, 3, 3))
+        pad = tuple((int(a), int(b)) for a, b in rng.integers(0, 3, (nd, 2)))
+        if t % 5 == 0:
+            sp = tuple(v + 20 for v in sp)          # many positions: the per-sample GEMMs
+        out = N._conv_out(sp, k, s, pad, d)
+        if any(o <= 0 for o in out):
+            continue
+        dt = np.float32 if t % 3 else np.float64
+        x = rng.standard_normal((n, G * Cg) + sp).astype(dt)
+        w = rng.standard_normal((G * Og, Cg) + k).astype(dt)
+        gy = rng.standard_normal((n, G * Og) + out).astype(dt)
+        kw = dict(stride=s, padding=pad, dilation=d, groups=G)
+        got = (N.conv.forward(np, x, w, **kw), N.conv_weight.forward(np, x, gy, kernel=k, **kw),
+               N.conv_transpose.forward(np, gy, w, size=sp, **kw))
+        assert N._conv_c(x, w, s, pad, d, G) is not None       # the C path ran
+        with mock.patch.object(N, "_c_ok", lambda *a: False), \
+                mock.patch.object(N, "_c_cols", lambda *a: None):
+            want = (N.conv.forward(np, x, w, **kw), N.conv_weight.forward(np, x, gy, kernel=k, **kw),
+                    N.conv_transpose.forward(np, gy, w, size=sp, **kw))
+        tol = 1e-4 if dt == np.float32 else 1e-11
+        for a, b in zip(got, want):
+            assert a.shape == b.shape and a.dtype == b.dtype
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+        checked += 1
+    assert checked > 150
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    from pyrch._C import conv
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 7, 9))
+    geo = ((3, 2), (2, 1), (1, 0), (1, 2), (4, 7))
+    cols = conv.im2col(x, *geo)
+    y = rng.standard_normal(cols.shape)
+    img = conv.col2im(y, x.shape, *geo)
+    assert np.isclose((cols * y).sum(), (x * img).sum())
+
+
+def test_im2col_bounds_are_checked_in_c():
+    lib, ffi = C.lib(), C.ffi()
+    x = np.zeros((2, 3, 5, 5), np.float32)
+    cols = np.zeros((3 * 9, 2, 9), np.float32)
+    px, pc = ffi.cast("void *", x.ctypes.data), ffi.cast("void *", cols.ctypes.data)
+
+    def call(fn, **kw):
+        a = dict(N=2, C=3, H=5, W=5, kh=3, kw=3, sh=2, sw=2, ph=1, pw=1, dh=1, dw=1, OH=3, OW=3,
+                 esz=4, xb=x.nbytes, cb=cols.nbytes)
+        a.update(kw)
+        g = ffi.new("pyrch_conv_t *")
+        for f in ("N", "C", "H", "W", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw", "OH", "OW", "esz"):
+            setattr(g, f, a[f])
+        if fn == "im2col":
+            return lib.pyrch_im2col(g, px, a["xb"], pc, a["cb"])
+        return lib.pyrch_col2im(g, pc, a["cb"], px, a["xb"])
+    for fn in ("im2col", "col2im"):
+        assert call(fn) == 0
+        assert call(fn, N=3) < 0                        # more samples than the buffers hold
+        assert call(fn, OH=4) < 0                       # more columns than cols holds
+        assert call(fn, xb=x.nbytes - 4) < 0 and call(fn, cb=cols.nbytes - 4) < 0   # lying extents
+        assert call(fn, esz=2) < 0 and call(fn, esz=8) < 0                         # dtype / extent
+        assert call(fn, sh=0) < 0 and call(fn, kh=0) < 0 and call(fn, dw=0) < 0 and call(fn, ph=-1) < 0
+        assert call(fn, H=1 << 40, W=1 << 40) < 0       # overflow
+        assert call(fn, OH=1 << 50, sh=1 << 20) < 0
+        assert call(fn, N=1 << 62, C=1 << 62) < 0
+    assert lib.pyrch_im2col(ffi.NULL, px, x.nbytes, pc, cols.nbytes) < 0
+
+
 @pytest.mark.parametrize("n", [5, 3000])
 def test_outputs_written_in_place_over_an_input_still_read_the_old_input(n):
     """An output may be computed straight into its array, but not when that array is

@@ -1,0 +1,180 @@
+/* im2col / col2im (see conv.h). */
+#include <stddef.h>
+#include <string.h>
+#include "conv.h"
+#include "vm.h"
+
+static int mul_ok(int64_t a, int64_t b, int64_t *out)
+{
+    if (a < 0 || b < 0 || (a > 0 && b > INT64_MAX / a))
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* Check the geometry; on success *xn / *cn are the image and column element counts. */
+static int check(const pyrch_conv_t *g, int64_t *xn, int64_t *cn)
+{
+    if (g == NULL)
+        return PYRCH_E_NULL;
+    if (g->esz != 4 && g->esz != 8)
+        return PYRCH_E_DTYPE;
+    if (g->N < 0 || g->C < 0 || g->H < 1 || g->W < 1 || g->kh < 1 || g->kw < 1 || g->sh < 1 ||
+        g->sw < 1 || g->ph < 0 || g->pw < 0 || g->dh < 1 || g->dw < 1 || g->OH < 0 || g->OW < 0)
+        return PYRCH_E_COUNT;
+    /* every index below stays far from overflow: bound each term */
+    const int64_t lim = (int64_t)1 << 40;
+    if (g->H > lim || g->W > lim || g->ph > lim || g->pw > lim || g->OH > lim || g->OW > lim ||
+        g->kh > lim || g->kw > lim || g->sh > lim || g->sw > lim || g->dh > lim || g->dw > lim ||
+        (g->OH - 1) * g->sh > lim || (g->OW - 1) * g->sw > lim ||
+        (g->kh - 1) * g->dh > lim || (g->kw - 1) * g->dw > lim)
+        return PYRCH_E_COUNT;
+    int64_t t;
+    if (!mul_ok(g->N, g->C, &t) || !mul_ok(t, g->H, &t) || !mul_ok(t, g->W, xn))
+        return PYRCH_E_COUNT;
+    if (!mul_ok(g->C, g->kh, &t) || !mul_ok(t, g->kw, &t) || !mul_ok(t, g->N, &t) ||
+        !mul_ok(t, g->OH, &t) || !mul_ok(t, g->OW, cn))
+        return PYRCH_E_COUNT;
+    if (*xn > INT64_MAX / 8 || *cn > INT64_MAX / 8)
+        return PYRCH_E_COUNT;
+    return PYRCH_OK;
+}
+
+/* The output columns [lo, hi) of one kernel column j that land inside a row of W. */
+static void span(const pyrch_conv_t *g, int64_t j, int64_t *w0, int64_t *lo, int64_t *hi)
+{
+    int64_t a = j * g->dw - g->pw;          /* input column of output column 0 */
+    int64_t l = a >= 0 ? 0 : (-a + g->sw - 1) / g->sw;
+    int64_t h = g->W - 1 - a < 0 ? 0 : (g->W - 1 - a) / g->sw + 1;
+    if (l > g->OW)
+        l = g->OW;
+    if (h > g->OW)
+        h = g->OW;
+    if (h < l)
+        h = l;
+    *w0 = a;
+    *lo = l;
+    *hi = h;
+}
+
+/* Short rows: a call to memcpy per 10-element row cost more than the copy. */
+#define DEFINE_IM2COL(T, SUF)                                                               \
+static void copy_short_##SUF(T *restrict d, const T *restrict s, int64_t n)                 \
+{                                                                                           \
+    for (int64_t k = 0; k < n; k++)                                                         \
+        d[k] = s[k];                                                                        \
+}                                                                                           \
+                                                                                            \
+static void im2col_##SUF(const pyrch_conv_t *g, const T *x, T *cols)                        \
+{                                                                                           \
+    const int64_t L = g->OH * g->OW, plane = g->H * g->W;                                   \
+    for (int64_t c = 0; c < g->C; c++)                                                      \
+        for (int64_t i = 0; i < g->kh; i++)                                                 \
+            for (int64_t j = 0; j < g->kw; j++) {                                           \
+                int64_t w0, lo, hi;                                                         \
+                span(g, j, &w0, &lo, &hi);                                                  \
+                T *row = cols + ((c * g->kh + i) * g->kw + j) * g->N * L;                   \
+                for (int64_t n = 0; n < g->N; n++) {                                        \
+                    const T *src = x + (n * g->C + c) * plane;                              \
+                    T *dst = row + n * L;                                                   \
+                    for (int64_t oh = 0; oh < g->OH; oh++, dst += g->OW) {                  \
+                        int64_t h = oh * g->sh - g->ph + i * g->dh;                         \
+                        if (h < 0 || h >= g->H) {                                           \
+                            memset(dst, 0, sizeof(T) * (size_t)g->OW);                      \
+                            continue;                                                       \
+                        }                                                                   \
+                        const T *s = src + h * g->W;                                   \
+                        for (int64_t ow = 0; ow < lo; ow++)                                 \
+                            dst[ow] = 0;                                                    \
+                        if (g->sw == 1 && hi - lo >= 64)                                    \
+                            memcpy(dst + lo, s + w0 + lo, sizeof(T) * (size_t)(hi - lo));        \
+                        else if (g->sw == 1)                                                \
+                            copy_short_##SUF(dst + lo, s + w0 + lo, hi - lo);                \
+                        else                                                                \
+                            for (int64_t ow = lo; ow < hi; ow++)                            \
+                                dst[ow] = s[w0 + ow * g->sw];                                    \
+                        for (int64_t ow = hi; ow < g->OW; ow++)                             \
+                            dst[ow] = 0;                                                    \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+}                                                                                           \
+                                                                                            \
+static void col2im_##SUF(const pyrch_conv_t *g, const T *cols, T *img)                      \
+{                                                                                           \
+    const int64_t L = g->OH * g->OW, plane = g->H * g->W;                                   \
+    memset(img, 0, sizeof(T) * (size_t)(g->N * g->C * plane));                              \
+    for (int64_t c = 0; c < g->C; c++)                                                      \
+        for (int64_t i = 0; i < g->kh; i++)                                                 \
+            for (int64_t j = 0; j < g->kw; j++) {                                           \
+                int64_t w0, lo, hi;                                                         \
+                span(g, j, &w0, &lo, &hi);                                                  \
+                const T *row = cols + ((c * g->kh + i) * g->kw + j) * g->N * L;             \
+                for (int64_t n = 0; n < g->N; n++) {                                        \
+                    T *dst = img + (n * g->C + c) * plane;                                  \
+                    const T *src = row + n * L;                                             \
+                    for (int64_t oh = 0; oh < g->OH; oh++) {                                \
+                        int64_t h = oh * g->sh - g->ph + i * g->dh;                         \
+                        if (h < 0 || h >= g->H)                                             \
+                            continue;                                                       \
+                        T *d = dst + h * g->W;                                              \
+                        const T *s = src + oh * g->OW;                                      \
+                        if (g->sw == 1) {                                                   \
+                            _Pragma("omp simd")                                             \
+                            for (int64_t ow = lo; ow < hi; ow++)                            \
+                                d[w0 + ow] += s[ow];                                        \
+                        } else                                                              \
+                            for (int64_t ow = lo; ow < hi; ow++)                            \
+                                d[w0 + ow * g->sw] += s[ow];                                \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+}
+
+DEFINE_IM2COL(float, f32)
+DEFINE_IM2COL(double, f64)
+
+int pyrch_im2col(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, void *cols,
+                 int64_t cols_nbytes)
+{
+    int64_t xn, cn;
+    int rc = check(g, &xn, &cn);
+    if (rc != PYRCH_OK)
+        return rc;
+    if (cn == 0)
+        return PYRCH_OK;
+    if (x == NULL && xn > 0)
+        return PYRCH_E_NULL;
+    if (cols == NULL)
+        return PYRCH_E_NULL;
+    if (xn * g->esz > x_nbytes || cn * g->esz > cols_nbytes)
+        return PYRCH_E_BOUNDS;
+    if (xn == 0)                        /* C == 0 or N == 0 gives cn == 0 above */
+        return PYRCH_E_COUNT;
+    if (g->esz == 4)
+        im2col_f32(g, x, cols);
+    else
+        im2col_f64(g, x, cols);
+    return PYRCH_OK;
+}
+
+int pyrch_col2im(const pyrch_conv_t *g, const void *cols, int64_t cols_nbytes, void *img,
+                 int64_t img_nbytes)
+{
+    int64_t xn, cn;
+    int rc = check(g, &xn, &cn);
+    if (rc != PYRCH_OK)
+        return rc;
+    if (xn == 0)
+        return PYRCH_OK;
+    if (img == NULL || (cols == NULL && cn > 0))
+        return PYRCH_E_NULL;
+    if (xn * g->esz > img_nbytes || cn * g->esz > cols_nbytes)
+        return PYRCH_E_BOUNDS;
+    if (g->esz == 4)
+        col2im_f32(g, cols, img);
+    else
+        col2im_f64(g, cols, img);
+    return PYRCH_OK;
+}
+

@@ -1,0 +1,28 @@
+/* im2col and its adjoint col2im for 2-D convolution (1-D runs as H = 1).
+ *
+ * x/img: (N, C, H, W) contiguous; cols: (C*KH*KW, N, OH*OW) contiguous, row
+ * (c*KH + i)*KW + j holding x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
+ * (zero where that falls outside the plane). With this layout one GEMM over
+ * all N*OH*OW columns does the whole convolution. ph/pw are the low-side
+ * paddings; positions past the high side are out of the plane, so asymmetric
+ * padding needs nothing more. col2im zeroes img and adds every column entry
+ * back where im2col read it (positions outside the plane are dropped).
+ * esz is the element size: 4 (float32) or 8 (float64). Every count, stride
+ * and byte bound is checked; a bad call returns a PYRCH_E_* code. */
+#ifndef PYRCH_CONV_H
+#define PYRCH_CONV_H
+#include <stdint.h>
+
+typedef struct {
+    int64_t N, C, H, W;          /* image */
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t OH, OW;              /* output positions */
+    int esz;                     /* 4 or 8 */
+} pyrch_conv_t;
+
+int pyrch_im2col(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, void *cols,
+                 int64_t cols_nbytes);
+int pyrch_col2im(const pyrch_conv_t *g, const void *cols, int64_t cols_nbytes, void *img,
+                 int64_t img_nbytes);
+
+#endif

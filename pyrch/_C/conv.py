@@ -1,0 +1,80 @@
+"""im2col / col2im for 2-D (and 1-D) convolution in C, float32 and float64.
+
+The columns are laid out (C*KH*KW, N, OH*OW), so one GEMM over every sample's
+output positions does a whole convolution (see `pyrch.ops.nn`).
+
+>>> import numpy as np
+>>> from pyrch._C import conv
+>>> x = np.arange(9, dtype=np.float32).reshape(1, 1, 3, 3)
+>>> cols = conv.im2col(x, (2, 2), (1, 1), (0, 0), (1, 1), (2, 2))
+>>> cols is None or cols[:, 0].tolist() == [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]
+True
+"""
+import numpy as np
+
+from .fused import _ERRORS
+
+_ESZ = {np.dtype(np.float32): 4, np.dtype(np.float64): 8}
+
+
+def _entry(name):
+    from . import lib
+    L = lib()
+    return getattr(L, name, None) if L is not None else None    # None: an older build
+
+
+def _geometry(shape, kernel, stride, padding, dilation, out, esz):
+    from . import ffi
+    g = ffi().new("pyrch_conv_t *")
+    g.N, g.C, g.H, g.W = shape
+    g.kh, g.kw = kernel
+    g.sh, g.sw = stride
+    g.ph, g.pw = padding
+    g.dh, g.dw = dilation
+    g.OH, g.OW = out
+    g.esz = esz
+    return g
+
+
+def _check(rc, what):
+    if rc != 0:
+        raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
+
+
+def im2col(x, kernel, stride, padding, dilation, out, cols=None):
+    """(C*KH*KW, N, OH*OW) columns of a contiguous (N, C, H, W) float array (written
+    into `cols` when given), or None when the extension cannot take it. `padding`
+    is the low side per dimension."""
+    f = _entry("pyrch_im2col")
+    esz = _ESZ.get(x.dtype)
+    if f is None or esz is None or type(x) is not np.ndarray or x.ndim != 4 \
+            or not x.flags.c_contiguous:
+        return None
+    n, c = x.shape[:2]
+    shape = (c * kernel[0] * kernel[1], n, out[0] * out[1])
+    if cols is None:
+        cols = np.empty(shape, x.dtype)
+    elif cols.shape != shape or cols.dtype != x.dtype or not cols.flags.c_contiguous:
+        raise ValueError(f"im2col: cols must be a contiguous {x.dtype} array of shape {shape}")
+    from . import ffi
+    F = ffi()
+    _check(f(_geometry(x.shape, kernel, stride, padding, dilation, out, esz),
+             F.from_buffer("char[]", x), x.nbytes,
+             F.from_buffer("char[]", cols, require_writable=True), cols.nbytes), "im2col")
+    return cols
+
+
+def col2im(cols, shape, kernel, stride, padding, dilation, out):
+    """The adjoint of `im2col`: a fresh (N, C, H, W) array of `shape` summing the
+    columns back where im2col read them, or None when the extension cannot take it."""
+    f = _entry("pyrch_col2im")
+    esz = _ESZ.get(cols.dtype)
+    if f is None or esz is None or type(cols) is not np.ndarray or not cols.flags.c_contiguous:
+        return None
+    img = np.empty(shape, cols.dtype)
+    from . import ffi
+    F = ffi()
+    _check(f(_geometry(shape, kernel, stride, padding, dilation, out, esz),
+             F.from_buffer("char[]", cols), cols.nbytes,
+             F.from_buffer("char[]", img, require_writable=True), img.nbytes), "col2im")
+    return img
