@@ -6,7 +6,6 @@ op is a plain numpy ufunc write into the plan's reusable buffers with `out=`
 fused groups run as a sequence of numpy calls into per-group temporaries.
 The C executor (pyrch/_C) will take the same Plan.
 """
-import os
 import time
 
 import numpy as np
@@ -36,7 +35,7 @@ class Executor:
         # that calls BLAS, a second C VM thread would fight them for the other core
         # (measured: a 12-op GELU group 1.9 ms on one thread, 3.2 ms on two), so
         # BLAS owns the extra cores there and fused groups run on one thread.
-        self.solo = os.environ.get("PYRCH_SOLO", "1") == "1" and any(st.kind == "call" and (OPS[st.op].kind == "contraction" or st.op in _BLAS_OPS)
+        self.solo = any(st.kind == "call" and (OPS[st.op].kind == "contraction" or st.op in _BLAS_OPS)
                         for st in plan.steps)
         self.steps = [self._compile(st, k) for k, st in enumerate(plan.steps)]
         self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
