@@ -381,6 +381,61 @@ def test_im2col_bounds_are_checked_in_c():
     assert lib.pyrch_im2col(ffi.NULL, px, x.nbytes, pc, cols.nbytes) < 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32, np.bool_])
+@pytest.mark.parametrize("row", [(), (3,), (2, 5)])
+def test_row_gather_and_scatter_add_match_numpy(dtype, row):
+    from pyrch._C import rowsel
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((7,) + row).astype(dtype)
+    idx = rng.integers(0, 7, (4, 6))
+    np.testing.assert_array_equal(rowsel.gather_rows(table, idx), np.take(table, idx, axis=0))
+    g = rng.standard_normal(idx.shape + row).astype(dtype)
+    got = rowsel.scatter_add_rows(g, idx, 7)
+    if dtype not in (np.float32, np.float64):
+        assert got is None                          # the caller's numpy path takes it
+        return
+    want = np.zeros((7,) + row, dtype)
+    np.add.at(want, idx, g)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    for bad in (-1, 7):
+        idx[1, 2] = bad
+        with pytest.raises(IndexError, match="index out of range in self"):
+            rowsel.gather_rows(table, idx)
+        with pytest.raises(IndexError, match="index out of range in self"):
+            rowsel.scatter_add_rows(g, idx, 7)
+
+
+def test_row_selection_bounds_are_checked_in_c():
+    lib, ffi = C.lib(), C.ffi()
+    t = np.zeros((5, 3), np.float32)
+    idx = np.zeros(4, np.int64)
+    out = np.zeros((4, 3), np.float32)
+    pt, pi, po = (ffi.cast("void *", a.ctypes.data) for a in (t, idx, out))
+    pi = ffi.cast("int64_t *", pi)
+
+    def gather(**kw):
+        a = dict(esz=4, tb=t.nbytes, V=5, width=3, ib=idx.nbytes, n=4, ob=out.nbytes)
+        a.update(kw)
+        return lib.pyrch_gather_rows(a["esz"], pt, a["tb"], a["V"], a["width"], pi, a["ib"], a["n"],
+                                     po, a["ob"])
+
+    def scatter(**kw):
+        a = dict(esz=4, tb=t.nbytes, V=5, width=3, ib=idx.nbytes, n=4, ob=out.nbytes)
+        a.update(kw)
+        return lib.pyrch_scatter_add_rows(a["esz"], pt, a["tb"], a["V"], a["width"], pi, a["ib"],
+                                          a["n"], po, a["ob"])
+    for call in (gather, scatter):
+        assert call() == 0
+        assert call(V=6) < 0 and call(width=4) < 0 and call(n=5) < 0      # past the buffers
+        assert call(tb=t.nbytes - 1) < 0 and call(ib=idx.nbytes - 1) < 0 and call(ob=out.nbytes - 4) < 0
+        assert call(esz=3) < 0 and call(V=-1) < 0 and call(n=-1) < 0
+        assert call(V=1 << 62, width=1 << 62) < 0 and call(n=1 << 62) < 0   # overflow
+        idx[2] = 5
+        assert call() == -11                        # an index past the table: PYRCH_E_INDEX
+        idx[2] = 0
+    assert lib.pyrch_gather_rows(4, ffi.NULL, 60, 5, 3, pi, 32, 4, po, 48) < 0
+
+
 @pytest.mark.parametrize("n", [5, 3000])
 def test_outputs_written_in_place_over_an_input_still_read_the_old_input(n):
     """An output may be computed straight into its array, but not when that array is

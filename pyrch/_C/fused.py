@@ -23,7 +23,8 @@ _ERRORS = {-1: "a required pointer is NULL", -2: "a count is out of range",
            -3: "unknown opcode", -4: "register index out of range",
            -5: "bad shape (ndim 1..8, extents >= 0)", -6: "negative stride",
            -7: "an operand's strides reach outside its buffer", -8: "unsupported dtype",
-           -9: "out of memory for the register file", -10: "an instruction writes a non-temporary register"}
+           -9: "out of memory for the register file", -10: "an instruction writes a non-temporary register",
+           -11: "an index is out of range"}
 
 _table = None
 from . import _threads as _THREADS   # noqa: E402  (set_num_threads's cell; 0 = not set yet)

@@ -435,6 +435,11 @@ def _c_conv():
     return conv
 
 
+def _c_rowsel():
+    from .._C import rowsel
+    return rowsel
+
+
 def _c_rows():
     from .._C import rows
     return rows
@@ -495,6 +500,10 @@ def _(g, out, dim):
 @op("embedding", kind="opaque", dtype="keep", method=False)
 def embedding(xp, weight, indices, *, padding_idx=None):
     """Rows of `weight` picked by integer `indices` (shape indices.shape + (D,))."""
+    if xp is np:
+        out = _c_rowsel().gather_rows(weight, indices)       # one C pass, indices checked
+        if out is not None:
+            return out
     if indices.size and (indices.min() < 0 or indices.max() >= weight.shape[0]):
         raise IndexError("index out of range in self")      # torch's words; no wrap-around
     return xp.take(weight, indices, axis=0)
@@ -521,12 +530,9 @@ def embedding_dense_backward(xp, g, indices, *, num_weights, padding_idx=None):
     d = g.shape[indices.ndim:]
     flat = indices.reshape(-1)
     width = int(np.prod(d, dtype=np.int64))
-    if xp.__name__ == "numpy" and g.dtype.kind == "f" and g.dtype.itemsize >= 4 and \
-            width >= 32 and num_weights * flat.shape[0] <= 1 << 22:
-        # a small table with wide rows (a char-level vocabulary): one-hot GEMM,
-        # 7x faster than add.at for 65 x 1024 x 128
-        onehot = (xp.arange(num_weights)[:, None] == flat[None, :]).astype(g.dtype)
-        out = (onehot @ g.reshape(flat.shape[0], width)).reshape((num_weights,) + d)
+    out = _c_rowsel().scatter_add_rows(g, indices, num_weights) if xp is np else None
+    if out is not None:
+        pass                                 # one C pass, indices checked
     elif xp.__name__ == "numpy" and g.dtype.kind == "f" and width == 1:
         # one value per index (max-pool's and nll's gathers): bincount, 2x add.at
         out = xp.bincount(flat, weights=g.reshape(-1), minlength=num_weights)
