@@ -436,6 +436,86 @@ def test_row_selection_bounds_are_checked_in_c():
     assert lib.pyrch_gather_rows(4, ffi.NULL, 60, 5, 3, pi, 32, 4, po, 48) < 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_gemm_matches_numpy_for_every_layout(dtype):
+    """pyrch's GEMM (OpenBLAS one thread per part, parts on the VM's pool): row- and
+    column-major operands, small-batch rows, batches (broadcast, strided views), out=."""
+    from pyrch._C import gemm
+    rng = np.random.default_rng(4)
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+    def mat(*shape, t=False):
+        x = rng.standard_normal(shape[:-2] + (shape[-1], shape[-2]) if t else shape).astype(dtype)
+        return np.swapaxes(x, -1, -2) if t else x
+    cases = [(mat(16, 784), mat(784, 512, t=True)), (mat(16, 784), mat(784, 512)),
+             (mat(512, 16, t=True), mat(16, 784)), (mat(200, 70), mat(70, 90)),
+             (mat(3, 40, 50), mat(3, 50, 60, t=True)), (mat(2, 3, 40, 50), mat(2, 3, 50, 60)),
+             (mat(40, 50), mat(5, 50, 60)), (mat(4, 8, 100), mat(100, 60)), (mat(1, 300), mat(300, 200))]
+    for a, b in cases:
+        want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        got = gemm.mm(a, b)
+        assert got is not None and got.shape == want.shape and got.dtype == dtype
+        np.testing.assert_allclose(got, want, **tol)
+        out = np.full(want.shape, np.nan, dtype)
+        assert gemm.mm(a, b, out) is out
+        np.testing.assert_allclose(out, want, **tol)
+    x = rng.standard_normal((5, 1, 30, 40)).astype(dtype)          # a size-1 dim with any stride
+    x = np.lib.stride_tricks.as_strided(x, x.shape, (x.strides[0], 999, x.strides[2], x.strides[3]))
+    y = mat(5, 1, 40, 50)
+    np.testing.assert_allclose(gemm.mm(x, y), np.matmul(x, y), **tol)
+    # what it leaves to numpy
+    assert gemm.mm(mat(2, 3), mat(3, 2)) is None                            # tiny
+    assert gemm.mm(mat(40, 50), mat(50, 60).astype(np.float16)) is None    # mixed dtypes
+    assert gemm.mm(mat(3, 2, 40, 50).transpose(1, 0, 2, 3), mat(2, 3, 50, 60)) is None
+    assert gemm.mm(mat(40, 50), mat(50, 60), np.empty((40, 60), np.float16)) is None
+
+
+def test_pool_runs_jobs_from_several_python_threads_and_in_a_forked_child():
+    """The VM's thread pool: concurrent callers (one takes the pool, the others run on
+    their own thread) and a forked child (no workers inherited) all get exact results."""
+    import os
+    import threading
+    from pyrch._C import gemm
+    n = 1 << 18
+    k = fused.compile_group(2, [("mul", [0, 1], {}), ("add", [2, 0], {})], [3], np.float32)
+    rng = np.random.default_rng(5)
+    xs = [(rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32))
+          for _ in range(4)]
+    a, b = rng.standard_normal((300, 200)), rng.standard_normal((200, 100))
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(30):
+                x, y = xs[i]
+                out = np.empty(n, np.float32)
+                k([x, y], [out])
+                if not np.array_equal(out, x * y + x):
+                    errors.append(f"thread {i}: wrong VM result")
+                if not np.allclose(gemm.mm(a, b), a @ b):
+                    errors.append(f"thread {i}: wrong GEMM result")
+        except Exception as e:      # noqa: BLE001 - reported below
+            errors.append(repr(e))
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[:3]
+    pid = os.fork()
+    if pid == 0:                    # the child: the pool starts afresh
+        ok = True
+        try:
+            x, y = xs[0]
+            out = np.empty(n, np.float32)
+            k([x, y], [out])
+            ok = np.array_equal(out, x * y + x) and np.allclose(gemm.mm(a, b), a @ b)
+        finally:
+            os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 @pytest.mark.parametrize("n", [5, 3000])
 def test_outputs_written_in_place_over_an_input_still_read_the_old_input(n):
     """An output may be computed straight into its array, but not when that array is

@@ -13,6 +13,8 @@ so the C loop usually sees one or two.
 >>> out = np.empty(3, np.float32)
 >>> _ = k([np.ones(3, np.float32), np.full(3, 2, np.float32)], [out]) if k.native else None
 """
+import threading
+
 import numpy as np
 
 from . import codegen
@@ -55,12 +57,12 @@ _HEAVY = {"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "tanh", "sigm
           "atan", "atan2", "sinh", "cosh", "asinh", "acosh", "atanh", "pow", "logit", "hypot",
           "fmod", "remainder", "floor_divide", "lgamma", "digamma", "erfinv", "selu", "celu"}
 _MEDIUM = {"div", "sqrt", "rsqrt", "reciprocal"}
-# A program runs on several threads only when elements x cost reaches this.
-# Memory-bound programs (an optimizer update: a few multiply-adds per element)
-# gain nothing from a second thread on this 2-core machine and lose when the
-# other core is busy (BLAS threads, another process); transcendental-heavy
-# programs scale.
-PAR_WORK = 1 << 21
+# A program runs on several threads only when elements x cost reaches this (and
+# the C side has at least 32k elements). The VM's workers are a persistent pool,
+# so a parallel run costs a few microseconds: measured on this 2-core machine,
+# two threads win from ~32k elements for an optimizer update (131k: 79 -> 45 us)
+# and from ~4k x 16 for a transcendental (tanh 131k: 143 -> 68 us).
+PAR_WORK = 1 << 16
 
 
 def op_cost(name):
@@ -182,7 +184,7 @@ class FusedKernel:
     def __init__(self, program):
         from . import lib as _lib_fn, ffi as _ffi_fn, stale
         self.program = program
-        self.max_threads = 1 << 30      # a cap below set_num_threads (see jit.executor)
+        self._lock = threading.Lock()
         self._lib = _lib_fn() if not stale() else None
         self.native = self._lib is not None
         self._ffi = _ffi_fn()
@@ -226,15 +228,17 @@ class FusedKernel:
         per-call work is filling in pointers. Use __call__ for anything else."""
         s, in_ptr, out_ptr, n, _, contig = layout
         fb, cast = self._fb, self._ffi.cast
-        for i, a in enumerate(inputs):
-            in_ptr[i] = fb(a) if contig[i] else cast("char *", a.ctypes.data)
-        k = len(inputs)
-        for i, a in enumerate(outputs):
-            out_ptr[i] = fb(a) if contig[k + i] else cast("char *", a.ctypes.data)
         t = _THREADS[0]
-        s.nthreads = (min(t or self._threads(), self.max_threads)
-                      if n * self.program.cost >= PAR_WORK else 1)
-        rc = self._lib.pyrch_fused_run(s)
+        # the layout's C struct is shared: one caller at a time (the C call releases the GIL)
+        with self._lock:
+            for i, a in enumerate(inputs):
+                in_ptr[i] = fb(a) if contig[i] else cast("char *", a.ctypes.data)
+            k = len(inputs)
+            for i, a in enumerate(outputs):
+                out_ptr[i] = fb(a) if contig[k + i] else cast("char *", a.ctypes.data)
+            s.nthreads = ((t or self._threads())
+                          if n * self.program.cost >= PAR_WORK else 1)
+            rc = self._lib.pyrch_fused_run(s)
         if rc != 0:
             raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
         return outputs

@@ -6,6 +6,10 @@
 #include "vm.h"
 #include "vmath.h"
 
+#define PYRCH_GEMM_MAX_PARTS 64
+/* below this many flops a GEMM stays on one thread */
+#define PYRCH_GEMM_PAR_FLOPS 2e6
+
 static int blas_threads = 0;
 
 void pyrch_blas_set_threads(int n)
@@ -57,6 +61,70 @@ static void epilogue_##SUF(T *c, int64_t m, int64_t n, int64_t ldc, const T *bia
 DEFINE_EPILOGUE(float, f32, pyrch_expf, pyrch_tanhf, pyrch_erff)
 DEFINE_EPILOGUE(double, f64, exp, tanh, erf)
 
+/* One part of a GEMM: the columns [j0, j1) or the rows [i0, i1) of every C[b]. */
+typedef struct {
+    const pyrch_gemm_t *g;
+    int64_t cut[PYRCH_GEMM_MAX_PARTS + 1];
+    int by_rows;
+} split_t;
+
+static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    int64_t m = i1 - i0, n = j1 - j0;
+    if (m <= 0 || n <= 0)
+        return;
+    /* element offsets of the block in A (rows i0..), B (columns j0..), C and the bias */
+    int64_t oa = g->trans_a ? i0 : i0 * g->lda;
+    int64_t ob = g->trans_b ? j0 * g->ldb : j0;
+    int64_t oc = i0 * g->ldc + j0;
+    int64_t obias = g->bias_kind == PYRCH_BIAS_COL ? j0 : i0;
+    enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+    for (int64_t b = 0; b < g->batch; b++) {
+        if (g->dtype == PYRCH_F32) {
+            const float *A = (const float *)g->a + b * g->stride_a + oa;
+            const float *B = (const float *)g->b + b * g->stride_b + ob;
+            float *Cm = (float *)g->c + b * g->stride_c + oc;
+            if (g->k == 0) {
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++)
+                        Cm[i * g->ldc + j] = g->beta == 0 ? 0.0f : (float)g->beta * Cm[i * g->ldc + j];
+            } else
+                scipy_cblas_sgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)g->k,
+                                  (float)g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb,
+                                  (float)g->beta, Cm, (blasint)g->ldc);
+            if (g->bias_kind || g->act)
+                epilogue_f32(Cm, m, n, g->ldc, g->bias ? (const float *)g->bias + obias : NULL,
+                             g->bias_kind, g->act);
+        } else {
+            const double *A = (const double *)g->a + b * g->stride_a + oa;
+            const double *B = (const double *)g->b + b * g->stride_b + ob;
+            double *Cm = (double *)g->c + b * g->stride_c + oc;
+            if (g->k == 0) {
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++)
+                        Cm[i * g->ldc + j] = g->beta == 0 ? 0.0 : g->beta * Cm[i * g->ldc + j];
+            } else
+                scipy_cblas_dgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)g->k,
+                                  g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb, g->beta, Cm,
+                                  (blasint)g->ldc);
+            if (g->bias_kind || g->act)
+                epilogue_f64(Cm, m, n, g->ldc, g->bias ? (const double *)g->bias + obias : NULL,
+                             g->bias_kind, g->act);
+        }
+    }
+}
+
+static void gemm_part(void *ctx, int t)
+{
+    const split_t *s = ctx;
+    const pyrch_gemm_t *g = s->g;
+    if (s->by_rows)
+        gemm_block(g, s->cut[t], s->cut[t + 1], 0, g->n);
+    else
+        gemm_block(g, 0, g->m, s->cut[t], s->cut[t + 1]);
+}
+
 int pyrch_gemm(const pyrch_gemm_t *g)
 {
     if (g == NULL)
@@ -87,39 +155,30 @@ int pyrch_gemm(const pyrch_gemm_t *g)
         if (need > g->nbytes_bias / isz)
             return PYRCH_E_BOUNDS;
     }
-    pyrch_blas_set_threads(g->nthreads < 1 ? 1 : g->nthreads);
-    enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
-    for (int64_t b = 0; b < g->batch; b++) {
-        if (g->dtype == PYRCH_F32) {
-            const float *A = (const float *)g->a + b * g->stride_a;
-            const float *B = (const float *)g->b + b * g->stride_b;
-            float *Cm = (float *)g->c + b * g->stride_c;
-            if (g->k == 0) {
-                for (int64_t i = 0; i < g->m; i++)
-                    for (int64_t j = 0; j < g->n; j++)
-                        Cm[i * g->ldc + j] = g->beta == 0 ? 0.0f : (float)g->beta * Cm[i * g->ldc + j];
-            } else
-                scipy_cblas_sgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k,
-                                  (float)g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb,
-                                  (float)g->beta, Cm, (blasint)g->ldc);
-            if (g->bias_kind || g->act)
-                epilogue_f32(Cm, g->m, g->n, g->ldc, (const float *)g->bias, g->bias_kind, g->act);
-        } else {
-            const double *A = (const double *)g->a + b * g->stride_a;
-            const double *B = (const double *)g->b + b * g->stride_b;
-            double *Cm = (double *)g->c + b * g->stride_c;
-            if (g->k == 0) {
-                for (int64_t i = 0; i < g->m; i++)
-                    for (int64_t j = 0; j < g->n; j++)
-                        Cm[i * g->ldc + j] = g->beta == 0 ? 0.0 : g->beta * Cm[i * g->ldc + j];
-            } else
-                scipy_cblas_dgemm(CblasRowMajor, ta, tb, (blasint)g->m, (blasint)g->n, (blasint)g->k,
-                                  g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb, g->beta, Cm,
-                                  (blasint)g->ldc);
-            if (g->bias_kind || g->act)
-                epilogue_f64(Cm, g->m, g->n, g->ldc, (const double *)g->bias, g->bias_kind, g->act);
-        }
+    /* NOTE: OpenBLAS runs single-threaded here and the parts run on the VM's pool,
+     * split along the longer side of C (in multiples of 16): one set of pyrch
+     * threads, so BLAS workers never spin on a core the VM needs. */
+    pyrch_blas_set_threads(1);
+    int parts = g->nthreads < 1 ? 1 : g->nthreads;
+    if (parts > PYRCH_GEMM_MAX_PARTS)
+        parts = PYRCH_GEMM_MAX_PARTS;
+    double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
+    if (flops < PYRCH_GEMM_PAR_FLOPS)
+        parts = 1;
+    split_t sp;
+    sp.g = g;
+    sp.by_rows = g->m >= 64;           /* row blocks of a row-major C are contiguous */
+    int64_t len = sp.by_rows ? g->m : g->n;
+    int64_t units = (len + 15) / 16;
+    if (parts > units)
+        parts = (int)units;
+    for (int t = 0; t <= parts; t++) {
+        int64_t c = units * t / parts * 16;
+        sp.cut[t] = c < len ? c : len;
     }
+    if (parts <= 1)
+        gemm_block(g, 0, g->m, 0, g->n);
+    else
+        pyrch_pool_run(gemm_part, &sp, parts);
     return PYRCH_OK;
 }

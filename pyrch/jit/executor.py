@@ -17,7 +17,6 @@ from ..ops.registry import OPS
 from .plan import ufunc_of
 
 
-_BLAS_OPS = {"conv", "conv_transpose", "conv_weight", "embedding_dense_backward"}
 
 
 class Executor:
@@ -31,12 +30,10 @@ class Executor:
         self.value_at = {s: v for v, s in plan.slot_of.items()}
         for s, arr in plan.constants:
             self.template[s] = arr
-        # NOTE: OpenBLAS's worker threads spin for a while after each GEMM. In a plan
-        # that calls BLAS, a second C VM thread would fight them for the other core
-        # (measured: a 12-op GELU group 1.9 ms on one thread, 3.2 ms on two), so
-        # BLAS owns the extra cores there and fused groups run on one thread.
-        self.solo = any(st.kind == "call" and (OPS[st.op].kind == "contraction" or st.op in _BLAS_OPS)
-                        for st in plan.steps)
+        # NOTE: GEMMs (matmul, conv) and fused groups share one pool of threads, the C
+        # VM's (pyrch/_C/gemm.py), so fused groups use every core even in plans that
+        # call BLAS: numpy's OpenBLAS workers, which used to hold the other core after
+        # each GEMM, are not used.
         self.steps = [self._compile(st, k) for k, st in enumerate(plan.steps)]
         self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
         self._names = None    # step names for the profiler, made on first profiled run
@@ -63,6 +60,8 @@ class Executor:
         slots = tuple(k for kind, k in args if kind == "s")
         all_slots = len(slots) == len(args)
         uf = ufunc_of(st.op, attrs, self._metas(args)) if st.bufs[0] >= 0 else None
+        if uf is np.matmul and all_slots and len(slots) == 2:
+            return self._compile_matmul(st, slots)
         if uf is not None:
             b = st.bufs[0]
             get_buf = self._buffer
@@ -108,6 +107,20 @@ class Executor:
                 v[o0] = r if type(r) is np.ndarray else np.asarray(r)
         return step
 
+    def _compile_matmul(self, st, slots):
+        """A GEMM into its planned buffer on pyrch's threads (pyrch/_C/gemm.py), numpy's
+        matmul where that does not apply."""
+        from .._C.gemm import mm
+        b, o0 = st.bufs[0], st.outs[0]
+        i0, i1 = slots
+        get_buf = self._buffer
+        matmul = np.matmul
+
+        def step(v):
+            a, c, out = v[i0], v[i1], get_buf(b)
+            v[o0] = out if mm(a, c, out) is not None else matmul(a, c, out=out)
+        return step
+
     def _compile_fused(self, st, inplace=None):
         body = st.attrs["body"]
         out_slot = dict(zip(st.attrs["outs"], st.outs))
@@ -116,7 +129,7 @@ class Executor:
         xmetas = self._metas(args)
         shape = self.value_at[st.outs[0]].shape
         from .native import compile_fused
-        native = compile_fused(st, shape, xmetas, self._buffer, inplace, solo=self.solo)
+        native = compile_fused(st, shape, xmetas, self._buffer, inplace)
         if native is not None:
             return native
         tmetas = [(shape, np.dtype(dt if dt != "bool" else np.bool_)) for _, _, _, dt in body]

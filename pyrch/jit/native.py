@@ -23,13 +23,12 @@ _EXACT_F64 = {"add", "sub", "mul", "div", "neg", "abs", "positive", "square", "r
               "logical_xor", "floor", "ceil", "trunc", "sign", "clone", "hardtanh"}
 
 
-def compile_fused(st, shape, xmetas, get_buf, inplace=None, solo=False):
+def compile_fused(st, shape, xmetas, get_buf, inplace=None):
     """A step function running fused Step `st` in C, or None when it cannot.
 
     inplace: {output slot: state slot} outputs to write straight into a state
     tensor's buffer (an optimizer update), when that buffer is a plain
     contiguous array of the right shape and dtype on this replay.
-    solo: run on one thread (the plan also calls BLAS, whose threads own the other cores).
     """
     from .. import _C
     if _C.lib() is None or _C.stale():
@@ -109,8 +108,6 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, solo=False):
         return None
     if not kernel.native:
         return None
-    if solo:
-        kernel.max_threads = 1
     out_slot = dict(zip(outs, st.outs))
     out_buf = dict(zip(outs, st.bufs))
     inplace = inplace or {}

@@ -64,7 +64,10 @@ def sum_to(xp, a, *, shape):
         if rows >= 64 and a.size // max(rows, 1) >= 16:
             # summing the leading dims (a bias gradient): a BLAS vector-matrix product,
             # 3x numpy's reduction over rows
-            out = np.ones(rows, a.dtype) @ a.reshape(rows, -1)
+            ones, a2 = np.ones((1, rows), a.dtype), a.reshape(rows, -1)
+            out = _gemm().mm(ones, a2)
+            if out is None:
+                out = ones @ a2
             return out.reshape(shape)
     out = a.sum(axis=axes, keepdims=True, dtype=a.dtype) if axes else a
     return out.reshape(shape) if out.shape != shape else out
@@ -102,3 +105,8 @@ def copy(xp, a, src):
 @copy.backward
 def _(g, needs):
     return None, g
+
+
+def _gemm():
+    from .._C import gemm
+    return gemm

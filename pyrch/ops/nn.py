@@ -109,9 +109,9 @@ def _conv_c(x, w, stride, padding, dilation, groups):
     o = w.shape[0]
     wm = w.reshape(g, o // g, ckg)
     if L >= _PER_SAMPLE_L:                                       # (N, G, O/G, L), no copy after
-        y = np.matmul(wm, cols.transpose(2, 0, 1, 3))
+        y = _matmul(wm[0] if g == 1 else wm, cols.transpose(2, 0, 1, 3))
     else:                                                        # (G, O/G, N*L), then to (N, O, L)
-        y = np.matmul(wm, cols.reshape(g, ckg, n * L))
+        y = _matmul(wm, cols.reshape(g, ckg, n * L))
         y = np.ascontiguousarray(y.reshape(o, n, L).transpose(1, 0, 2))
     return y.reshape((n, o) + out)
 
@@ -124,10 +124,10 @@ def _conv_weight_c(x, gy, kernel, stride, padding, dilation, groups):
     g, ckg, n, L = cols.shape
     o = gy.shape[1]
     if L >= _PER_SAMPLE_L:        # per sample (O/G, L) @ (L, C/G*K), summed over samples
-        gw = np.matmul(gy.reshape(n, g, o // g, L), cols.transpose(2, 0, 3, 1)).sum(axis=0)
+        gw = _matmul(gy.reshape(n, g, o // g, L), cols.transpose(2, 0, 3, 1)).sum(axis=0)
     else:                         # (C/G*K, N*L) @ (N*L, O/G) across all samples, transposed
         gm = np.ascontiguousarray(gy.reshape(n, o, L).transpose(1, 0, 2)).reshape(g, o // g, n * L)
-        gw = np.matmul(cols.reshape(g, ckg, n * L), gm.transpose(0, 2, 1)).transpose(0, 2, 1)
+        gw = _matmul(cols.reshape(g, ckg, n * L), gm.transpose(0, 2, 1)).transpose(0, 2, 1)
     return np.ascontiguousarray(gw).reshape((o, x.shape[1] // groups) + tuple(kernel))
 
 
@@ -140,7 +140,7 @@ def _conv_transpose_c(gy, w, size, stride, padding, dilation, groups):
     c = w.shape[1] * groups
     wm = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)           # (G, C/G*K, O/G)
     gm = np.ascontiguousarray(gy.reshape(n, o, -1).transpose(1, 0, 2))    # (O, N, L)
-    cols = np.matmul(wm, gm.reshape(groups, o // groups, -1))             # (G, C/G*K, N*L)
+    cols = _matmul(wm, gm.reshape(groups, o // groups, -1))             # (G, C/G*K, N*L)
     shape4 = (n, c) + ((1,) if len(kernel) == 1 else ()) + tuple(size)
     img = _c_conv().col2im(cols.reshape(-1, n, gm.shape[2]), shape4,
                            *_as_2d(kernel, stride, padding, dilation, out))
@@ -428,6 +428,17 @@ def _(x, *, output_size):
 def _c_pool():
     from .._C import pool
     return pool
+
+
+def _matmul(a, b):
+    """np.matmul, through pyrch's own threads where pyrch/_C takes it."""
+    r = _c_gemm().mm(a, b)
+    return np.matmul(a, b) if r is None else r
+
+
+def _c_gemm():
+    from .._C import gemm
+    return gemm
 
 
 def _c_conv():
