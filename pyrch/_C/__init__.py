@@ -130,8 +130,10 @@ def _numpy_blas():
 
 
 def set_num_threads(n):
-    """Threads pyrch may use on CPU: the C executor's, and BLAS's (numpy's OpenBLAS and
-    the one the extension links), so the two never oversubscribe the cores.
+    """Threads pyrch may use on CPU. GEMMs and fused elementwise programs share one
+    pool of this many threads (the C executor's; each GEMM part calls OpenBLAS on
+    one thread), so BLAS and pyrch never oversubscribe the cores. numpy's own
+    OpenBLAS, which runs what pyrch leaves to numpy, gets the same count.
 
     >>> import pyrch
     >>> pyrch.set_num_threads(1); pyrch.get_num_threads()
