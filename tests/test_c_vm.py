@@ -450,7 +450,7 @@ def test_pool_gemm_matches_numpy_for_every_layout(dtype):
     cases = [(mat(16, 784), mat(784, 512, t=True)), (mat(16, 784), mat(784, 512)),
              (mat(512, 16, t=True), mat(16, 784)), (mat(200, 70), mat(70, 90)),
              (mat(3, 40, 50), mat(3, 50, 60, t=True)), (mat(2, 3, 40, 50), mat(2, 3, 50, 60)),
-             (mat(40, 50), mat(5, 50, 60)), (mat(4, 8, 100), mat(100, 60)), (mat(1, 300), mat(300, 200))]
+             (mat(40, 50), mat(5, 50, 60)), (mat(4, 16, 100), mat(100, 60)), (mat(1, 1000), mat(1000, 400))]
     for a, b in cases:
         want = np.matmul(a.astype(np.float64), b.astype(np.float64))
         got = gemm.mm(a, b)
@@ -465,9 +465,9 @@ def test_pool_gemm_matches_numpy_for_every_layout(dtype):
     np.testing.assert_allclose(gemm.mm(x, y), np.matmul(x, y), **tol)
     # what it leaves to numpy
     assert gemm.mm(mat(2, 3), mat(3, 2)) is None                            # tiny
-    assert gemm.mm(mat(40, 50), mat(50, 60).astype(np.float16)) is None    # mixed dtypes
+    assert gemm.mm(mat(100, 50), mat(50, 60).astype(np.float16)) is None   # mixed dtypes
     assert gemm.mm(mat(3, 2, 40, 50).transpose(1, 0, 2, 3), mat(2, 3, 50, 60)) is None
-    assert gemm.mm(mat(40, 50), mat(50, 60), np.empty((40, 60), np.float16)) is None
+    assert gemm.mm(mat(100, 50), mat(50, 60), np.empty((100, 60), np.float16)) is None
 
 
 def test_pool_runs_jobs_from_several_python_threads_and_in_a_forked_child():

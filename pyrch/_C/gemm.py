@@ -101,8 +101,10 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
     return out
 
 
-# Below this many multiply-adds numpy's own matmul is cheaper than the call here.
-_MIN_MACS = 1 << 15
+# Below this many multiply-adds numpy's own matmul takes the product: OpenBLAS runs
+# it on the calling thread (its threading starts at 4 x 65536 multiply-adds), and
+# the ~10 us this call costs in Python would dominate (64 x 84 x 10: 2.5 vs 14 us).
+_MIN_MACS = 1 << 18
 
 
 def _as3(x, batch):
@@ -180,11 +182,12 @@ def mm(a, b, out=None):
             return None
         np.copyto(out.reshape(m, n), t.T)
         return out
-    from . import lib, ffi, get_num_threads
-    L = lib()
-    if L is None:
-        return None
-    F = ffi()
+    if not _state:
+        from . import lib, ffi, get_num_threads
+        if lib() is None:
+            return None
+        _state.update(L=lib(), F=ffi(), threads=get_num_threads)
+    L, F = _state["L"], _state["F"]
     if out is None:
         out = np.empty(out_shape, dt)
     elif type(out) is not np.ndarray or out.shape != out_shape or out.dtype != dt \
@@ -205,7 +208,7 @@ def mm(a, b, out=None):
     g.ldc = n
     g.nbytes_a, g.nbytes_b, g.nbytes_c = _extent(a2), _extent(b2), out.nbytes
     g.alpha = 1.0
-    g.nthreads = get_num_threads()
+    g.nthreads = _state["threads"]()
     rc = L.pyrch_gemm(g)
     if rc != 0:
         raise RuntimeError(f"pyrch/_C rejected the GEMM: {_ERRORS.get(rc, rc)}")

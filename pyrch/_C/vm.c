@@ -317,13 +317,17 @@ static void plan_direct(const pyrch_fused_t *p, int *direct)
 /* -- the thread pool --------------------------------------------------------------
  *
  * Workers start on first use and then wait for jobs: spinning for a short while
- * (PYRCH_SPIN_NS, yielding the core to any other runnable thread, such as a BLAS
- * worker, on every turn), then sleeping on a condition variable. Starting a
- * pthread per call cost 20-60 us, more than a 400k-element update takes on two
- * cores. One job runs at a time; a caller that finds the pool busy (another
- * Python thread) runs its job on its own thread. A forked child starts with no
- * workers (pthread_atfork), so DataLoader workers can use the VM too. */
-#define PYRCH_SPIN_NS 200000
+ * (PYRCH_SPIN_NS, yielding the core to any other runnable thread on every turn),
+ * then sleeping on a condition variable. Starting a pthread per call cost 20-60 us,
+ * more than a 400k-element update takes on two cores. A job is n parts that
+ * threads claim one at a time, the caller included, so a worker that is slow to
+ * wake never holds the caller up: the caller takes the parts nobody has claimed.
+ * One job runs at a time; a caller that finds the pool busy (another Python
+ * thread) runs its parts itself. A forked child starts with no workers
+ * (pthread_atfork), so DataLoader workers can use the VM too. */
+/* eager code leaves ~1 ms between GEMMs: a 200 us spin made LeNet's eager step
+ * 11.6 ms, a 2 ms spin 10.5-10.7 ms (asleep workers leave the caller alone) */
+#define PYRCH_SPIN_NS 2000000
 
 typedef struct {
     const pyrch_fused_t *p;
@@ -341,13 +345,20 @@ static void *run_part(void *arg)
     return NULL;
 }
 
+/* The job word: generation (bits 24..63) | parts in the job (16..23) | next part to
+ * claim (0..15). A claim is a compare-and-swap on it, so a worker can only claim a
+ * part of the generation it saw, and the job's fn/ctx are read after that claim. */
+#define JOB_GEN(w) ((w) >> 24)
+#define JOB_N(w) ((int)(((w) >> 16) & 0xff))
+#define JOB_NEXT(w) ((int)((w) & 0xffff))
+
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;     /* guards sleepers, wakeups */
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t pool_job_mu = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
 static int pool_sleepers;
-static int pool_size;                    /* workers started (ids 1..pool_size) */
-static atomic_uint_fast64_t pool_job;    /* (generation << 8) | threads in the job, caller included */
-static atomic_int pool_pending;          /* workers of the current job still running */
+static int pool_size;                    /* workers started */
+static atomic_uint_fast64_t pool_job;
+static atomic_int pool_done;             /* parts of the current job finished */
 static void (*pool_fn)(void *ctx, int part);
 static void *pool_ctx;
 static int pool_forked_hook;
@@ -359,35 +370,44 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Claim and run parts of generation `gen` until none is left. */
+static void pool_take_parts(uint_fast64_t gen)
+{
+    uint_fast64_t w = atomic_load_explicit(&pool_job, memory_order_acquire);
+    for (;;) {
+        if (JOB_GEN(w) != gen || JOB_NEXT(w) >= JOB_N(w))
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&pool_job, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        pool_fn(pool_ctx, JOB_NEXT(w));
+        atomic_fetch_add_explicit(&pool_done, 1, memory_order_acq_rel);
+        w = atomic_load_explicit(&pool_job, memory_order_acquire);
+    }
+}
+
 static void *pool_worker(void *arg)
 {
-    /* arg: (the generation when it was started << 8) | its id. The generation and a
-     * job's thread count come in one atomic word, so a worker outside a job never
-     * reads state the next job is being set up in. */
-    int id = (int)((uintptr_t)arg & 0xff);
-    uint_fast64_t seen = (uintptr_t)arg >> 8;
+    uint_fast64_t seen = (uintptr_t)arg;      /* the generation when it was started */
     for (;;) {
-        uint_fast64_t g = atomic_load_explicit(&pool_job, memory_order_acquire);
-        if (g >> 8 == seen) {
+        uint_fast64_t w = atomic_load_explicit(&pool_job, memory_order_acquire);
+        if (JOB_GEN(w) == seen) {
             int64_t until = now_ns() + PYRCH_SPIN_NS;
-            for (int turn = 0; g >> 8 == seen; turn++) {
+            for (int turn = 0; JOB_GEN(w) == seen; turn++) {
                 sched_yield();
-                g = atomic_load_explicit(&pool_job, memory_order_acquire);
-                if (g >> 8 != seen || (turn & 15) != 15 || now_ns() < until)
+                w = atomic_load_explicit(&pool_job, memory_order_acquire);
+                if (JOB_GEN(w) != seen || (turn & 15) != 15 || now_ns() < until)
                     continue;
                 pthread_mutex_lock(&pool_mu);
                 pool_sleepers++;
-                while ((g = atomic_load_explicit(&pool_job, memory_order_acquire)) >> 8 == seen)
+                while (JOB_GEN(w = atomic_load_explicit(&pool_job, memory_order_acquire)) == seen)
                     pthread_cond_wait(&pool_cv, &pool_mu);
                 pool_sleepers--;
                 pthread_mutex_unlock(&pool_mu);
             }
         }
-        seen = g >> 8;
-        if (id < (int)(g & 0xff)) {
-            pool_fn(pool_ctx, id);
-            atomic_fetch_sub_explicit(&pool_pending, 1, memory_order_acq_rel);
-        }
+        seen = JOB_GEN(w);
+        pool_take_parts(seen);
     }
     return NULL;
 }
@@ -402,7 +422,6 @@ static void pool_after_fork_in_child(void)
     pool_cv = c;
     pool_size = 0;
     pool_sleepers = 0;
-    atomic_store(&pool_pending, 0);
 }
 
 /* Start workers up to `want` (called holding pool_job_mu); returns how many exist. */
@@ -417,8 +436,8 @@ static int pool_grow(int want)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        /* started before the job it is for is published: it waits for the next generation */
-        uintptr_t arg = (uintptr_t)(atomic_load(&pool_job) >> 8 << 8) | (uintptr_t)(pool_size + 1);
+        /* started before its first job is published: it waits for the next generation */
+        uintptr_t arg = (uintptr_t)JOB_GEN(atomic_load(&pool_job));
         int ok = pthread_create(&t, &attr, pool_worker, (void *)arg) == 0;
         pthread_attr_destroy(&attr);
         if (!ok)
@@ -430,26 +449,25 @@ static int pool_grow(int want)
 
 int pyrch_pool_run(void (*fn)(void *ctx, int part), void *ctx, int n)
 {
+    if (n > 255)
+        n = 255;
     if (n > 1 && pthread_mutex_trylock(&pool_job_mu) == 0) {
         int have = pool_grow(n - 1);
-        int nw = have + 1 < n ? have + 1 : n;       /* parts past the workers: done below */
         pool_fn = fn;
         pool_ctx = ctx;
-        atomic_store_explicit(&pool_pending, nw - 1, memory_order_relaxed);
-        uint_fast64_t next = ((atomic_load_explicit(&pool_job, memory_order_relaxed) >> 8) + 1) << 8;
+        atomic_store_explicit(&pool_done, 0, memory_order_relaxed);
+        uint_fast64_t gen = JOB_GEN(atomic_load_explicit(&pool_job, memory_order_relaxed)) + 1;
         pthread_mutex_lock(&pool_mu);
-        atomic_store_explicit(&pool_job, next | (uint_fast64_t)nw, memory_order_release);
+        atomic_store_explicit(&pool_job, (gen << 24) | ((uint_fast64_t)n << 16), memory_order_release);
         if (pool_sleepers)
             pthread_cond_broadcast(&pool_cv);
         pthread_mutex_unlock(&pool_mu);
-        fn(ctx, 0);
-        for (int t = nw; t < n; t++)
-            fn(ctx, t);
-        for (int turn = 0; atomic_load_explicit(&pool_pending, memory_order_acquire) > 0; turn++)
+        pool_take_parts(gen);
+        for (int turn = 0; atomic_load_explicit(&pool_done, memory_order_acquire) < n; turn++)
             if (turn > 64)
                 sched_yield();
         pthread_mutex_unlock(&pool_job_mu);
-        return nw;
+        return have + 1 < n ? have + 1 : n;
     }
     for (int t = 0; t < n; t++)              /* the pool is busy (another thread): run here */
         fn(ctx, t);
