@@ -249,6 +249,8 @@ def test_set_num_threads_controls_the_vm_and_numpys_blas():
         blas = _numpy_blas()
         if blas is not None:                    # numpy links OpenBLAS in its wheels
             assert blas[1]() == 1
+            pyrch.set_num_threads(2)            # numpy's stays on one thread: pyrch's
+            assert pyrch.get_num_threads() == 2 and blas[1]() == 1    # pool runs the GEMMs
         a = np.random.default_rng(0).standard_normal((300, 300)).astype(np.float32)
         np.testing.assert_allclose(pyrch.tensor(a) @ pyrch.tensor(a), a @ a, rtol=1e-4, atol=1e-3)
         with pytest.raises(ValueError, match="positive integer"):
@@ -403,6 +405,26 @@ def test_row_gather_and_scatter_add_match_numpy(dtype, row):
             rowsel.gather_rows(table, idx)
         with pytest.raises(IndexError, match="index out of range in self"):
             rowsel.scatter_add_rows(g, idx, 7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 5), (7, 3), (1024, 128), (3000, 70), (5, 0), (0, 4)])
+def test_sum_rows_matches_numpy(dtype, shape):
+    from pyrch._C import rowsel
+    a = np.random.default_rng(6).standard_normal(shape).astype(dtype)
+    got = rowsel.sum_rows(a)
+    assert got.shape == (shape[1],) and got.dtype == dtype
+    np.testing.assert_allclose(got, a.astype(np.float64).sum(0), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)
+    lib, ffi = C.lib(), C.ffi()
+    out = np.empty(max(shape[1], 1), dtype)
+    pa, po = ffi.cast("void *", a.ctypes.data), ffi.cast("void *", out.ctypes.data)
+    isz = a.itemsize
+    assert lib.pyrch_sum_rows(isz, pa, a.nbytes - isz if a.size else -1, *shape, po, out.nbytes, 2) < 0
+    assert lib.pyrch_sum_rows(isz, pa, a.nbytes, shape[0], shape[1] + 1, po, out.nbytes, 2) < 0
+    assert lib.pyrch_sum_rows(2, pa, a.nbytes, *shape, po, out.nbytes, 2) < 0
+    assert lib.pyrch_sum_rows(isz, pa, a.nbytes, -1, shape[1], po, out.nbytes, 2) < 0
+    assert lib.pyrch_sum_rows(isz, pa, a.nbytes, 1 << 62, 1 << 62, po, out.nbytes, 2) < 0
 
 
 def test_row_selection_bounds_are_checked_in_c():

@@ -129,11 +129,20 @@ def _numpy_blas():
     return _np_blas[0]
 
 
+def _numpy_blas_threads():
+    """How many threads numpy's OpenBLAS may use alongside pyrch: one while the C
+    extension runs pyrch's GEMMs on its own pool (an OpenBLAS worker spins on its
+    core for ~0.1 s after every multi-threaded call, even a 1 x 1024 @ 1024 x 128
+    bias gradient, and halved the pool's speed on that core), else pyrch's count."""
+    return 1 if available else get_num_threads()
+
+
 def set_num_threads(n):
     """Threads pyrch may use on CPU. GEMMs and fused elementwise programs share one
     pool of this many threads (the C executor's; each GEMM part calls OpenBLAS on
     one thread), so BLAS and pyrch never oversubscribe the cores. numpy's own
-    OpenBLAS, which runs what pyrch leaves to numpy, gets the same count.
+    OpenBLAS, which runs the small products pyrch leaves to numpy, stays on one
+    thread while the extension is loaded (see `_numpy_blas_threads`).
 
     >>> import pyrch
     >>> pyrch.set_num_threads(1); pyrch.get_num_threads()
@@ -145,7 +154,7 @@ def set_num_threads(n):
     _threads[0] = int(n)
     blas = _numpy_blas()
     if blas is not None:
-        blas[0](int(n))
+        blas[0](_numpy_blas_threads())
 
 
 def get_num_threads():
@@ -154,3 +163,10 @@ def get_num_threads():
         import os
         _threads[0] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return _threads[0]
+
+
+if available:
+    # pyrch's GEMMs run on the extension's pool: keep numpy's OpenBLAS workers idle
+    _blas = _numpy_blas()
+    if _blas is not None:
+        _blas[0](1)

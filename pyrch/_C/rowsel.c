@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <string.h>
 #include "rowsel.h"
+#include <stdlib.h>
 #include "vm.h"
 
 static int mul_ok(int64_t a, int64_t b, int64_t *out)
@@ -100,4 +101,94 @@ int pyrch_scatter_add_rows(int esz, void *out, int64_t out_nbytes, int64_t V, in
     if (V * width > 0)
         memset(out, 0, (size_t)(V * width * esz));
     return esz == 4 ? scatter_f32(out, V, width, idx, n, g) : scatter_f64(out, V, width, idx, n, g);
+}
+
+#define SUM_MAX_PARTS 64
+
+typedef struct {
+    int esz, parts;
+    const char *a;
+    int64_t rows, cols;
+    char *partial;          /* parts x cols accumulators, in the compute dtype */
+} sum_job_t;
+
+#define DEFINE_SUM_PART(T, SUF)                                                              \
+static void sum_part_##SUF(const sum_job_t *j, int t)                                        \
+{                                                                                            \
+    int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;                  \
+    T *restrict acc = (T *)j->partial + (int64_t)t * j->cols;                                \
+    const T *a = (const T *)j->a;                                                            \
+    for (int64_t c = 0; c < j->cols; c++)                                                    \
+        acc[c] = 0;                                                                          \
+    for (int64_t r = r0; r < r1; r++) {                                                      \
+        const T *restrict row = a + r * j->cols;                                             \
+        _Pragma("omp simd")                                                                  \
+        for (int64_t c = 0; c < j->cols; c++)                                                \
+            acc[c] += row[c];                                                                \
+    }                                                                                        \
+}
+
+DEFINE_SUM_PART(float, f32)
+DEFINE_SUM_PART(double, f64)
+
+static void sum_part(void *ctx, int t)
+{
+    const sum_job_t *j = ctx;
+    if (j->esz == 4)
+        sum_part_f32(j, t);
+    else
+        sum_part_f64(j, t);
+}
+
+int pyrch_sum_rows(int esz, const void *a, int64_t a_nbytes, int64_t rows, int64_t cols,
+                   void *out, int64_t out_nbytes, int nthreads)
+{
+    if (esz != 4 && esz != 8)
+        return PYRCH_E_DTYPE;
+    int64_t n, ab, ob;
+    if (rows < 0 || cols < 0 || !mul_ok(rows, cols, &n) || !mul_ok(n, esz, &ab) ||
+        !mul_ok(cols, esz, &ob))
+        return PYRCH_E_COUNT;
+    if (ab > a_nbytes || ob > out_nbytes)
+        return PYRCH_E_BOUNDS;
+    if (cols == 0)
+        return PYRCH_OK;
+    if (out == NULL || (n > 0 && a == NULL))
+        return PYRCH_E_NULL;
+    int parts = nthreads < 1 ? 1 : nthreads;
+    if (parts > SUM_MAX_PARTS)
+        parts = SUM_MAX_PARTS;
+    if (n < (1 << 15) || rows < 2 * parts)       /* small: one thread */
+        parts = 1;
+    sum_job_t j = {esz, parts, a, rows, cols, NULL};
+    if (parts == 1) {
+        j.partial = out;
+        sum_part(&j, 0);
+        return PYRCH_OK;
+    }
+    j.partial = malloc((size_t)parts * (size_t)ob);
+    if (j.partial == NULL)
+        return PYRCH_E_NOMEM;
+    pyrch_pool_run(sum_part, &j, parts);
+    if (esz == 4) {
+        float *o = out;
+        const float *p = (const float *)j.partial;
+        for (int64_t c = 0; c < cols; c++) {
+            float v = p[c];
+            for (int t = 1; t < parts; t++)
+                v += p[(int64_t)t * cols + c];
+            o[c] = v;
+        }
+    } else {
+        double *o = out;
+        const double *p = (const double *)j.partial;
+        for (int64_t c = 0; c < cols; c++) {
+            double v = p[c];
+            for (int t = 1; t < parts; t++)
+                v += p[(int64_t)t * cols + c];
+            o[c] = v;
+        }
+    }
+    free(j.partial);
+    return PYRCH_OK;
 }

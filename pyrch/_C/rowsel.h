@@ -16,4 +16,12 @@ int pyrch_scatter_add_rows(int esz, void *out, int64_t out_nbytes, int64_t V, in
                            const int64_t *idx, int64_t idx_nbytes, int64_t n, const void *g,
                            int64_t g_nbytes);
 
+/* out[j] = sum over i of a[i, j] for a contiguous (rows, cols) float32/float64 table
+ * (a bias gradient: the sum over every leading dim). Row ranges are split over
+ * `nthreads` threads of the VM's pool (the same contiguous halves a fused program
+ * wrote, so each thread reads what its own core's cache holds); the partial sums
+ * are added in thread order, so a given thread count always gives the same bits. */
+int pyrch_sum_rows(int esz, const void *a, int64_t a_nbytes, int64_t rows, int64_t cols,
+                   void *out, int64_t out_nbytes, int nthreads);
+
 #endif

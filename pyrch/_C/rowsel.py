@@ -67,3 +67,18 @@ def scatter_add_rows(g, idx, num_rows):
              num_rows, width, F.from_buffer("int64_t[]", ix), ix.nbytes, ix.size,
              F.from_buffer("char[]", gc), gc.nbytes))
     return out
+
+
+def sum_rows(a2):
+    """The column sums of a contiguous (rows, cols) float32/float64 array, on pyrch's
+    threads, or None when the extension cannot take it."""
+    f = _entry("pyrch_sum_rows")
+    if f is None or type(a2) is not np.ndarray or a2.ndim != 2 or a2.dtype not in (np.float32, np.float64) \
+            or not a2.flags.c_contiguous:
+        return None
+    from . import ffi, get_num_threads
+    F = ffi()
+    out = np.empty(a2.shape[1], a2.dtype)
+    _check(f(a2.itemsize, F.from_buffer("char[]", a2), a2.nbytes, a2.shape[0], a2.shape[1],
+             F.from_buffer("char[]", out, require_writable=True), out.nbytes, get_num_threads()))
+    return out

@@ -4,6 +4,7 @@ PIPELINE is the order `compile` runs them in; `plan_buffers` and `lower` live
 in plan.py (the last takes a Graph to a flat Plan).
 """
 import heapq
+import math
 
 import numpy as np
 
@@ -412,11 +413,22 @@ def _fuse(g, siblings):
             d.discard(chosen)
         deps.append(frozenset(d))
     # a lone op joins too when numpy has no single ufunc for it (where, masked_fill,
-    # clamp with torch's NaN rule): one C loop beats numpy's several passes
-    real = [m for m in groups if len(m) > 1 or _not_a_ufunc(g.nodes[m[0]])]
+    # clamp with torch's NaN rule): one C loop beats numpy's several passes; and
+    # when it is big enough for the C VM's threads to beat numpy's single one
+    # (a 16 x 64 x 512 float32 multiply in the GPT step: 287 -> 110 us)
+    real = [m for m in groups if len(m) > 1 or _not_a_ufunc(g.nodes[m[0]])
+            or _threads_pay(g.nodes[m[0]])]
     if not real:
         return g
     return _build_fused(g, real, producer)
+
+
+_THREADED_MIN = 1 << 16
+
+
+def _threads_pay(n):
+    out = n.outputs[0]
+    return out.dtype.name in ("float32", "float64") and math.prod(out.shape) >= _THREADED_MIN
 
 
 def _not_a_ufunc(n):
