@@ -48,6 +48,22 @@ def _extent(a):
     return int(sum((n - 1) * st for n, st in zip(a.shape, a.strides)) + a.itemsize)
 
 
+def _struct(F, a, b, out, la, lb, dims, strides, ldc, nbytes_c):
+    """The C-side description of one (batched) GEMM out = a @ b."""
+    g = F.new("pyrch_gemm_t *")
+    g.dtype = _DT[a.dtype]
+    g.trans_a, g.lda = la
+    g.trans_b, g.ldb = lb
+    g.batch, g.m, g.n, g.k = dims
+    g.a = F.cast("const char *", a.ctypes.data)
+    g.b = F.cast("const char *", b.ctypes.data)
+    g.c = F.cast("char *", out.ctypes.data)
+    g.stride_a, g.stride_b, g.stride_c = strides
+    g.ldc = ldc
+    g.nbytes_a, g.nbytes_b, g.nbytes_c = _extent(a), _extent(b), nbytes_c
+    return g
+
+
 def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None):
     """out = act(alpha * a @ b + beta * out + bias); a, b 2-D or 3-D (batched) float arrays."""
     from . import lib, ffi, get_num_threads
@@ -74,18 +90,9 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
     if _layout(out) != (False, out.strides[-2] // out.itemsize if out.shape[-2] > 1 else n) and \
             not (out.flags.c_contiguous):
         raise ValueError("gemm output must be row-major")
-    g = F.new("pyrch_gemm_t *")
-    g.dtype = _DT[a.dtype]
-    g.trans_a, g.lda = la
-    g.trans_b, g.ldb = lb
-    g.batch, g.m, g.n, g.k = batch, m, n, k
-    g.a = F.cast("const char *", a.ctypes.data)
-    g.b = F.cast("const char *", b.ctypes.data)
-    g.c = F.cast("char *", out.ctypes.data)
-    g.stride_a, g.stride_b = _batch_stride(a, batch), _batch_stride(b, batch)
-    g.stride_c = _batch_stride(out, batch)
-    g.ldc = out.strides[-2] // out.itemsize if m > 1 else n
-    g.nbytes_a, g.nbytes_b, g.nbytes_c = _extent(a), _extent(b), _extent(out)
+    g = _struct(F, a, b, out, la, lb, (batch, m, n, k),
+                (_batch_stride(a, batch), _batch_stride(b, batch), _batch_stride(out, batch)),
+                out.strides[-2] // out.itemsize if m > 1 else n, _extent(out))
     if bias is not None:
         if bias.dtype != a.dtype or bias.ndim != 1 or not bias.flags.c_contiguous:
             bias = np.ascontiguousarray(bias, dtype=a.dtype).reshape(-1)
@@ -193,20 +200,9 @@ def mm(a, b, out=None):
     elif type(out) is not np.ndarray or out.shape != out_shape or out.dtype != dt \
             or not out.flags.c_contiguous or np.shares_memory(out, a) or np.shares_memory(out, b):
         return None
-    g = F.new("pyrch_gemm_t *")
-    g.dtype = _DT[dt]
-    g.trans_a, g.lda = la
-    g.trans_b, g.ldb = lb
-    g.batch, g.m, g.n, g.k = batch, m, n, k
-    g.a = F.cast("const char *", a2.ctypes.data)
-    g.b = F.cast("const char *", b2.ctypes.data)
-    g.c = F.cast("char *", out.ctypes.data)
-    if batch > 1:
-        g.stride_a = a2.strides[0] // a2.itemsize if a2.ndim == 3 else 0
-        g.stride_b = b2.strides[0] // b2.itemsize if b2.ndim == 3 else 0
-        g.stride_c = m * n
-    g.ldc = n
-    g.nbytes_a, g.nbytes_b, g.nbytes_c = _extent(a2), _extent(b2), out.nbytes
+    strides = (a2.strides[0] // a2.itemsize if a2.ndim == 3 else 0,
+               b2.strides[0] // b2.itemsize if b2.ndim == 3 else 0, m * n) if batch > 1 else (0, 0, 0)
+    g = _struct(F, a2, b2, out, la, lb, (batch, m, n, k), strides, n, out.nbytes)
     g.alpha = 1.0
     g.nthreads = _state["threads"]()
     rc = L.pyrch_gemm(g)
