@@ -198,7 +198,7 @@ def mm(a, b, out=None):
     if out is None:
         out = np.empty(out_shape, dt)
     elif type(out) is not np.ndarray or out.shape != out_shape or out.dtype != dt \
-            or not out.flags.c_contiguous or np.shares_memory(out, a) or np.shares_memory(out, b):
+            or not out.flags.c_contiguous or np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return None
     strides = (a2.strides[0] // a2.itemsize if a2.ndim == 3 else 0,
                b2.strides[0] // b2.itemsize if b2.ndim == 3 else 0, m * n) if batch > 1 else (0, 0, 0)

@@ -17,8 +17,6 @@ from ..ops.registry import OPS
 from .plan import ufunc_of
 
 
-
-
 class Executor:
     """Runs one Plan: `run(slots)` fills node slots given input/param/rng/constant slots."""
 

@@ -66,7 +66,7 @@ def sum_to(xp, a, *, shape):
             # pyrch's threads summing the rows its core just wrote (GPT step, in the
             # plan: 85 -> 65 us for 1024 x 128); a BLAS vector-matrix product without it
             a2 = a.reshape(rows, -1)
-            out = _rowsel().sum_rows(a2)        # on pyrch's threads, each summing its rows
+            out = _rowsel().sum_rows(a2)
             if out is None:
                 out = np.ones((1, rows), a.dtype) @ a2
             return out.reshape(shape)

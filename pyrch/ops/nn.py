@@ -4,10 +4,12 @@ Convolution is three primitives that are the partial derivatives of one
 trilinear form  T(x, w, g) = sum x[n, c, l*s + k*d - p] w[o, c, k] g[n, o, l]:
 `conv` (grad of T by g), `conv_transpose` (by x) and `conv_weight` (by w).
 Each one's backward is written with the other two, so gradients of any order
-close over the set. All three run as im2col + one batched GEMM: the patches
-are a strided view of the padded input (no Python loop over output
-positions); `conv_transpose` scatters its columns back with one vectorised
-add per kernel offset.
+close over the set. All three run as im2col + GEMM. For 1-D and 2-D float
+arrays on CPU the columns come from pyrch/_C (im2col, and col2im for
+`conv_transpose`) laid out (C*K, N, L), so the GEMMs span every sample;
+elsewhere (3-D, cupy) the patches are a strided view of the padded input and
+`conv_transpose` scatters its columns back with one vectorised add per kernel
+offset.
 
 Max pools are a non-differentiable primitive that finds the argmax of each
 window, plus a `gather` (nn.functional), so their gradient is gather's.
