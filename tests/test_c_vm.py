@@ -427,6 +427,29 @@ def test_sum_rows_matches_numpy(dtype, shape):
     assert lib.pyrch_sum_rows(isz, pa, a.nbytes, 1 << 62, 1 << 62, po, out.nbytes, 2) < 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_eager_add_sub_mul_run_in_c_and_equal_numpy_bitwise(dtype):
+    """Big eager + - * run as threaded C loops (pyrch.ops.elementwise.c_binary): the
+    same IEEE roundings as numpy, so the bits agree, broadcasting included."""
+    import pyrch
+    from pyrch.ops.elementwise import c_binary
+    rng = np.random.default_rng(7)
+    shapes = [((16, 64, 512), (16, 64, 512)), ((16, 64, 512), (512,)), ((16, 64, 512), ()),
+              ((1, 64, 4096), (16, 1, 4096)), ((64, 6, 28, 28), (1, 6, 1, 1))]
+    for sa, sb in shapes:
+        a = rng.standard_normal(sa).astype(dtype)
+        b = np.asarray(rng.standard_normal(sb)).astype(dtype)
+        a.flat[:3] = [np.nan, np.inf, -0.0]
+        for name, f in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply)):
+            assert c_binary(name, a, b) is not None                  # the C path takes it
+            want = f(a, b)
+            got = getattr(pyrch, name)(pyrch.from_numpy(a), pyrch.from_numpy(b)).numpy()
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    assert c_binary("add", np.ones(10, dtype), np.ones(10, dtype)) is None          # small: numpy
+    assert c_binary("add", np.ones(1 << 18, np.float32), np.ones(1 << 18, np.float64)) is None
+
+
 def test_row_selection_bounds_are_checked_in_c():
     lib, ffi = C.lib(), C.ffi()
     t = np.zeros((5, 3), np.float32)
@@ -488,7 +511,8 @@ def test_pool_gemm_matches_numpy_for_every_layout(dtype):
     # what it leaves to numpy
     assert gemm.mm(mat(2, 3), mat(3, 2)) is None                            # tiny
     assert gemm.mm(mat(100, 50), mat(50, 60).astype(np.float16)) is None   # mixed dtypes
-    assert gemm.mm(mat(3, 2, 40, 50).transpose(1, 0, 2, 3), mat(2, 3, 50, 60)) is None
+    at = mat(3, 2, 40, 50).transpose(1, 0, 2, 3)                            # heads split off, then
+    np.testing.assert_allclose(gemm.mm(at, y2 := mat(2, 3, 50, 60)), np.matmul(at, y2), **tol)  # transposed
     assert gemm.mm(mat(100, 50), mat(50, 60), np.empty((100, 60), np.float16)) is None
 
 

@@ -160,15 +160,21 @@ def mm(a, b, out=None):
         batch = _prod(b.shape[:-2])
         a2, b2 = a, _as3(b, batch)
         if b2 is None:
-            return None
+            b2 = _as3(np.ascontiguousarray(b), batch)
         out_shape = b.shape[:-2] + (m, n)
     else:
         if a.shape[:-2] != b.shape[:-2]:
             return None
         batch = _prod(a.shape[:-2])
-        a2, b2 = _as3(a, batch), _as3(b, batch)
-        if a2 is None or b2 is None:
-            return None
+        # batch dims that do not collapse into one (attention's heads split off a
+        # projection, then transposed): a contiguous copy, cheaper than numpy's
+        # one-product-at-a-time loop
+        a2 = _as3(a, batch)
+        if a2 is None:
+            a2 = _as3(np.ascontiguousarray(a), batch)
+        b2 = _as3(b, batch)
+        if b2 is None:
+            b2 = _as3(np.ascontiguousarray(b), batch)
         out_shape = a.shape[:-1] + (n,)
     if m * n * k * batch < _MIN_MACS:
         return None
