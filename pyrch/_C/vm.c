@@ -415,11 +415,9 @@ static void *pool_worker(void *arg)
 static void pool_after_fork_in_child(void)
 {
     /* the child has only the forking thread: no workers, fresh locks */
-    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
-    pool_mu = m;
-    pool_job_mu = m;
-    pool_cv = c;
+    pthread_mutex_init(&pool_mu, NULL);
+    pthread_mutex_init(&pool_job_mu, NULL);
+    pthread_cond_init(&pool_cv, NULL);
     pool_size = 0;
     pool_sleepers = 0;
 }
