@@ -183,6 +183,13 @@ def test_gemm_transposed_and_batched_operands():
     np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
 
 
+def test_gemm_with_an_empty_inner_dimension_gives_bias_and_activation_only():
+    a, b = np.ones((3, 0), np.float32), np.ones((0, 4), np.float32)
+    out = np.full((3, 4), 7, np.float32)
+    gemm.matmul(a, b, out, bias=np.arange(-1, 3, dtype=np.float32), act="relu")
+    np.testing.assert_array_equal(out, np.maximum(np.arange(-1, 3, dtype=np.float32), 0)[None].repeat(3, 0))
+
+
 def test_gemm_shape_errors_are_python_errors():
     with pytest.raises(ValueError, match="cannot be multiplied"):
         gemm.matmul(np.ones((2, 3), np.float32), np.ones((4, 5), np.float32), np.empty((2, 5), np.float32))

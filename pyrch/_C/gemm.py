@@ -28,6 +28,8 @@ def _layout(m):
     isz = m.itemsize
     s0, s1 = m.strides[-2], m.strides[-1]
     r, c = m.shape[-2], m.shape[-1]
+    if r == 0 or c == 0:                # nothing is read: any leading dimension will do
+        return False, max(c, 1)
     if s1 == isz and (s0 >= c * isz or r == 1) and s0 % isz == 0:
         return False, max(s0 // isz, c)
     if s0 == isz and (s1 >= r * isz or c == 1) and s1 % isz == 0:
@@ -48,6 +50,16 @@ def _extent(a):
     return int(sum((n - 1) * st for n, st in zip(a.shape, a.strides)) + a.itemsize)
 
 
+def _ptr(F, a):
+    """The address of a's first element: from_buffer on a (or on a.T, which starts at
+    the same byte) where one is C-contiguous, 10x cheaper than a.ctypes.data."""
+    if a.flags.c_contiguous:
+        return F.from_buffer(a)
+    if a.ndim == 2 and a.flags.f_contiguous:
+        return F.from_buffer(a.T)
+    return F.cast("char *", a.ctypes.data)
+
+
 def _struct(F, a, b, out, la, lb, dims, strides, ldc, nbytes_c):
     """The C-side description of one (batched) GEMM out = a @ b."""
     g = F.new("pyrch_gemm_t *")
@@ -55,9 +67,9 @@ def _struct(F, a, b, out, la, lb, dims, strides, ldc, nbytes_c):
     g.trans_a, g.lda = la
     g.trans_b, g.ldb = lb
     g.batch, g.m, g.n, g.k = dims
-    g.a = F.cast("const char *", a.ctypes.data)
-    g.b = F.cast("const char *", b.ctypes.data)
-    g.c = F.cast("char *", out.ctypes.data)
+    g.a = _ptr(F, a)
+    g.b = _ptr(F, b)
+    g.c = _ptr(F, out)
     g.stride_a, g.stride_b, g.stride_c = strides
     g.ldc = ldc
     g.nbytes_a, g.nbytes_b, g.nbytes_c = _extent(a), _extent(b), nbytes_c
