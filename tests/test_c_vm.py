@@ -457,6 +457,27 @@ def test_large_eager_add_sub_mul_run_in_c_and_equal_numpy_bitwise(dtype):
     assert c_binary("add", np.ones(1 << 18, np.float32), np.ones(1 << 18, np.float64)) is None
 
 
+def test_config_c_false_keeps_every_eager_kernel_on_numpy():
+    """PYRCH_C=0 / config(c=False) is the reference path: no C GEMM, conv, row or
+    elementwise kernel runs under it (they answer None and numpy takes over)."""
+    import pyrch
+    from pyrch._C import gemm, rowsel
+    from pyrch.ops import nn as N
+    from pyrch.ops.elementwise import c_binary, c_select
+    a = np.ones((300, 300), np.float32)
+    big = np.ones(1 << 18, np.float32)
+    assert gemm.mm(a, a) is not None and c_binary("add", big, big) is not None
+    with pyrch.config(c=False):
+        assert gemm.mm(a, a) is None
+        assert c_binary("add", big, big) is None
+        assert c_select("where", (big > 0, big, big)) is None
+        assert N._c_cols(np.ones((2, 3, 8, 8), np.float32), (3, 3), (1, 1), ((0, 0), (0, 0)),
+                         (1, 1), 1, (6, 6)) is None
+        assert rowsel.sum_rows(np.ones((1000, 100), np.float32)) is None
+        assert rowsel.gather_rows(a, np.zeros(5, np.int64)) is None
+        np.testing.assert_allclose((pyrch.from_numpy(a) @ pyrch.from_numpy(a)).numpy(), a @ a)
+
+
 def test_row_selection_bounds_are_checked_in_c():
     lib, ffi = C.lib(), C.ffi()
     t = np.zeros((5, 3), np.float32)

@@ -12,6 +12,7 @@ from math import prod as _prod
 import numpy as np
 
 from .fused import _ERRORS
+from .._config import flags
 
 ACTS = {None: 0, "relu": 1, "gelu_tanh": 2, "tanh": 3, "sigmoid": 4, "gelu": 5}
 _DT = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
@@ -148,7 +149,8 @@ def mm(a, b, out=None):
     GEMMs and the fused elementwise work: numpy's OpenBLAS workers spin on the other
     core for a while after each call and slowed every VM step that wanted that core.
     """
-    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim < 2 or b.ndim < 2:
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim < 2 or b.ndim < 2 \
+            or not flags.c:                 # PYRCH_C=0 / config(c=False): numpy only
         return None
     dt = a.dtype
     if dt is not b.dtype and dt != b.dtype or dt not in _DT:

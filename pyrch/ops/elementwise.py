@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from .._config import flags
 from .core import fill
 from .registry import op
 
@@ -65,6 +66,8 @@ class _CpuSpecial:
 
     def _kernel(self, op_name, n_in=1, dtype="float32"):
         """A C program applying `op_name` to `n_in` inputs in `dtype` (cached), or None."""
+        if not flags.c:                     # PYRCH_C=0 / config(c=False): numpy only
+            return None
         key = (op_name, n_in, dtype)
         k = self._kernels.get(key, False)
         if k is False:
