@@ -447,9 +447,8 @@ static int pool_grow(int want)
 
 int pyrch_pool_run(void (*fn)(void *ctx, int part), void *ctx, int n)
 {
-    if (n > 255)
-        n = 255;
-    if (n > 1 && pthread_mutex_trylock(&pool_job_mu) == 0) {
+    /* a job's part count must fit the job word's byte; callers ask for <= 64 */
+    if (n > 1 && n <= 255 && pthread_mutex_trylock(&pool_job_mu) == 0) {
         int have = pool_grow(n - 1);
         pool_fn = fn;
         pool_ctx = ctx;
