@@ -478,6 +478,40 @@ def test_config_c_false_keeps_every_eager_kernel_on_numpy():
         np.testing.assert_allclose((pyrch.from_numpy(a) @ pyrch.from_numpy(a)).numpy(), a @ a)
 
 
+def test_layer_norm_rows_in_c_match_float64_and_check_bounds():
+    from pyrch._C import rows
+    rng = np.random.default_rng(8)
+    for shape in [(1024, 128), (3, 7), (5000, 16)]:
+        x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+        w, b = rng.standard_normal(shape[1:]).astype(np.float32), rng.standard_normal(shape[1:]).astype(np.float32)
+        g = rng.standard_normal(shape).astype(np.float32)
+        xd = x.astype(np.float64)
+        d = xd - xd.mean(-1, keepdims=True)
+        rs = 1 / np.sqrt((d * d).mean(-1, keepdims=True) + 1e-5)
+        xh = d * rs
+        np.testing.assert_allclose(rows.layer_norm(x, w, b, 1e-5, 1), xh * w + b, rtol=1e-5, atol=1e-5)
+        gx, gw, gb = rows.layer_norm_backward(g, x, w, 1e-5, 1)
+        gh = g * w
+        np.testing.assert_allclose(gx, rs * (gh - gh.mean(-1, keepdims=True) - xh * (gh * xh).mean(-1, keepdims=True)),
+                                   rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(gw, (g * xh).sum(0), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(gb, g.sum(0), rtol=1e-4, atol=1e-3)
+    lib, ffi = C.lib(), C.ffi()
+    x, w = np.zeros((4, 8), np.float32), np.ones(8, np.float32)
+    out = np.zeros_like(x)
+    p = lambda a: ffi.cast("float *", a.ctypes.data)
+    ok = lambda **k: lib.pyrch_layer_norm_f32(p(x), k.get("xb", x.nbytes), k.get("rows", 4), k.get("D", 8), p(w), p(w),
+                                              k.get("wb", w.nbytes), 1e-5, p(out), k.get("ob", out.nbytes), 2)
+    assert ok() == 0
+    assert ok(rows=5) < 0 and ok(D=9) < 0 and ok(xb=x.nbytes - 4) < 0 and ok(ob=4) < 0 and ok(wb=28) < 0
+    assert ok(rows=-1) < 0 and ok(rows=1 << 62, D=1 << 62) < 0
+    g, gx, gw, gb = np.zeros_like(x), np.zeros_like(x), np.zeros_like(w), np.zeros_like(w)
+    bw = lambda **k: lib.pyrch_layer_norm_backward_f32(p(g), p(x), k.get("nb", x.nbytes), k.get("rows", 4), 8,
+                                                       p(w), w.nbytes, 1e-5, p(gx), p(gw), p(gb), k.get("gb", w.nbytes), 2)
+    assert bw() == 0
+    assert bw(rows=5) < 0 and bw(nb=8) < 0 and bw(gb=4) < 0
+
+
 def test_row_selection_bounds_are_checked_in_c():
     lib, ffi = C.lib(), C.ffi()
     t = np.zeros((5, 3), np.float32)

@@ -33,3 +33,58 @@ def softmax(a, log=False):
     if rc != 0:
         raise RuntimeError(f"pyrch/_C rejected the softmax: {_ERRORS.get(rc, rc)}")
     return out
+
+
+def _ln_args(x, w, n):
+    """(contiguous x, w, rows, D) for the C layer norm, or None."""
+    from . import lib
+    L = lib()
+    if L is None or not hasattr(L, "pyrch_layer_norm_f32") or type(x) is not np.ndarray \
+            or x.dtype != np.float32 or type(w) is not np.ndarray or w.dtype != np.float32 \
+            or x.ndim < n or x.shape[x.ndim - n:] != w.shape:
+        return None
+    D = w.size
+    return np.ascontiguousarray(x), np.ascontiguousarray(w), (x.size // D if D else 0), D
+
+
+def layer_norm(x, w, b, eps, n):
+    """(x - mean) / sqrt(var + eps) * w + b over x's last `n` dims (float32), or None
+    when the extension cannot take it."""
+    args = _ln_args(x, w, n)
+    if args is None or type(b) is not np.ndarray or b.dtype != np.float32 or b.shape != w.shape:
+        return None
+    from . import lib, ffi, get_num_threads
+    xc, wc, rows, D = args
+    bc = np.ascontiguousarray(b)
+    out = np.empty(x.shape, np.float32)
+    F = ffi()
+    rc = lib().pyrch_layer_norm_f32(F.from_buffer("float[]", xc), xc.nbytes, rows, D,
+                                    F.from_buffer("float[]", wc), F.from_buffer("float[]", bc),
+                                    min(wc.nbytes, bc.nbytes), float(eps),
+                                    F.from_buffer("float[]", out, require_writable=True),
+                                    out.nbytes, get_num_threads())
+    if rc != 0:
+        raise RuntimeError(f"pyrch/_C rejected the layer norm: {_ERRORS.get(rc, rc)}")
+    return out
+
+
+def layer_norm_backward(g, x, w, eps, n):
+    """(grad x, grad w, grad b) of `layer_norm` for float32 operands, or None."""
+    args = _ln_args(x, w, n)
+    if args is None or type(g) is not np.ndarray or g.dtype != np.float32 or g.shape != x.shape:
+        return None
+    from . import lib, ffi, get_num_threads
+    xc, wc, rows, D = args
+    gc = np.ascontiguousarray(g)
+    gx = np.empty(x.shape, np.float32)
+    gw, gb = np.empty(w.shape, np.float32), np.empty(w.shape, np.float32)
+    F = ffi()
+    rc = lib().pyrch_layer_norm_backward_f32(
+        F.from_buffer("float[]", gc), F.from_buffer("float[]", xc), min(gc.nbytes, xc.nbytes),
+        rows, D, F.from_buffer("float[]", wc), wc.nbytes, float(eps),
+        F.from_buffer("float[]", gx, require_writable=True),
+        F.from_buffer("float[]", gw, require_writable=True),
+        F.from_buffer("float[]", gb, require_writable=True), gw.nbytes, get_num_threads())
+    if rc != 0:
+        raise RuntimeError(f"pyrch/_C rejected the layer norm backward: {_ERRORS.get(rc, rc)}")
+    return gx, gw, gb

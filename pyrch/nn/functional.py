@@ -14,7 +14,7 @@ import warnings
 
 import pyrch as _p
 from ..ops.nn import softmax as _softmax_op, log_softmax as _log_softmax_op, \
-    embedding as _embedding_op
+    embedding as _embedding_op, layer_norm as _layer_norm_op
 
 
 # -- activations ----------------------------------------------------------------------
@@ -329,6 +329,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
             f"[*, {', '.join(map(str, normalized_shape))}], but got input of size"
             f"{list(input.shape)}")
+    if weight is not None and bias is not None and tuple(weight.shape) == tuple(normalized_shape) \
+            and tuple(bias.shape) == tuple(normalized_shape) and input.dtype.is_floating_point:
+        # one op (one C pass each way for float32 on CPU) instead of nine
+        return _layer_norm_op(input, weight, bias, n=k, eps=float(eps))
     dims = tuple(range(input.dim() - k, input.dim()))
     mean = input.mean(dims, keepdim=True)
     d = input - mean

@@ -767,6 +767,22 @@ def _embedding(cx, n):
     return cx.emit("Gather", [cx.x(n, 0), cx.x(n, 1)], outputs=[cx.out(n)], axis=0)
 
 
+@to("layer_norm")
+def _layer_norm(cx, n):
+    a = n.attr_dict()
+    k, eps = a["n"], float(a["eps"])
+    r = _rank(n.inputs[0])
+    x, w, b = cx.x(n, 0), cx.x(n, 1), cx.x(n, 2)
+    if cx.opset >= 17:
+        return cx.emit("LayerNormalization", [x, w, b], outputs=[cx.out(n)], axis=r - k,
+                       epsilon=eps)
+    axes = list(range(r - k, r))             # opset 13-16: the same arithmetic, spelled out
+    d = cx.emit("Sub", [x, cx.reduce("ReduceMean", x, axes, True)])
+    var = cx.reduce("ReduceMean", cx.emit("Mul", [d, d]), axes, True)
+    rstd = cx.emit("Reciprocal", [cx.emit("Sqrt", [cx.emit("Add", [var, _scalar(cx, n, eps)])])])
+    return cx.emit("Add", [cx.emit("Mul", [cx.emit("Mul", [d, rstd]), w]), b], outputs=[cx.out(n)])
+
+
 @to("softmax", "log_softmax")
 def _softmax(cx, n):
     r = _rank(n.inputs[0])

@@ -572,6 +572,79 @@ def _(gw, indices, padding_idx):
     return out, None
 
 
+# -- layer normalisation ----------------------------------------------------------------
+
+@op("layer_norm", kind="opaque", dtype="promote", method=False)
+def layer_norm(xp, x, w, b, *, n, eps):
+    """(x - mean) / sqrt(var + eps) * w + b, the statistics over x's last `n` dims
+    (w and b shaped like those dims). One C pass for float32 on CPU."""
+    if xp is np:
+        out = _c_rows().layer_norm(x, w, b, eps, n)
+        if out is not None:
+            return out
+    dims = tuple(range(x.ndim - n, x.ndim))
+    d = x - x.mean(axis=dims, keepdims=True)
+    rstd = 1 / xp.sqrt((d * d).mean(axis=dims, keepdims=True) + eps)
+    return d * rstd * w + b
+
+
+def _ln_meta(x, w, n):
+    from .._dtype import promote_types
+    if tuple(x.shape[len(x.shape) - n:]) != tuple(w.shape) or len(x.shape) < n:
+        raise RuntimeError(f"layer_norm: weight of shape {list(w.shape)} does not match the "
+                           f"last {n} dims of input of shape {list(x.shape)}")
+    return tuple(x.shape), promote_types(x.dtype, w.dtype)
+
+
+@layer_norm.infer
+def _(x, w, b, *, n, eps):
+    if tuple(b.shape) != tuple(w.shape):
+        raise RuntimeError(f"layer_norm: bias of shape {list(b.shape)} does not match weight "
+                           f"of shape {list(w.shape)}")
+    return _ln_meta(x, w, n)
+
+
+@layer_norm.backward
+def _(g, x, w, n, eps):
+    from .._dispatch import state
+    if not state.grad_enabled:           # a plain backward: one C pass (float32)
+        return layer_norm_backward(g, x, w, n=n, eps=eps)
+    # create_graph: the same gradient from differentiable ops, so it can be differentiated
+    dims = tuple(range(x.dim() - n, x.dim()))
+    lead = tuple(range(x.dim() - n))
+    d = x - x.mean(dims, keepdim=True)
+    rstd = ((d * d).mean(dims, keepdim=True) + eps).rsqrt()
+    xh = d * rstd
+    gh = g * w
+    gx = rstd * (gh - gh.mean(dims, keepdim=True) - xh * (gh * xh).mean(dims, keepdim=True))
+    gxh = g * xh
+    return gx, (gxh.sum(lead) if lead else gxh), (g.sum(lead) if lead else g)
+
+
+@op("layer_norm_backward", kind="opaque", dtype="promote", outputs=3, differentiable=False,
+    method=False)
+def layer_norm_backward(xp, g, x, w, *, n, eps):
+    """(grad x, grad w, grad b) of `layer_norm` given the output gradient g."""
+    if xp is np:
+        r = _c_rows().layer_norm_backward(g, x, w, eps, n)
+        if r is not None:
+            return r
+    dims = tuple(range(x.ndim - n, x.ndim))
+    lead = tuple(range(x.ndim - n))
+    d = x - x.mean(axis=dims, keepdims=True)
+    rstd = 1 / xp.sqrt((d * d).mean(axis=dims, keepdims=True) + eps)
+    xh = d * rstd
+    gh = g * w
+    gx = rstd * (gh - gh.mean(axis=dims, keepdims=True) - xh * (gh * xh).mean(axis=dims, keepdims=True))
+    return gx, (g * xh).sum(axis=lead), g.sum(axis=lead)
+
+
+@layer_norm_backward.infer
+def _(g, x, w, *, n, eps):
+    shape, dt = _ln_meta(x, w, n)
+    return [(shape, dt), (tuple(w.shape), dt), (tuple(w.shape), dt)]
+
+
 # -- losses that need their own gradient -----------------------------------------------
 
 @op("binary_cross_entropy", kind="opaque", dtype="promote", method=False)

@@ -181,3 +181,20 @@ add(OpInfo("binary_cross_entropy", lambda rng: [
     Sample((rng.uniform(0.05, 0.95, (5,)), rng.integers(0, 2, (5,)).astype(np.float64))),
 ], call=lambda lib, x, t: lib.binary_cross_entropy(x, t),
     torch_call=lambda torch, x, t: torch.nn.functional.binary_cross_entropy(x, t, reduction="none")))
+
+
+def _layer_norm_samples(rng):
+    return [
+        Sample((rng.standard_normal((2, 3, 4)) * 2 + 1, rng.standard_normal(4), rng.standard_normal(4))),
+        Sample((rng.standard_normal((2, 5, 6)), rng.standard_normal((5, 6)), rng.standard_normal((5, 6)))),
+        Sample((rng.standard_normal((3, 8)), rng.standard_normal(8), rng.standard_normal(8)),
+               dict(eps=1e-3), noncontig=True),
+        Sample((rng.standard_normal((7,)), rng.standard_normal(7), rng.standard_normal(7))),
+    ]
+
+
+# the gradient checks run layer_norm's backward: layer_norm_backward without
+# create_graph, the differentiable composite with it (second derivatives)
+add(OpInfo("layer_norm", _layer_norm_samples,
+           call=lambda lib, x, w, b, eps=1e-5: lib.nn.functional.layer_norm(x, tuple(w.shape), w, b, eps),
+           covers=("layer_norm_backward",), grad_atol=1e-4))

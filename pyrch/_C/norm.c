@@ -1,0 +1,150 @@
+/* Layer normalisation rows (see norm.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "norm.h"
+#include "vm.h"
+
+#define LN_MAX_PARTS 64
+
+typedef struct {
+    const float *x, *w, *b, *g;
+    float *out, *gx, *pw, *pb;
+    int64_t rows, D;
+    double eps;
+    int parts;
+} ln_job_t;
+
+static void row_stats(const float *x, int64_t D, double eps, double *mean, double *rstd)
+{
+    double s = 0;
+#pragma omp simd reduction(+:s)
+    for (int64_t j = 0; j < D; j++)
+        s += x[j];
+    double m = s / (double)D, v = 0;
+#pragma omp simd reduction(+:v)
+    for (int64_t j = 0; j < D; j++) {
+        double d = x[j] - m;
+        v += d * d;
+    }
+    *mean = m;
+    *rstd = 1.0 / sqrt(v / (double)D + eps);
+}
+
+static void fwd_part(void *ctx, int t)
+{
+    const ln_job_t *j = ctx;
+    int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts, D = j->D;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * D;
+        float *restrict o = j->out + r * D;
+        double mean, rstd;
+        row_stats(x, D, j->eps, &mean, &rstd);
+        float m = (float)mean, s = (float)rstd;
+#pragma omp simd
+        for (int64_t c = 0; c < D; c++)
+            o[c] = (x[c] - m) * s * j->w[c] + j->b[c];
+    }
+}
+
+static void bwd_part(void *ctx, int t)
+{
+    const ln_job_t *j = ctx;
+    int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts, D = j->D;
+    float *restrict pw = j->pw + (int64_t)t * D, *restrict pb = j->pb + (int64_t)t * D;
+    memset(pw, 0, sizeof(float) * (size_t)D);
+    memset(pb, 0, sizeof(float) * (size_t)D);
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * D, *g = j->g + r * D;
+        float *restrict gx = j->gx + r * D;
+        double mean, rstd;
+        row_stats(x, D, j->eps, &mean, &rstd);
+        float m = (float)mean, s = (float)rstd;
+        double a = 0, c2 = 0;
+#pragma omp simd reduction(+:a, c2)
+        for (int64_t c = 0; c < D; c++) {
+            float xh = (x[c] - m) * s, gh = g[c] * j->w[c];
+            a += gh;
+            c2 += gh * xh;
+            pw[c] += g[c] * xh;
+            pb[c] += g[c];
+        }
+        float am = (float)(a / (double)D), cm = (float)(c2 / (double)D);
+#pragma omp simd
+        for (int64_t c = 0; c < D; c++) {
+            float xh = (x[c] - m) * s;
+            gx[c] = s * (g[c] * j->w[c] - am - xh * cm);
+        }
+    }
+}
+
+static int check(int64_t rows, int64_t D, int64_t big_nbytes, int64_t small_nbytes, int *parts,
+                 int nthreads)
+{
+    if (rows < 0 || D < 0 || rows > (INT64_MAX / 4) / (D > 0 ? D : 1))
+        return PYRCH_E_COUNT;
+    if (rows * D * 4 > big_nbytes || D * 4 > small_nbytes)
+        return PYRCH_E_BOUNDS;
+    int p = nthreads < 1 ? 1 : nthreads > LN_MAX_PARTS ? LN_MAX_PARTS : nthreads;
+    if (rows * D < (1 << 15) || rows < 2 * p)
+        p = 1;
+    *parts = p;
+    return PYRCH_OK;
+}
+
+int pyrch_layer_norm_f32(const float *x, int64_t x_nbytes, int64_t rows, int64_t D,
+                         const float *w, const float *b, int64_t wb_nbytes, double eps,
+                         float *out, int64_t out_nbytes, int nthreads)
+{
+    int parts;
+    int rc = check(rows, D, x_nbytes < out_nbytes ? x_nbytes : out_nbytes, wb_nbytes, &parts,
+                   nthreads);
+    if (rc != PYRCH_OK)
+        return rc;
+    if (rows == 0 || D == 0)
+        return PYRCH_OK;
+    if (!x || !w || !b || !out)
+        return PYRCH_E_NULL;
+    ln_job_t j = {x, w, b, NULL, out, NULL, NULL, NULL, rows, D, eps, parts};
+    if (parts == 1)
+        fwd_part(&j, 0);
+    else
+        pyrch_pool_run(fwd_part, &j, parts);
+    return PYRCH_OK;
+}
+
+int pyrch_layer_norm_backward_f32(const float *g, const float *x, int64_t nbytes, int64_t rows,
+                                  int64_t D, const float *w, int64_t w_nbytes, double eps,
+                                  float *gx, float *gw, float *gb, int64_t gwb_nbytes,
+                                  int nthreads)
+{
+    int parts;
+    int rc = check(rows, D, nbytes, w_nbytes < gwb_nbytes ? w_nbytes : gwb_nbytes, &parts,
+                   nthreads);
+    if (rc != PYRCH_OK)
+        return rc;
+    if (D == 0)
+        return PYRCH_OK;
+    if (!w || !gw || !gb || (rows > 0 && (!g || !x || !gx)))
+        return PYRCH_E_NULL;
+    float *partial = malloc(sizeof(float) * 2 * (size_t)parts * (size_t)D);
+    if (partial == NULL)
+        return PYRCH_E_NOMEM;
+    ln_job_t j = {x, w, NULL, g, NULL, gx, partial, partial + (int64_t)parts * D, rows, D, eps,
+                  parts};
+    if (parts == 1)
+        bwd_part(&j, 0);
+    else
+        pyrch_pool_run(bwd_part, &j, parts);
+    for (int64_t c = 0; c < D; c++) {
+        float sw = j.pw[c], sb = j.pb[c];
+        for (int t = 1; t < parts; t++) {
+            sw += j.pw[(int64_t)t * D + c];
+            sb += j.pb[(int64_t)t * D + c];
+        }
+        gw[c] = sw;
+        gb[c] = sb;
+    }
+    free(partial);
+    return PYRCH_OK;
+}
