@@ -35,56 +35,56 @@ def softmax(a, log=False):
     return out
 
 
-def _ln_args(x, w, n):
-    """(contiguous x, w, rows, D) for the C layer norm, or None."""
+def _ln_args(x, w, n, other, other_shape):
+    """(contiguous x, w, other, rows, D) for the C layer norm, or None when it cannot
+    take them (no extension, not float32 numpy arrays, shapes that do not fit)."""
     from . import lib
     L = lib()
-    if L is None or not hasattr(L, "pyrch_layer_norm_f32") or type(x) is not np.ndarray \
-            or x.dtype != np.float32 or type(w) is not np.ndarray or w.dtype != np.float32 \
-            or x.ndim < n or x.shape[x.ndim - n:] != w.shape:
+    arrays = (x, w, other)
+    if L is None or not hasattr(L, "pyrch_layer_norm_f32") or \
+            any(type(a) is not np.ndarray or a.dtype != np.float32 for a in arrays) or \
+            x.ndim < n or x.shape[x.ndim - n:] != w.shape or other.shape != other_shape:
         return None
     D = w.size
-    return np.ascontiguousarray(x), np.ascontiguousarray(w), (x.size // D if D else 0), D
+    return tuple(np.ascontiguousarray(a) for a in arrays) + ((x.size // D if D else 0), D)
+
+
+def _run(name, what, *args):
+    from . import lib
+    rc = getattr(lib(), name)(*args)
+    if rc != 0:
+        raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
 
 
 def layer_norm(x, w, b, eps, n):
     """(x - mean) / sqrt(var + eps) * w + b over x's last `n` dims (float32), or None
     when the extension cannot take it."""
-    args = _ln_args(x, w, n)
-    if args is None or type(b) is not np.ndarray or b.dtype != np.float32 or b.shape != w.shape:
+    args = _ln_args(x, w, n, b, getattr(w, "shape", None))
+    if args is None:
         return None
-    from . import lib, ffi, get_num_threads
-    xc, wc, rows, D = args
-    bc = np.ascontiguousarray(b)
-    out = np.empty(x.shape, np.float32)
+    from . import ffi, get_num_threads
     F = ffi()
-    rc = lib().pyrch_layer_norm_f32(F.from_buffer("float[]", xc), xc.nbytes, rows, D,
-                                    F.from_buffer("float[]", wc), F.from_buffer("float[]", bc),
-                                    min(wc.nbytes, bc.nbytes), float(eps),
-                                    F.from_buffer("float[]", out, require_writable=True),
-                                    out.nbytes, get_num_threads())
-    if rc != 0:
-        raise RuntimeError(f"pyrch/_C rejected the layer norm: {_ERRORS.get(rc, rc)}")
+    xc, wc, bc, rows, D = args
+    out = np.empty(x.shape, np.float32)
+    _run("pyrch_layer_norm_f32", "layer norm", F.from_buffer("float[]", xc), xc.nbytes, rows, D,
+         F.from_buffer("float[]", wc), F.from_buffer("float[]", bc), min(wc.nbytes, bc.nbytes),
+         float(eps), F.from_buffer("float[]", out, require_writable=True), out.nbytes,
+         get_num_threads())
     return out
 
 
 def layer_norm_backward(g, x, w, eps, n):
     """(grad x, grad w, grad b) of `layer_norm` for float32 operands, or None."""
-    args = _ln_args(x, w, n)
-    if args is None or type(g) is not np.ndarray or g.dtype != np.float32 or g.shape != x.shape:
+    args = _ln_args(x, w, n, g, getattr(x, "shape", None))
+    if args is None:
         return None
-    from . import lib, ffi, get_num_threads
-    xc, wc, rows, D = args
-    gc = np.ascontiguousarray(g)
+    from . import ffi, get_num_threads
+    F = ffi()
+    xc, wc, gc, rows, D = args
     gx = np.empty(x.shape, np.float32)
     gw, gb = np.empty(w.shape, np.float32), np.empty(w.shape, np.float32)
-    F = ffi()
-    rc = lib().pyrch_layer_norm_backward_f32(
-        F.from_buffer("float[]", gc), F.from_buffer("float[]", xc), min(gc.nbytes, xc.nbytes),
-        rows, D, F.from_buffer("float[]", wc), wc.nbytes, float(eps),
-        F.from_buffer("float[]", gx, require_writable=True),
-        F.from_buffer("float[]", gw, require_writable=True),
-        F.from_buffer("float[]", gb, require_writable=True), gw.nbytes, get_num_threads())
-    if rc != 0:
-        raise RuntimeError(f"pyrch/_C rejected the layer norm backward: {_ERRORS.get(rc, rc)}")
+    out = [F.from_buffer("float[]", a, require_writable=True) for a in (gx, gw, gb)]
+    _run("pyrch_layer_norm_backward_f32", "layer norm backward", F.from_buffer("float[]", gc),
+         F.from_buffer("float[]", xc), min(gc.nbytes, xc.nbytes), rows, D,
+         F.from_buffer("float[]", wc), wc.nbytes, float(eps), *out, gw.nbytes, get_num_threads())
     return gx, gw, gb
