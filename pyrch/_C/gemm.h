@@ -3,7 +3,9 @@
  * Row-major: C[b] = act(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias).
  * All pointers are borrowed for the call; per-batch strides are in elements
  * (0 broadcasts one matrix over the batch). Every extent is bounds-checked
- * against the byte size of its buffer before BLAS is called. */
+ * against the byte size of its buffer before BLAS is called. `nthreads` parts
+ * (batch entries, row blocks or column blocks) run on the VM's thread pool, each
+ * calling OpenBLAS on one thread; products under 2 MFLOP run as one part. */
 #ifndef PYRCH_GEMM_H
 #define PYRCH_GEMM_H
 #include <stdint.h>

@@ -53,9 +53,9 @@ const char *pyrch_opcode_hash(void);
 const char *pyrch_opcode_name(int op);
 int pyrch_opcode_arity(int op);
 
-/* Run fn(ctx, 0..n-1) on the VM's thread pool, the caller taking part 0 (see
- * vm.c); returns how many threads took part. Used by the VM and GEMM steps, so
- * pyrch's threads never compete with each other. */
+/* Run fn(ctx, 0..n-1) on the VM's thread pool, each part once, the caller claiming
+ * parts too (see vm.c); returns how many threads could take part. Used by the VM,
+ * GEMM, column sums and layer norm, so pyrch's threads never compete with each other. */
 int pyrch_pool_run(void (*fn)(void *ctx, int part), void *ctx, int n);
 
 #endif
