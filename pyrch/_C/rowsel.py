@@ -7,6 +7,8 @@
 >>> r is None or r.tolist() == [[4.0, 5.0], [0.0, 1.0]]
 True
 """
+from math import prod as _prod
+
 import numpy as np
 
 from .fused import _ERRORS
@@ -43,7 +45,7 @@ def gather_rows(table, idx):
     out = np.empty(ix.shape + t.shape[1:], t.dtype)
     from . import ffi
     F = ffi()
-    width = int(np.prod(t.shape[1:], dtype=np.int64))
+    width = _prod(t.shape[1:])
     _check(f(t.itemsize, F.from_buffer("char[]", t), t.nbytes, t.shape[0], width,
              F.from_buffer("int64_t[]", ix), ix.nbytes, ix.size,
              F.from_buffer("char[]", out, require_writable=True), out.nbytes))
@@ -62,7 +64,7 @@ def scatter_add_rows(g, idx, num_rows):
     out = np.empty((num_rows,) + row, gc.dtype)
     from . import ffi
     F = ffi()
-    width = int(np.prod(row, dtype=np.int64))
+    width = _prod(row)
     _check(f(gc.itemsize, F.from_buffer("char[]", out, require_writable=True), out.nbytes,
              num_rows, width, F.from_buffer("int64_t[]", ix), ix.nbytes, ix.size,
              F.from_buffer("char[]", gc), gc.nbytes))
