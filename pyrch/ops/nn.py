@@ -542,7 +542,7 @@ def embedding_dense_backward(xp, g, indices, *, num_weights, padding_idx=None):
     """Sum the rows of `g` into a (num_weights, D) table at `indices` (embedding's grad)."""
     d = g.shape[indices.ndim:]
     flat = indices.reshape(-1)
-    width = int(np.prod(d, dtype=np.int64))
+    width = _prod(d)
     out = _c_rowsel().scatter_add_rows(g, indices, num_weights) if xp is np else None
     if out is not None:
         pass                                 # one C pass, indices checked
