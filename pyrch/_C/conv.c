@@ -100,6 +100,7 @@ static void im2col_##SUF(const pyrch_conv_t *g, const T *x, T *cols)            
             }                                                                               \
 }                                                                                           \
                                                                                             \
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))                         \
 static void col2im_##SUF(const pyrch_conv_t *g, const T *cols, T *img)                      \
 {                                                                                           \
     const int64_t L = g->OH * g->OW, plane = g->H * g->W;                                   \

@@ -113,6 +113,7 @@ typedef struct {
 } sum_job_t;
 
 #define DEFINE_SUM_PART(T, SUF)                                                              \
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))                         \
 static void sum_part_##SUF(const sum_job_t *j, int t)                                        \
 {                                                                                            \
     int64_t r0 = j->rows * t / j->parts, r1 = j->rows * (t + 1) / j->parts;                  \
