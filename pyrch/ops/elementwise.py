@@ -91,6 +91,7 @@ _CPU_SPECIAL = _CpuSpecial()
 # NOTE: below ~256k results numpy's one-core loop wins: the call here costs ~20 us
 # (measured: 128 x 512 adds 10 vs 26 us; 16 x 64 x 512 + bias 225 vs 90 us)
 _THREADED_MIN = 1 << 18
+_C_MIN_INPUT = _THREADED_MIN >> 4      # an operand this small can still broadcast big
 _F64 = np.dtype(np.float64)
 
 
@@ -98,9 +99,11 @@ def c_binary(op_name, a, b):
     """a <op> b for two float32 or two float64 arrays with 256k+ results, as one C loop
     on pyrch's threads (numpy's runs on one core): None when that does not apply. The
     C VM computes + - * with the same IEEE roundings as numpy, so the bits agree."""
+    # NOTE: this runs on every eager + - *: the cheap size test rejects small operands first
+    if getattr(a, "size", 0) < _C_MIN_INPUT and getattr(b, "size", 0) < _C_MIN_INPUT:
+        return None
     if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype is not b.dtype \
-            and a.dtype != b.dtype or a.dtype not in (_F32, _F64) \
-            or max(a.size, b.size) < _THREADED_MIN >> 4:
+            and a.dtype != b.dtype or a.dtype not in (_F32, _F64):
         return None
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
