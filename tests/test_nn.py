@@ -758,3 +758,19 @@ def test_embedding_max_norm_matches_torch(norm_type):
         res.append((y.detach().numpy(), weight.detach().numpy(), weight.grad.numpy()))
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_layer_norm_without_affine_and_its_errors_match_torch():
+    """F.layer_norm is the one `layer_norm` op with or without weight and bias; wrong
+    shapes and integer input raise torch's errors."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    for shape in [(4,), (3, 4)]:
+        got = F.layer_norm(pyrch.tensor(x), shape).numpy()
+        d = x - x.mean(axis=tuple(range(3 - len(shape), 3)), keepdims=True)
+        want = d / np.sqrt((d * d).mean(axis=tuple(range(3 - len(shape), 3)), keepdims=True) + 1e-5)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError, match=r"Expected weight to be of same shape as normalized_shape, "
+                                           r"but got weight of shape \[3\] and normalized_shape = \[4\]"):
+        F.layer_norm(pyrch.tensor(x), (4,), pyrch.ones(3))
+    with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
+        F.layer_norm(pyrch.tensor(x).long(), (4,))

@@ -13,6 +13,7 @@ import math
 import warnings
 
 import pyrch as _p
+from .._dtype import TORCH_NAMES
 from ..ops.nn import softmax as _softmax_op, log_softmax as _log_softmax_op, \
     embedding as _embedding_op, layer_norm as _layer_norm_op
 
@@ -329,19 +330,22 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
             f"[*, {', '.join(map(str, normalized_shape))}], but got input of size"
             f"{list(input.shape)}")
-    if weight is not None and bias is not None and tuple(weight.shape) == tuple(normalized_shape) \
-            and tuple(bias.shape) == tuple(normalized_shape) and input.dtype.is_floating_point:
-        # one op (one C pass each way for float32 on CPU) instead of nine
-        return _layer_norm_op(input, weight, bias, n=k, eps=float(eps))
-    dims = tuple(range(input.dim() - k, input.dim()))
-    mean = input.mean(dims, keepdim=True)
-    d = input - mean
-    out = d * ((d * d).mean(dims, keepdim=True) + eps).rsqrt()
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out
+    if not input.dtype.is_floating_point:
+        # torch's exception type and words for integer input
+        raise NotImplementedError(f'"LayerNormKernelImpl" not implemented for '
+                                  f"'{TORCH_NAMES.get(input.dtype.name, input.dtype.name)}'")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != tuple(normalized_shape):
+            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got "
+                               f"{name} of shape {list(p.shape)} and normalized_shape = "
+                               f"{list(normalized_shape)}")
+    # the `layer_norm` op is the one description of the arithmetic; a missing weight or
+    # bias is a constant one or zero
+    if weight is None:
+        weight = _p.ones(tuple(normalized_shape), dtype=input.dtype, device=input.device)
+    if bias is None:
+        bias = _p.zeros(tuple(normalized_shape), dtype=input.dtype, device=input.device)
+    return _layer_norm_op(input, weight, bias, n=k, eps=float(eps))
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
