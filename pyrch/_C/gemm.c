@@ -10,13 +10,13 @@
 /* below this many flops a GEMM stays on one thread */
 #define PYRCH_GEMM_PAR_FLOPS 2e6
 
-static int blas_threads = 0;
-
-void pyrch_blas_set_threads(int n)
+/* OpenBLAS runs on one thread inside each part: the parts are pyrch's threads. */
+static void blas_single_threaded(void)
 {
-    if (n >= 1 && n != blas_threads) {
-        scipy_openblas_set_num_threads(n);
-        blas_threads = n;
+    static int done = 0;      /* a benign race: every caller sets the same value */
+    if (!done) {
+        scipy_openblas_set_num_threads(1);
+        done = 1;
     }
 }
 
@@ -161,7 +161,7 @@ int pyrch_gemm(const pyrch_gemm_t *g)
     /* NOTE: OpenBLAS runs single-threaded here and the parts run on the VM's pool,
      * split along the longer side of C (in multiples of 16): one set of pyrch
      * threads, so BLAS workers never spin on a core the VM needs. */
-    pyrch_blas_set_threads(1);
+    blas_single_threaded();
     int parts = g->nthreads < 1 ? 1 : g->nthreads;
     if (parts > PYRCH_GEMM_MAX_PARTS)
         parts = PYRCH_GEMM_MAX_PARTS;

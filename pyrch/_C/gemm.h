@@ -25,6 +25,5 @@ typedef struct {
 } pyrch_gemm_t;
 
 int pyrch_gemm(const pyrch_gemm_t *g);
-void pyrch_blas_set_threads(int n);
 
 #endif

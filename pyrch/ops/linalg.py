@@ -96,10 +96,11 @@ def _gemm():
 
 
 def _mm2(xp, a, b):
-    # NOTE: a linear layer on a small batch (x @ W.T, 2..32 rows) runs 1.4-2x faster
-    # in OpenBLAS as (W @ x.T).T: the kernel then walks the long dimension. The
-    # transposed result is copied back to row-major (cheap: few rows), so callers
-    # see the same contiguous array. Measured in benchmarks (MLP batch 16).
+    # NOTE: numpy's matmul, for what pyrch/_C/gemm.mm leaves (no extension, small
+    # products). A linear layer on a small batch (x @ W.T, 2..32 rows) runs 1.4-2x
+    # faster in OpenBLAS as (W @ x.T).T: the kernel then walks the long dimension
+    # (gemm.mm makes the same choice for its own products). The transposed result is
+    # copied back to row-major (cheap: few rows), so callers see a contiguous array.
     if 2 <= a.shape[0] <= 32 and b.flags.f_contiguous and not b.flags.c_contiguous \
             and b.shape[1] >= 64 and xp.__name__ == "numpy":
         return xp.ascontiguousarray(xp.matmul(b.T, a.T).T)
