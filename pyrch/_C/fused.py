@@ -290,7 +290,8 @@ class FusedKernel:
         st.in_dtype, st.out_dtype = casts[3], casts[4]
         st.in_nbytes, st.out_nbytes = casts[5], casts[6]
         st.in_ptr, st.out_ptr = in_ptr, out_ptr
-        # (struct, pointer arrays, elements, what keeps the C-side arrays alive)
+        # (struct, pointer arrays, elements, what keeps the C-side arrays alive, which
+        # operands are C-contiguous: their addresses come through from_buffer)
         contig = tuple(bool(a.flags.c_contiguous) for a in list(inputs) + list(outputs))
         return (st, in_ptr, out_ptr, int(np.prod(shape)), (arrays, casts), contig)
 
