@@ -185,8 +185,8 @@ def dispatch(op, args, attrs=None):
     except Exception as err:  # noqa: BLE001 - re-raised with the op's name and shapes
         _fail(op, args, arrays, attrs, err)
     if op.n_outputs == 1:
-        if type(out) is not ndarray and (foreign is False or not hasattr(out, "__cuda_array_interface__")):
-            out = np.asarray(out)
+        if type(out) is not ndarray and not hasattr(out, "__cuda_array_interface__"):
+            out = np.asarray(out)       # a numpy scalar (not a cupy array: to_device makes those from CPU input)
         res = T._wrap(out)
         if op.view:
             base = args[0]

@@ -69,6 +69,8 @@ def _flat(out):
 def _np(t):
     if hasattr(t, "detach"):
         t = t.detach()
+    if hasattr(t, "cpu"):
+        t = t.cpu()
     if hasattr(t, "numpy"):
         return np.asarray(t.numpy())
     return np.asarray(t)
@@ -139,15 +141,16 @@ def test_infer_matches_output(info, sample):
             assert dt is o.dtype, f"{op.name}: infer says {dt}, ran {o.dtype}"
 
 
-def _grad_fn(info, sample):
+def _grad_fn(info, sample, device=None):
     def fn(*xs):
         it = iter(xs)
+        dev = device or (xs[0].device if xs else None)    # integer arguments go where the inputs are
         args = []
         for a in sample.args:
             if isinstance(a, list) and a and isinstance(a[0], np.ndarray):
-                args.append([next(it) if y.dtype.kind == "f" else pyrch.tensor(y) for y in a])
+                args.append([next(it) if y.dtype.kind == "f" else pyrch.tensor(y, device=dev) for y in a])
             elif isinstance(a, np.ndarray):
-                args.append(next(it) if a.dtype.kind == "f" else pyrch.tensor(a))
+                args.append(next(it) if a.dtype.kind == "f" else pyrch.tensor(a, device=dev))
             else:
                 args.append(a)
         return info.run(pyrch, tuple(args), dict(sample.kwargs))

@@ -25,7 +25,9 @@ def _as_tuple(x):
 def _ones(d):
     """A fresh array of ones shaped and typed like `d` (the implicit root gradient)."""
     if type(d) is not np.ndarray:
-        return d.__class__(d.shape, d.dtype) + 1
+        r = d.__class__(d.shape, d.dtype)     # cupy: uninitialised memory, so fill it
+        r.fill(1)
+        return r
     if not d.shape:
         return np.array(1, d.dtype)   # cheaper than ones_like for the usual 0-dim loss
     return np.ones(d.shape, d.dtype)

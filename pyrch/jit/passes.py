@@ -91,7 +91,8 @@ def fold_constants(g):
     nodes = []
     for n in g.nodes:
         o = OPS.get(n.op)
-        if (o is None or _is_effectful(n) or not all(x in consts for x in n.inputs if isinstance(x, Value))
+        if (o is None or _is_effectful(n) or not all(x in consts and type(consts[x]) is np.ndarray
+                                                     for x in n.inputs if isinstance(x, Value))
                 or sum(v.nbytes for v in n.outputs) >= FOLD_LIMIT
                 or any(isinstance(x, np.random.Generator) for x in n.inputs)):
             nodes.append(n)
@@ -99,6 +100,9 @@ def fold_constants(g):
         args = [consts[x] if isinstance(x, Value) else x for x in n.inputs]
         out = o.forward(np, *args, **n.attr_dict())
         outs = out if isinstance(out, tuple) else (out,)
+        if any(hasattr(arr, "__cuda_array_interface__") for arr in outs):
+            nodes.append(n)         # a GPU constant among the attributes: run it in the plan
+            continue
         for v, arr in zip(n.outputs, outs):
             consts[v] = np.array(arr, dtype=v.dtype.np, copy=True)
     return g.replace(nodes=nodes, constants=consts)

@@ -13,6 +13,11 @@ from .plan import fresh, lower
 from .tracer import _hp_value
 
 
+
+def _copy(a):
+    """A fresh copy of a numpy or cupy array, keeping its layout."""
+    return np.array(a, copy=True) if type(a) is np.ndarray else a.copy()
+
 class Fail:
     """A replay that could not run (a guard failed); `reason` says why."""
     __slots__ = ("reason",)
@@ -229,13 +234,13 @@ class Variant:
             if kind == "assign":
                 val = slots[ref[1]] if ref[0] == "s" else ref[1]
                 if val is not t._data:          # not already written in place by its step
-                    t._data[...] = np.array(val, copy=True) if copy else val
+                    t._data[...] = _copy(val) if copy else val
                 t._vc[0] += 1
             elif ref is None:
                 t._grad = None
             else:
                 val = slots[ref[1]] if ref[0] == "s" else np.asarray(ref[1])
-                t._grad = Tensor._wrap(np.array(val, copy=True) if copy else val)
+                t._grad = Tensor._wrap(_copy(val) if copy else val)
         outs = []
         diff_nodes = None
         for s in self.specs:
@@ -244,7 +249,7 @@ class Variant:
                 ref, copy, rg = s[1], s[2], s[3]
                 arr = slots[ref[1]] if ref[0] == "s" else np.asarray(ref[1])
                 if copy:
-                    arr = np.array(arr, copy=True)
+                    arr = _copy(arr)
                 t = Tensor._wrap(arr)
                 if rg is not None and state.grad_enabled:
                     t._rg = True
@@ -307,5 +312,5 @@ class _Backward:
                 grads.append(None)
                 continue
             arr = slots[ref[1]]
-            grads.append(Tensor._wrap(np.array(arr, copy=True) if copy else arr))
+            grads.append(Tensor._wrap(_copy(arr) if copy else arr))
         return tuple(grads)

@@ -363,15 +363,27 @@ def _(a, v, *idx, key, accumulate=False):
 
 def _ufunc_at(xp, name, out, k, v):
     """out[k] (op)= v, unbuffered so that repeated indices all count."""
-    uf = getattr(xp, name)
-    if hasattr(uf, "at"):
-        uf.at(out, k, v)
+    if xp is np:
+        getattr(np, name).at(out, k, v)
         return
-    import cupyx   # cupy spells ufunc.at as cupyx.scatter_*
-    fn = {"add": "scatter_add", "maximum": "scatter_max", "minimum": "scatter_min"}.get(name)
-    if fn is None:
-        raise NotImplementedError(f"{name}.at is not available on this backend")
-    getattr(cupyx, fn)(out, k, v)
+    if name == "add":
+        at = getattr(xp.add, "at", None)
+        if at is None:                     # cupy < 13
+            import cupyx
+            at = cupyx.scatter_add
+        at(out, k, v)
+        return
+    if name in ("maximum", "minimum") and out.dtype != np.float64:
+        import cupyx   # cupy spells these ufunc.at as cupyx.scatter_*
+        getattr(cupyx, "scatter_max" if name == "maximum" else "scatter_min")(out, k, v)
+        return
+    # cupy has no multiply.at, and its float64 scatter_max/min round through float32:
+    # the host does these scatters (a copy each way), exact but slow
+    def host(x):
+        return x.get() if hasattr(x, "get") else x
+    h = host(out)
+    getattr(np, name).at(h, tuple(host(i) for i in k) if isinstance(k, tuple) else host(k), host(v))
+    out[...] = xp.asarray(h)
 
 
 # -- index_select, take, index_put/add/copy/fill -------------------------------------

@@ -42,8 +42,10 @@ def _windows(xp, x, kernel, stride, padding, dilation, fill=0):
     st = x.strides
     strides = st[:2] + tuple(a * s for a, s in zip(st[2:], stride)) + \
         tuple(a * d for a, d in zip(st[2:], dilation))
-    return xp.lib.stride_tricks.as_strided(x, x.shape[:2] + out + tuple(kernel), strides,
-                                           writeable=False)
+    if xp is np:
+        return np.lib.stride_tricks.as_strided(x, x.shape[:2] + out + tuple(kernel), strides,
+                                               writeable=False)
+    return xp.lib.stride_tricks.as_strided(x, x.shape[:2] + out + tuple(kernel), strides)  # cupy: no flag
 
 
 def _cols(xp, x, kernel, stride, padding, dilation, groups):
@@ -470,6 +472,9 @@ def softmax(xp, a, *, dim):
     """exp(a) / exp(a).sum(dim), computed stably (the max is subtracted first)."""
     if a.size == 0:
         return a.copy()
+    if a.ndim == 0:       # numpy takes axis 0 of a 0-dim array, cupy does not: 1 (NaN for inf, NaN)
+        e = xp.exp(a - a)
+        return e / e
     if (dim == -1 or dim == a.ndim - 1) and a.dtype == np.float32:
         y = _c_rows().softmax(a)              # one vectorised C pass per row, or None
         if y is not None:
@@ -492,6 +497,8 @@ def log_softmax(xp, a, *, dim):
     """a - logsumexp(a, dim), computed stably."""
     if a.size == 0:
         return a.copy()
+    if a.ndim == 0:       # numpy takes axis 0 of a 0-dim array, cupy does not: 0 (NaN for inf, NaN)
+        return a - a
     if (dim == -1 or dim == a.ndim - 1) and a.dtype == np.float32:
         y = _c_rows().softmax(a, log=True)
         if y is not None:
