@@ -17,13 +17,45 @@ fixed kernel sequence into preallocated memory (escaping values are fresh
 every replay, as on the CPU). A group the generator cannot express (a libm
 call on integers, say) runs op by op through cupy and is counted in
 `stats["fallback_groups"]`.
+
+CUDA graphs: after two plain replays (kernels compiled, buffers allocated) the
+third is captured with cupy's stream capture into one CUDA graph, and every
+later replay is one graph launch. The graph owns a private memory pool (never
+shared, so nothing else can be handed memory the graph writes); the call's
+inputs and hyperparameters are copied into fixed buffers the graph reads;
+parameters are read in place, and a parameter whose memory moved (`p.data =`,
+a new `.grad`) is copied in from then on (a new capture). Escaping values are
+copied out of the graph's memory, so each replay still returns fresh arrays.
+A plan with random ops is never captured (a graph would replay the same
+numbers), nor one whose capture fails (a host synchronisation, a host value),
+nor one where the copies in and out would cost more than the launches saved
+(a few big elementwise kernels): those run kernel by kernel, and
+`stats["graph_error"]` says why. cupy cannot capture cuBLAS calls or host-to-
+device copies, so steps making them (matmul, conv) run live between graph
+segments, their results copied into fixed buffers the next segment reads.
+PYRCH_CUDA_GRAPHS=0 or `pyrch.config(cuda_graphs=False)` turns graphs off.
 """
 import numpy as np
 
+from .._config import flags
 from ..ops.registry import OPS
 from .plan import ufunc_of
 
 _KERNELS = {}       # (kind, source, extra) -> cupy kernel object
+_GRAPH_AFTER = 2    # plain replays before a plan is captured as a CUDA graph
+_MAX_CAPTURES = 4   # captures per executor (a parameter that keeps moving stops it)
+
+
+class _Uncapturable(RuntimeError):
+    """A step produced a host value while a CUDA graph was being captured."""
+
+
+class _Live(Exception):
+    """Step `index` cannot be captured (it calls cuBLAS): it runs live between graphs."""
+
+    def __init__(self, index):
+        super().__init__(index)
+        self.index = index
 
 
 def _elementwise_kernel(cp, spec):
@@ -89,7 +121,7 @@ class CudaExecutor:
             self.const_slots.append(s)
         self.host_slots = list(plan.inputs) + list(plan.params)
         self.stats = {"fused_kernels": 0, "fused_reductions": 0, "fallback_groups": 0,
-                      "calls": 0}
+                      "calls": 0, "graph_captures": 0, "graph_launches": 0, "graph_error": None}
         reads = {}
         for st in plan.steps:
             for kind, k in st.args:
@@ -99,12 +131,16 @@ class CudaExecutor:
         escaping.update(ref[1] for _, _, ref in plan.writes if ref is not None and ref[0] == "s")
         escaping.update(s for _, s, _, _ in plan.guards)
         self.steps = []
+        self.labels = []        # what each entry of self.steps runs, for profiles (bench_gpu.py)
+        self.step_outs = []     # the slots a call step writes (None: a fused step)
         steps = plan.steps
         i = 0
         while i < len(steps):
             st = steps[i]
             if st.kind != "fused":
                 self.steps.append(self._compile_call(st))
+                self.labels.append(st.op)
+                self.step_outs.append(tuple(st.outs))
                 i += 1
                 continue
             # reductions right after the group that alone read one of its outputs
@@ -119,10 +155,37 @@ class CudaExecutor:
             if fused is None:       # the group has no CUDA form: op by op, reductions as calls
                 self.stats["fallback_groups"] += 1
                 self.steps.append(self._compile_fused_fallback(st))
-                self.steps.extend(self._compile_call(r) for r in reds)
+                self.labels.append(f"fallback[{len(st.attrs['body'])} ops]")
+                self.step_outs.append(None)
+                for r in reds:
+                    self.steps.append(self._compile_call(r))
+                    self.labels.append(r.op)
+                    self.step_outs.append(tuple(r.outs))
             else:
                 self.steps.append(fused)
+                self.labels.append(f"fused[{len(st.attrs['body'])} ops]"
+                                   + "".join(f"+{r.op}" for r in reds))
+                self.step_outs.append(None)
             i = j
+        # -- what a CUDA graph replay hands back: values the caller reads after the run.
+        # Values only copied into parameters (optimizer updates) are lent, the rest copied.
+        assign = {ref[1] for kind, _, ref in plan.writes
+                  if kind == "assign" and ref is not None and ref[0] == "s"}
+        read = {k for kind, k in plan.outputs if kind == "s"}
+        read.update(ref[1] for kind, _, ref in plan.writes
+                    if kind != "assign" and ref is not None and ref[0] == "s")
+        read.update(s for _, s, _, _ in plan.guards)
+        self._lend_out = sorted(assign - read)
+        self._copy_out = sorted(escaping - set(self._lend_out))
+        self._graph = None
+        self._graph_ok = not any(_is_random(st) for st in plan.steps)
+        if not self._graph_ok:
+            self.stats["graph_error"] = "the plan has random ops"
+        self._runs = 0
+        self._capturing = False
+        self._moved = set()     # parameter slots copied into the graph (their memory moved)
+        self._live = set()      # steps run between graphs (cuBLAS cannot be captured)
+        self._pools = []        # graph memory lives as long as the executor
 
     # -- buffers and metadata ------------------------------------------------------------
     def _buffer(self, b):
@@ -162,13 +225,38 @@ class CudaExecutor:
             return step
         multi = len(outs) > 1
 
+        if st.op == "embedding" and not multi:
+            return self._compile_embedding(args, outs[0])
+        host = self._host_value
+
         def step(v):
             r = fwd(cp, *[v[k] if kind == "s" else k for kind, k in args], **attrs)
             if multi:
                 for s, x in zip(outs, r):
-                    v[s] = x if type(x) is ndarray else cp.asarray(x)
+                    v[s] = x if type(x) is ndarray else host(x)
             else:
-                v[outs[0]] = r if type(r) is ndarray else cp.asarray(r)
+                v[outs[0]] = r if type(r) is ndarray else host(r)
+        return step
+
+    def _host_value(self, x):
+        """A step's non-cupy result on the device (a capture cannot record a host value)."""
+        if self._capturing:
+            raise _Uncapturable(f"a step returned a host value ({type(x).__name__})")
+        return self.cp.asarray(x)
+
+    def _compile_embedding(self, args, o0):
+        """embedding without eager's host-side index check (a device sync, which a CUDA
+        graph cannot hold): an out-of-range index gives a row of NaN instead of an error."""
+        cp = self.cp
+
+        def step(v):
+            w, idx = [v[k] if kind == "s" else k for kind, k in args]
+            n = w.shape[0]
+            out = cp.take(w, cp.clip(idx, 0, max(n - 1, 0)), axis=0)
+            if w.dtype.kind == "f":
+                bad = ((idx < 0) | (idx >= n)).reshape(idx.shape + (1,) * (w.ndim - 1))
+                out = cp.where(bad, w.dtype.type("nan"), out)
+            v[o0] = out
         return step
 
     def _spec(self, st, outs):
@@ -264,7 +352,8 @@ class CudaExecutor:
             for fwd, operands, battrs, dt in prog:
                 ops = [xs[i] if kind == "x" else t[i] if kind == "t" else i for kind, i in operands]
                 r = fwd(cp, *ops, **battrs)
-                r = cp.asarray(r)
+                if type(r) is not cp.ndarray:
+                    r = self._host_value(r)
                 t.append(r if r.dtype == dt else r.astype(dt))
             for j, s in out_slot.items():
                 r = t[j]
@@ -273,8 +362,159 @@ class CudaExecutor:
                 v[s] = r
         return step
 
+    # -- CUDA graphs -------------------------------------------------------------------
+    def _graph_pays(self, slots):
+        """Whether one launch per replay saves more than the copies a graph adds (inputs
+        in, escaping values out): a few big elementwise kernels gain nothing from a graph
+        and would pay a full extra pass over memory per copy."""
+        nbytes = sum(getattr(slots[s], "nbytes", 0) for s in self.plan.inputs)
+        nbytes += sum(self.value_at[s].nbytes for s in self._copy_out if s in self.value_at)
+        if nbytes / 2e12 < 5e-6 * len(self.steps):
+            return True
+        self._graph_ok = False
+        self.stats["graph_error"] = (f"copying {nbytes >> 20} MiB in and out per replay would cost "
+                                     f"more than the {len(self.steps)} launches a graph saves")
+        return False
+
+    def _capture(self, slots):
+        """Record this plan as CUDA graphs (nothing runs); False if it cannot be.
+
+        cupy refuses cuBLAS calls inside a capture, so a step that calls it (matmul,
+        conv) stays live: the plan becomes graph, live step, graph, ... and a live
+        step's results are copied into fixed buffers the next graph reads."""
+        cp, plan = self.cp, self.plan
+        pool = cp.cuda.MemoryPool()
+        self._pools.append(pool)
+        try:
+            for _ in range(len(self.steps) + 1):
+                static, fixed = {}, {}
+                with cp.cuda.using_allocator(pool.malloc):
+                    for s in list(plan.inputs) + list(plan.params):
+                        a = slots[s]
+                        if a is None:
+                            raise _Uncapturable("an input slot is empty")
+                        if s in plan.inputs or type(a) is np.ndarray or s in self._moved:
+                            static[s] = cp.empty(a.shape, a.dtype)
+                        else:
+                            fixed[s] = a
+                work = list(slots)
+                for s, b in static.items():
+                    work[s] = b
+                for s in self.const_slots:
+                    work[s] = self.template[s]
+                try:
+                    segments = self._record(work, pool)
+                except _Live as e:
+                    self._live.add(e.index)
+                    continue
+                break
+            else:
+                raise _Uncapturable("no capture succeeded")
+        except Exception as e:  # noqa: BLE001 - any failure: this plan runs kernel by kernel
+            self._graph_ok = False
+            self.stats["graph_error"] = f"{type(e).__name__}: {e}"[:300]
+            return False
+        self._graph, self._gwork, self._gstatic = segments, work, static
+        self._gfixed = fixed            # held: the graphs read these arrays' memory
+        self._gptr = {s: a.data.ptr for s, a in fixed.items()}
+        self.stats["graph_captures"] += 1
+        self.stats["graph_segments"] = sum(1 for seg in segments if seg[0] == "graph")
+        return True
+
+    def _record(self, work, pool):
+        cp = self.cp
+        stream = cp.cuda.Stream(non_blocking=True)
+        segments, recorded = [], 0
+        self._capturing = True
+        try:
+            with cp.cuda.using_allocator(pool.malloc), stream:
+                stream.begin_capture()
+                capturing = True
+                try:
+                    for i, step in enumerate(self.steps):
+                        if i in self._live:
+                            g = stream.end_capture()
+                            capturing = False
+                            if recorded:
+                                segments.append(("graph", g))
+                            outs = self.step_outs[i]
+                            bufs = [cp.empty(self.value_at[o].shape, self.value_at[o].dtype.np)
+                                    for o in outs]
+                            for o, b in zip(outs, bufs):
+                                work[o] = b
+                            segments.append(("live", step, outs, bufs))
+                            stream.begin_capture()
+                            capturing, recorded = True, 0
+                            continue
+                        try:
+                            step(work)
+                        except (NotImplementedError, RuntimeError) as e:
+                            # cupy refuses, before doing it, what a capture cannot hold:
+                            # cuBLAS calls, host-to-device copies. That call step runs live.
+                            if "captur" in str(e) and self.step_outs[i] is not None:
+                                raise _Live(i) from None
+                            raise
+                        recorded += 1
+                finally:
+                    if capturing:
+                        g = stream.end_capture()
+                if recorded:
+                    segments.append(("graph", g))
+        finally:
+            self._capturing = False
+        return segments
+
+    def _launch(self, slots):
+        """One replay as graph launches (and live steps); False, launching nothing, if a
+        parameter's memory moved since the capture."""
+        cp = self.cp
+        for s, ptr in self._gptr.items():
+            a = slots[s]
+            if a is None or type(a) is np.ndarray or a.data.ptr != ptr:
+                self._moved.add(s)
+                self._graph = self._gwork = self._gstatic = self._gfixed = None
+                if self.stats["graph_captures"] >= _MAX_CAPTURES:
+                    self._graph_ok = False
+                    self.stats["graph_error"] = "parameters kept moving between replays"
+                return False
+        for s, b in self._gstatic.items():
+            a = slots[s]
+            if a is b:
+                continue
+            if type(a) is np.ndarray:
+                if a.ndim == 0:
+                    b.fill(a.item())
+                else:
+                    b.set(np.ascontiguousarray(a))
+            else:
+                cp.copyto(b, a)
+        work = self._gwork
+        for seg in self._graph:
+            if seg[0] == "graph":
+                seg[1].launch()
+                continue
+            _, step, outs, bufs = seg
+            step(work)
+            for o, b in zip(outs, bufs):
+                r = work[o]
+                if r is not b:
+                    cp.copyto(b, r)
+                    work[o] = b
+        for s in self._copy_out:
+            slots[s] = work[s].copy()
+        for s in self._lend_out:
+            slots[s] = work[s]
+        self.stats["graph_launches"] += 1
+        return True
+
     # -- replay --------------------------------------------------------------------------
     def run(self, slots):
+        if self._graph is not None and self._launch(slots):
+            return slots
+        if (self._graph_ok and self._runs >= _GRAPH_AFTER and flags.cuda_graphs
+                and self._graph_pays(slots) and self._capture(slots) and self._launch(slots)):
+            return slots
+        self._runs += 1
         cp = self.cp
         for s in self.host_slots:
             a = slots[s]
@@ -288,10 +528,20 @@ class CudaExecutor:
         return slots
 
 
+def _is_random(st):
+    """Whether a plan step draws random numbers (or takes a generator)."""
+    names = [st.op] + ([b[0] for b in st.attrs["body"]] if st.kind == "fused" else [])
+    if any(getattr(OPS.get(n), "kind", None) == "random" for n in names):
+        return True
+    return any(kind != "s" and isinstance(k, np.random.Generator) for kind, k in st.args)
+
+
 def plan_on_cuda(plan, slots):
-    """True when the plan's input or param slots hold cupy arrays."""
-    for s in list(plan.inputs) + list(plan.params):
-        a = slots[s]
+    """True when the plan's input or param slots, or its constants (tensors made on the
+    GPU inside the traced function), hold cupy arrays."""
+    arrays = [slots[s] for s in list(plan.inputs) + list(plan.params)]
+    arrays += [a for _, a in plan.constants]
+    for a in arrays:
         if a is not None and type(a) is not np.ndarray and hasattr(a, "__cuda_array_interface__"):
             return True
     return False

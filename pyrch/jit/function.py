@@ -291,6 +291,17 @@ class TracedFunction:
         v = entry.variants[0]
         return v.opt if optimized else v.graph
 
+    def executors(self):
+        """The executors of every compiled variant, forward and derived backward (for
+        profiles and tests: `ex._cuda` is the CudaExecutor of a plan that ran on a GPU)."""
+        out = []
+        for entry in self._cache.values():
+            for v in entry.variants:
+                out.append(v.executor)
+                if getattr(v, "bwd", None) is not None:
+                    out.append(v.bwd.executor)
+        return out
+
     def __get__(self, obj, objtype=None):
         """`@jit.trace` on a method: one traced function (and cache) per instance."""
         if obj is None:
