@@ -70,6 +70,45 @@ def _state_to(src, dst):
             q.copy_(torch.from_numpy(p.detach().cpu().numpy()))
 
 
+def cuda_executors(traced):
+    """The CudaExecutors behind a traced function."""
+    return [e._cuda for e in traced.executors() if e._cuda]
+
+
+def step_profile(traced, lib, top=12):
+    """Per-step device time of one replay (synchronising after each step), biggest first."""
+    ex = cuda_executors(traced)
+    if DEVICE == "cpu" or not ex:
+        return ""
+    lines = []
+    for e in ex:
+        lines.append(f"executor: {len(e.steps)} steps, stats {e.stats}")
+        times = {}
+        orig = e.steps
+        saved = e._graph, e._graph_ok
+        e._graph, e._graph_ok = None, False       # time the steps one by one, not the graph
+
+        def timed(step, label):
+            def run(v):
+                pyrch.cuda.synchronize()
+                t0 = time.perf_counter()
+                step(v)
+                pyrch.cuda.synchronize()
+                times[label] = times.get(label, 0.0) + time.perf_counter() - t0
+            return run
+        e.steps = [timed(s, lab) for s, lab in zip(orig, e.labels)]
+        try:
+            traced()
+        finally:
+            e.steps = orig
+            e._graph, e._graph_ok = saved
+        total = sum(times.values())
+        lines.append(f"  synchronised per-step total {total * 1e3:.3f} ms")
+        for lab, t in sorted(times.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"  {t * 1e3:8.3f} ms  {lab}")
+    return "\n".join(lines)
+
+
 def train_step_case(name, build, make_batch, loss_fn, number):
     rows = []
     results = {}
@@ -97,6 +136,26 @@ def train_step_case(name, build, make_batch, loss_fn, number):
             results[("pyrch", "traced")] = timeit(traced, lib, number)
             a, b = float(step()), float(traced())
             results["loss_check"] = f"consecutive losses: eager {a:.4f}, traced {b:.4f}"
+            if DEVICE != "cpu":
+                with pyrch.config(cuda_graphs=False):
+                    plain = pyrch.jit.trace(step)
+                    t = timeit(plain, lib, number)
+                results["loss_check"] += f"; traced without CUDA graphs {t:.3f} ms"
+            prof = step_profile(traced, lib)
+            if prof:
+                print(f"[bench_gpu] {name} traced step profile\n{prof}", flush=True)
+                import cProfile
+                import io
+                import pstats
+                pr = cProfile.Profile()
+                pr.enable()
+                for _ in range(3):
+                    traced()
+                _sync(lib)
+                pr.disable()
+                buf = io.StringIO()
+                pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(18)
+                print(f"[bench_gpu] {name} host profile of 3 replays\n{buf.getvalue()}", flush=True)
     rows.append((name, results))
     return rows
 
@@ -148,8 +207,27 @@ def case_gelu(n, number):
             ye, ge = fwd_bwd(x, g)
             yt, gt = traced(x, g)
             err = max(float((ye - yt).abs().max()), float((ge - gt).abs().max()))
-            results["loss_check"] = f"max |eager - traced| = {err:.2e}"
+            # x and g read, y and dx written: 16 bytes per element at the least
+            gbs = 16 * n / (results[("pyrch", "traced")] * 1e-3) / 1e9
+            results["loss_check"] = (f"max /eager - traced/ = {err:.2e}; traced moves {gbs:.0f} GB/s"
+                                     + (f" = {100 * gbs / COPY_GBS:.0f}% of a device copy's {COPY_GBS:.0f} GB/s"
+                                        if COPY_GBS else ""))
     return [(f"GELU fwd+bwd, {n >> 20}M float32", results)]
+
+
+COPY_GBS = None
+
+
+def copy_bandwidth():
+    """GB/s of a 256 MiB device-to-device copy (bytes read + written): the bandwidth yardstick."""
+    global COPY_GBS
+    if DEVICE == "cpu":
+        return
+    import cupy
+    a = cupy.ones(64 << 20, dtype=cupy.float32)
+    b = cupy.empty_like(a)
+    t = timeit(lambda: cupy.copyto(b, a), pyrch, 10)
+    COPY_GBS = 2 * a.nbytes / (t * 1e-3) / 1e9
 
 
 def markdown(rows, header):
@@ -191,6 +269,7 @@ def main():
     cases = [lambda: case_mlp(10 * k), lambda: case_lenet(5 * k), lambda: case_gpt(3 * k),
              lambda: case_gelu(16 << 20, 3 * k), lambda: case_gelu(64 << 20, k)]
     names = ["MLP", "LeNet", "GPT", "GELU 16M", "GELU 64M"]
+    copy_bandwidth()
     rows = []
     for name, c in zip(names, cases):
         t0 = time.time()
@@ -208,7 +287,8 @@ def main():
     header = (f"## pyrch on {DEVICE} vs PyTorch ({dev})\n\n"
               f"cupy {cpv}, torch {getattr(torch, '__version__', 'not installed')} "
               f"(CUDA {'yes' if HAVE_TORCH_CUDA and DEVICE != 'cpu' else 'no'}), python {platform.python_version()}, "
-              f"command: `python benchmarks/bench_gpu.py`")
+              f"command: `python benchmarks/bench_gpu.py`"
+              + (f"; a device copy moves {COPY_GBS:.0f} GB/s" if COPY_GBS else ""))
     text = markdown(rows, header)
     print(text)
     if args.out:
