@@ -404,3 +404,12 @@ def test_custom_function_inside_a_traced_training_step_is_fine():
     traced = jit.trace(step)
     outs = [traced() for _ in range(4)]
     assert all(o.tolist() == [2.0, 2.0] for o in outs)
+
+
+def test_DOCUMENTED_traced_cuda_embedding_gives_nan_rows_cpu_replays_still_raise():
+    # (the CUDA half runs in tests/test_cuda.py::test_traced_embedding_out_of_range_gives_nan_rows)
+    w = pyrch.randn(5, 3)
+    f = jit.trace(lambda i: nn.functional.embedding(i, w) * 1)
+    replay(f, pyrch.tensor([0, 4]))
+    with pytest.raises(IndexError, match="index out of range in self"):
+        f(pyrch.tensor([1, 7]))

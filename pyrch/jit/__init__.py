@@ -62,6 +62,11 @@ What that means for you:
   whose elements overlap (an expanded tensor) or through a view of a
   non-contiguous base raises `TraceError`, and so does reading such a view
   after its base changed.
+- **On CUDA, replays become CUDA graphs** from the third call on: one
+  launch per graph segment instead of one per kernel (cuBLAS calls run
+  between segments). Data-dependent checks that need the host are not made
+  inside a traced CUDA step: `embedding` with an out-of-range index gives a
+  row of NaN there, where eager code raises (CPU replays still raise).
 - Nested traced functions inline into the outer trace.
 
 Escape hatches: `PYRCH_JIT=0` or `with jit.disabled():` run everything eagerly;
