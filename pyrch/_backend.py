@@ -20,6 +20,10 @@ def cupy():
         except ImportError as e:
             raise RuntimeError("CUDA tensors need cupy: pip install -e .[cuda] "
                                "(cupy-cuda12x) on a machine with an NVIDIA GPU") from e
+        from .cuda import is_available
+        if not is_available():
+            raise RuntimeError("CUDA tensors need a CUDA GPU: cupy is installed but sees no device "
+                               "(no NVIDIA driver, or none that this cupy build supports)")
         _cupy = cp
         from .cuda import install_memory_hook   # peak-memory tracking for pyrch.cuda
         install_memory_hook(cp)

@@ -95,7 +95,12 @@ def _fail(op, args, arrays, attrs, err):
         except (ShapeError, ValueError, IndexError, TypeError, RuntimeError) as e:
             raise type(e)(str(e)) from None
     if isinstance(err, (IndexError, TypeError, RuntimeError)) and not isinstance(err, np.exceptions.AxisError):
-        raise type(err)(f"{op.name}({_describe(args)}): {err}") from None
+        msg = f"{op.name}({_describe(args)}): {err}"
+        try:
+            again = type(err)(msg)
+        except Exception:  # noqa: BLE001 - a type that takes other arguments (cupy's CUDA errors)
+            again = RuntimeError(msg)
+        raise again from None
     if isinstance(err, np.exceptions.AxisError):
         raise IndexError(f"{op.name}: Dimension out of range ({err})") from None
     raise RuntimeError(f"{op.name}({_describe(args)}) failed: {err}") from None
