@@ -72,7 +72,7 @@ def _state_to(src, dst):
 
 def cuda_executors(traced):
     """The CudaExecutors behind a traced function."""
-    return [e._cuda for e in traced.executors() if e._cuda]
+    return [e.cuda for e in traced.executors() if e.cuda is not None]
 
 
 def step_profile(traced, lib, top=12):

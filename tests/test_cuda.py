@@ -257,7 +257,7 @@ def test_streams_and_events():
 
 # -- GPU: traced graphs as generated kernels -----------------------------------------------
 def _executors(f):
-    return [e._cuda for e in f.executors() if e._cuda]
+    return [e.cuda for e in f.executors() if e.cuda is not None]
 
 
 @gpu

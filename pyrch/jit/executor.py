@@ -181,6 +181,11 @@ class Executor:
                     v[s] = r
         return step
 
+    @property
+    def cuda(self):
+        """The CudaExecutor this plan runs on (None on the CPU or before the first run)."""
+        return self._cuda or None
+
     def run(self, slots):
         cu = self._cuda
         if cu is None:

@@ -293,7 +293,7 @@ class TracedFunction:
 
     def executors(self):
         """The executors of every compiled variant, forward and derived backward (for
-        profiles and tests: `ex._cuda` is the CudaExecutor of a plan that ran on a GPU)."""
+        profiles and tests: `ex.cuda` is the CudaExecutor of a plan that ran on a GPU)."""
         out = []
         for entry in self._cache.values():
             for v in entry.variants:
