@@ -389,6 +389,35 @@ def _linear_matrix(n, out, align_corners, scale, dtype, cubic=False):
     return m
 
 
+def _aa_filter(mode, x):
+    """torch's antialias kernels on |x|: tent, Keys cubic (a = -0.5, as PIL) or Lanczos-3."""
+    x = np.abs(x)
+    if mode == "bilinear":
+        return np.maximum(1.0 - x, 0.0)
+    if mode == "bicubic":
+        a = -0.5
+        near = ((a + 2) * x - (a + 3)) * x * x + 1
+        far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+        return np.where(x < 1, near, np.where(x < 2, far, 0.0))
+    return np.where(x < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
+
+
+_AA_MODES = ("bilinear", "bicubic", "lanczos")
+
+
+def _antialias_matrix(n, out, scale, dtype, mode):
+    """(out, n) weights of torch's antialiased resize along one axis: the filter, centred
+    on each output pixel, is stretched by the scale when downsampling (scale > 1) and each
+    row is normalised to sum 1 (the filter is zero outside its support)."""
+    scale = dtype(scale)
+    inv = dtype(1) / scale if scale >= 1 else dtype(1)
+    center = scale * (np.arange(out, dtype=dtype) + dtype(0.5))
+    j = np.arange(n, dtype=dtype)
+    w = _aa_filter(mode, ((j - center[:, None] + dtype(0.5)) * inv).astype(np.float64))
+    total = w.sum(1, keepdims=True)
+    return np.divide(w, total, out=w, where=total != 0)
+
+
 def _nearest_index(n, out, scale, exact):
     if out == n:
         return np.arange(out)
@@ -403,21 +432,30 @@ _LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """Resize the spatial dims of (N, C, *sp) input: nearest, nearest-exact,
-    (bi/tri)linear (align_corners) or bicubic."""
+    """Resize the spatial dims of (N, C, *sp) input: nearest, nearest-exact, area,
+    (bi/tri)linear (align_corners) or bicubic; antialias=True (4-D bilinear, bicubic or
+    lanczos) widens the filter by the scale when downsampling, as torch and PIL do."""
     nsp = input.dim() - 2
     sp = tuple(input.shape[2:])
-    if antialias:
-        raise NotImplementedError("pyrch: interpolate(antialias=True) is not supported yet")
-    if mode in _LINEAR_MODES and _LINEAR_MODES[mode] != nsp:
-        raise NotImplementedError(f"Got {input.dim()}D input, but {mode} mode needs "
-                                  f"{_LINEAR_MODES[mode] + 2}D input")
     if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
     if (size is None) == (scale_factor is None):
         raise ValueError("only one of size or scale_factor should be defined" if size is not None
                          else "either size or scale_factor should be defined")
+    if antialias and not (mode in _AA_MODES and input.dim() == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes "
+                         "and requires a 4-D tensor as input")
+    if mode == "lanczos":
+        if input.dim() != 4:
+            raise NotImplementedError(f"Got {input.dim()}D input, but lanczos mode needs 4D input")
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
+    if mode in _LINEAR_MODES and _LINEAR_MODES[mode] != nsp:
+        raise NotImplementedError(f"Got {input.dim()}D input, but {mode} mode needs "
+                                  f"{_LINEAR_MODES[mode] + 2}D input")
     if size is not None:
         out = _tuple(size, nsp, "size")
         scales = [n / o for n, o in zip(sp, out)]
@@ -428,6 +466,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scales = [n / o for n, o in zip(sp, out)] if recompute_scale_factor else \
             [1.0 / f for f in sf]
     x = input
+    dt = np.float64 if input.dtype == _p.float64 else np.float32
+    if antialias:
+        if align_corners:
+            scales = [(n - 1) / (o - 1) if o > 1 else 0.0 for n, o in zip(sp, out)]
+        return _apply_matrices(x, [_antialias_matrix(n, o, s, dt, mode)
+                                   for n, o, s in zip(sp, out, scales)])
     if mode in ("nearest", "nearest-exact"):
         idx = [_nearest_index(n, o, s, mode == "nearest-exact") for n, o, s in zip(sp, out, scales)]
         flat = np.zeros((), dtype=np.int64)
@@ -438,7 +482,6 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if mode == "area":
         return _adaptive_avg(nsp, input, out)
     if mode in _LINEAR_MODES:
-        dt = np.float64 if input.dtype == _p.float64 else np.float32
         mats = [None if (o == n and not align_corners and s == 1.0) else
                 _linear_matrix(n, o, bool(align_corners), s, dt, mode == "bicubic")
                 for n, o, s in zip(sp, out, scales)]

@@ -27,6 +27,11 @@ def _to_additive(mask, dtype):
     return mask.to(dtype)
 
 
+def _pad_key(mask):
+    """An additive mask with one more, unmasked, key column (for bias_k / add_zero_attn)."""
+    return None if mask is None else F.pad(mask, (0, 1))
+
+
 class MultiheadAttention(Module):
     """Multi-head scaled dot-product attention with input and output projections."""
 
@@ -34,8 +39,6 @@ class MultiheadAttention(Module):
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
                  dtype=None):
         super().__init__()
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("pyrch: add_bias_kv/add_zero_attn are not supported yet")
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim
@@ -60,7 +63,11 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, **kw)
-        self.bias_k = self.bias_v = None
+        if add_bias_kv:
+            self.bias_k = Parameter(_p.empty(1, 1, embed_dim, **kw))
+            self.bias_v = Parameter(_p.empty(1, 1, embed_dim, **kw))
+        else:
+            self.bias_k = self.bias_v = None
         self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
@@ -74,6 +81,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.constant_(self.in_proj_bias, 0.0)
             init.constant_(self.out_proj.bias, 0.0)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _project(self, query, key, value):
         b = self.in_proj_bias
@@ -97,18 +107,26 @@ class MultiheadAttention(Module):
         src_len = key.shape[0]
         h, hd = self.num_heads, self.head_dim
         q, k, v = self._project(query, key, value)
-        # (L, N, E) -> (N, H, L, hd)
-        q = q.reshape(tgt_len, bsz, h, hd).permute(1, 2, 0, 3)
-        k = k.reshape(src_len, bsz, h, hd).permute(1, 2, 0, 3)
-        v = v.reshape(src_len, bsz, h, hd).permute(1, 2, 0, 3)
         mask = _to_additive(attn_mask, q.dtype)
         if is_causal and mask is None:
             import numpy as np
             causal = np.triu(np.ones((tgt_len, src_len), dtype=bool), 1)
             mask = _to_additive(_p.tensor(causal, device=q.device), q.dtype)
+        kpm = _to_additive(key_padding_mask, q.dtype)
+        if self.bias_k is not None:     # one learned key/value row per batch entry
+            k = _p.cat([k, self.bias_k.expand(1, bsz, e)])
+            v = _p.cat([v, self.bias_v.expand(1, bsz, e)])
+            mask, kpm, src_len = _pad_key(mask), _pad_key(kpm), src_len + 1
+        # (L, N, E) -> (N, H, L, hd)
+        q = q.reshape(tgt_len, bsz, h, hd).permute(1, 2, 0, 3)
+        k = k.reshape(src_len, bsz, h, hd).permute(1, 2, 0, 3)
+        v = v.reshape(src_len, bsz, h, hd).permute(1, 2, 0, 3)
+        if self.add_zero_attn:          # a zero key/value row after the projection
+            zero = _p.zeros((bsz, h, 1, hd), dtype=k.dtype, device=k.device)
+            k, v = _p.cat([k, zero], 2), _p.cat([v, zero], 2)
+            mask, kpm, src_len = _pad_key(mask), _pad_key(kpm), src_len + 1
         if mask is not None and mask.dim() == 3:
             mask = mask.reshape(bsz, h, tgt_len, src_len)
-        kpm = _to_additive(key_padding_mask, q.dtype)
         if kpm is not None:
             kpm = kpm.reshape(bsz, 1, 1, src_len)
             mask = kpm if mask is None else mask + kpm
