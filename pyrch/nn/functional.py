@@ -307,12 +307,38 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
                   use_input_stats=True, momentum=0.1, eps=1e-5):
-    """Normalise each (sample, channel) plane over its spatial dims."""
-    dims = tuple(range(2, input.dim()))
-    mean = input.mean(dims, keepdim=True)
-    d = input - mean
-    out = d * ((d * d).mean(dims, keepdim=True) + eps).rsqrt()
+    """Normalise each (sample, channel) plane over its spatial dims. With use_input_stats
+    each plane uses its own statistics, and given running stats move (in place, under
+    no_grad) by `momentum` toward the batch mean of the plane means and unbiased variances;
+    without it the running stats normalise."""
+    if use_input_stats and math.prod(input.shape[2:]) == 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size "
+                         f"{input.shape}".replace("pyrch.Size", "torch.Size"))
+    if not use_input_stats and (running_mean is None or running_var is None):
+        raise RuntimeError("Expected running_mean and running_var to be defined when "
+                           "use_input_stats is false")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("running_mean and running_var must either both be None or neither be None")
+    n, c = input.shape[:2]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {n * c} elements not {n * t.numel()}")
     shape = _channel_shape(input)
+    if use_input_stats:
+        dims = tuple(range(2, input.dim()))
+        mean = input.mean(dims, keepdim=True)
+        d = input - mean
+        var = (d * d).mean(dims, keepdim=True)
+        if running_mean is not None:
+            k = math.prod(input.shape[2:])
+            with _p.no_grad():
+                m = float(momentum)
+                running_mean.mul_(1.0 - m).add_(mean.reshape(n, c).mean(0) * m)
+                running_var.mul_(1.0 - m).add_(var.reshape(n, c).mean(0) * (m * k / (k - 1)))
+        out = d * (var + eps).rsqrt()
+    else:
+        out = (input - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
     if weight is not None:
         out = out * weight.reshape(shape)
     if bias is not None:

@@ -1,5 +1,6 @@
-"""BatchNorm1d/2d/3d, InstanceNorm, LayerNorm, GroupNorm, RMSNorm."""
+"""BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm, RMSNorm."""
 import numbers
+import warnings
 
 import pyrch as _p
 from . import functional as F, init
@@ -48,6 +49,17 @@ class _NormBase(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs, assign=False):
+        # like torch for a state dict without version metadata (pyrch's have none): a missing
+        # num_batches_tracked keeps the module's own count rather than being reported
+        key = prefix + "num_batches_tracked"
+        absent = self.track_running_stats and key not in state_dict
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs, assign)
+        if absent and key in missing_keys:
+            missing_keys.remove(key)
+
     def _check_input_dim(self, input):
         dims = self._expected
         if input.dim() not in dims:
@@ -92,28 +104,63 @@ class BatchNorm3d(_BatchNorm):
 
 
 class _InstanceNorm(_NormBase):
+    """Shared body of InstanceNorm1d/2d/3d; `_expected[0]` is the unbatched rank."""
+
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
                  track_running_stats=False, device=None, dtype=None, *, bias=True):
-        if track_running_stats:
-            raise NotImplementedError("pyrch: InstanceNorm track_running_stats is not supported")
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
                          bias=bias)
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs, assign=False):
+        if not self.track_running_stats:
+            keys = [prefix + n for n in ("running_mean", "running_var") if prefix + n in state_dict]
+            if keys:
+                klass, names = type(self).__name__, " and ".join(f'"{k}"' for k in keys)
+                error_msgs.append(
+                    f"Unexpected running stats buffer(s) {names} "
+                    f"for {klass} with track_running_stats=False. If state_dict is a checkpoint "
+                    f"saved before 0.4.0, this may be expected because {klass} does not track "
+                    "running stats by default since 0.4.0. Please remove these keys from "
+                    "state_dict. If the running stats are actually needed, instead set "
+                    f"track_running_stats=True in {klass} to enable them. See the documentation "
+                    f"of {klass} for details.")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs, assign)
+
     def forward(self, input):
         self._check_input_dim(input)
-        unb = input.dim() == self._expected[0]
-        x = input.reshape((1,) + tuple(input.shape)) if unb else input
-        out = F.instance_norm(x, None, None, self.weight, self.bias, True, self.momentum,
-                              self.eps)
-        return out.reshape(tuple(input.shape)) if unb else out
+        unbatched = input.dim() == self._expected[0]
+        fdim = 0 if unbatched else 1
+        if input.shape[fdim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"expected input's size at dim={fdim} to match num_features "
+                                 f"({self.num_features}), but got: {input.shape[fdim]}.")
+            warnings.warn(f"input's size at dim={fdim} does not match num_features. You can "
+                          "silence this warning by not passing in num_features, which is not "
+                          "used because affine=False", stacklevel=2)
+        x = input.unsqueeze(0) if unbatched else input
+        # torch's InstanceNorm: momentum=None means 0 (running stats stay put) and
+        # num_batches_tracked is never counted
+        out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats,
+                              0.0 if self.momentum is None else self.momentum, self.eps)
+        return out.squeeze(0) if unbatched else out
 
 
 class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation over (N, C, L) or unbatched (C, L) input."""
     _expected = (2, 3)
 
 
 class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation over (N, C, H, W) or unbatched (C, H, W) input."""
     _expected = (3, 4)
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation over (N, C, D, H, W) or unbatched (C, D, H, W) input."""
+    _expected = (4, 5)
 
 
 class LayerNorm(Module):
