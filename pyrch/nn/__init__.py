@@ -16,7 +16,7 @@ from .pooling import (MaxPool1d, MaxPool2d, MaxPool3d, AvgPool1d, AvgPool2d, Avg
                       AdaptiveMaxPool2d, AdaptiveMaxPool3d, Upsample, UpsamplingNearest2d,
                       UpsamplingBilinear2d, PixelShuffle)
 from .norm import (BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d,  # noqa: F401
-                   LayerNorm, GroupNorm, RMSNorm, LocalResponseNorm)
+                   InstanceNorm3d, LayerNorm, GroupNorm, RMSNorm, LocalResponseNorm)
 from .activation import (ReLU, ReLU6, LeakyReLU, ELU, CELU, SELU, GELU, SiLU, Mish,  # noqa: F401
                          Sigmoid, Tanh, Softsign, Tanhshrink, LogSigmoid, Softplus, Hardtanh,
                          Hardsigmoid, Hardswish, Threshold, PReLU, GLU, Softmax, Softmin,
