@@ -660,12 +660,18 @@ def _(a, *, p=2.0, dim=None, keepdim=False):
 
 @_public(norm, "norm")
 def _norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    """Vector norm of `input` over `dim`: p='fro' (2), 1, 2, inf, -inf, 0 or any float."""
-    if p is None or p == "fro":
+    """Norm of `input` over `dim`: p a number (a vector norm, even over two dims, as in torch:
+    2, 1, inf, -inf, 0 or any float), 'fro' (Frobenius) or 'nuc' (nuclear, over two dims)."""
+    if p is None:
         p = 2.0
     elif isinstance(p, str):
-        raise NotImplementedError(f"norm: p={p!r} (matrix norms) is not supported yet; "
-                                  "use p='fro' or a number")
+        if p == "fro" and (dim is None or isinstance(dim, int) or len(dim) <= 2):
+            p = 2.0
+        else:   # 'nuc', or a string torch's matrix_norm rejects (with its message)
+            from ..linalg import matrix_norm
+            dims = tuple(range(input.ndim)) if dim is None else \
+                (dim,) if isinstance(dim, int) else tuple(dim)
+            return matrix_norm(input, p, dims, keepdim, dtype=dtype)
     return dispatch(norm, (_cast(input, dtype),), {"p": float(p), "dim": _dim_arg(dim),
                                                 "keepdim": keepdim})
 

@@ -103,3 +103,74 @@ def _tri(rng):
 
 add(OpInfo("tril", _tri))
 add(OpInfo("triu", _tri, call=lambda lib, x, *a, **k: x.triu(*a, **k)))
+
+
+# -- the SVD ---------------------------------------------------------------------------
+# Singular vectors are unique only up to sign (per pair), and LAPACK builds need not
+# agree on the sign: the calls below fix it (U's columns by their first row, Vh's rows
+# by their first column), which is smooth wherever those entries are away from 0. So
+# the samples are built with well-separated singular values (a finite, well-conditioned
+# gradient) and sign anchors of at least 0.05 in size.
+
+def _svd_input(rng, *shape, anchor=0.05):
+    m, n = shape[-2:]
+    k = min(m, n)
+    s = np.linspace(3.0, 0.8, k) if k > 1 else np.full(k, 1.5)
+    for _ in range(1000):
+        q1 = np.linalg.qr(rng.standard_normal(shape[:-2] + (m, m)))[0]
+        q2 = np.linalg.qr(rng.standard_normal(shape[:-2] + (n, n)))[0]
+        a = (q1[..., :, :k] * s) @ np.swapaxes(q2[..., :, :k], -1, -2)
+        if not a.size:
+            return a
+        u, _, vh = np.linalg.svd(a)
+        if min(np.abs(u[..., 0, :]).min(), np.abs(vh[..., :, 0]).min()) > anchor:
+            return a
+    raise AssertionError("no well-anchored SVD sample found")
+
+
+def _signs_fixed(u, s, vh):
+    return u * u[..., :1, :].sign(), s, vh * vh[..., :, :1].sign()
+
+
+def _old_svd(lib, a, *args, **kw):
+    u, s, v = lib.svd(a, *args, **kw)       # V, not Vh: fix the signs by V's first row
+    u, s, vh = _signs_fixed(u, s, v.mT)
+    return u, s, vh.mT
+
+
+def _svd_samples(rng):
+    return [
+        Sample((_svd_input(rng, 3, 3),), note="square"),
+        Sample((_svd_input(rng, 4, 3),), {"full_matrices": False}, note="tall"),
+        Sample((_svd_input(rng, 3, 5),), {"full_matrices": False}, note="wide"),
+        Sample((_svd_input(rng, 2, 4, 3),), {"full_matrices": False}, note="batched"),
+        Sample((_svd_input(rng, 2, 3, 3),), noncontig=True),
+        Sample((_svd_input(rng, 1, 1),), note="1x1"),
+        # full U (Vh) of a tall (wide) matrix: the extra column (row) is unique up to sign
+        # when m, n differ by 1, so the forward compares; torch ignores its gradient
+        # (no derivative exists), so there is no gradient to check
+        Sample((_svd_input(rng, 4, 3),), grad=False, note="full-tall"),
+        Sample((_svd_input(rng, 2, 3),), {"full_matrices": True}, grad=False, note="full-wide"),
+        Sample((np.zeros((0, 3)),), {"full_matrices": False}, note="empty"),
+        Sample((np.zeros((2, 0, 3)),), note="empty-full"),
+    ]
+
+
+add(OpInfo("linalg_svd", _svd_samples,
+           call=lambda lib, a, **kw: _signs_fixed(*lib.linalg.svd(a, **kw))))
+add(OpInfo("svd", lambda rng: [
+    Sample((_svd_input(rng, 4, 3),), note="some"),
+    Sample((_svd_input(rng, 2, 3, 4),), note="batched"),
+    Sample((_svd_input(rng, 3, 3), False), note="full-square"),
+    Sample((_svd_input(rng, 3, 4),), {"some": False}, grad=False, note="full-wide"),
+    Sample((_svd_input(rng, 4, 3),), {"compute_uv": False}, note="no-uv"),
+    Sample((_svd_input(rng, 3, 3),), noncontig=True),
+], call=_old_svd))
+add(OpInfo("linalg_svdvals", lambda rng: [
+    Sample((_svd_input(rng, 3, 3),)),
+    Sample((_svd_input(rng, 4, 2),), note="tall"),
+    Sample((_svd_input(rng, 2, 5),), note="wide"),
+    Sample((_svd_input(rng, 2, 3, 4),), note="batched"),
+    Sample((_svd_input(rng, 4, 3),), noncontig=True),
+    Sample((np.zeros((0, 3)),), note="empty"),
+], call=lambda lib, a: lib.linalg.svdvals(a)))
