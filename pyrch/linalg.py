@@ -12,7 +12,7 @@ tensor([5., 0.])
 """
 import math
 
-from .ops.linalg import LinAlgError, _linalg_svd, linalg_svdvals as _svdvals_op
+from .ops.svd import LinAlgError, _linalg_svd, linalg_svdvals as _svdvals_op
 from ._dispatch import dispatch as _dispatch
 from ._dtype import TORCH_NAMES
 
