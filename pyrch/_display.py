@@ -175,8 +175,14 @@ def _module_rows(m):
     return rows
 
 
+def _sized(tensors):
+    """The tensors that have a size: a lazy module's placeholders have none yet."""
+    from .nn.parameter import is_lazy
+    return [t for t in tensors if not is_lazy(t)]
+
+
 def _param_info(mod):
-    ps = list(mod.parameters())
+    ps = _sized(mod.parameters())
     n = sum(p.numel() for p in ps)
     nt = sum(p.numel() for p in ps if p.requires_grad)
     return n, nt
@@ -205,7 +211,7 @@ def module_html(m):
         classes.append("" if mod._modules else "leaf")
     more = _more(len(tree), "modules")
     n, nt = _param_info(m)
-    nbytes = sum(p.nbytes for p in m.parameters()) + sum(b.nbytes for b in m.buffers())
+    nbytes = sum(p.nbytes for p in _sized(m.parameters())) + sum(b.nbytes for b in _sized(m.buffers()))
     foot = (f"<div>Total params: <b>{fmt_count(n)}</b> &nbsp; trainable: {fmt_count(nt)} &nbsp; "
             f"non-trainable: {fmt_count(n - nt)} &nbsp; size: {fmt_bytes(nbytes)} &nbsp; "
             f"mode: {'train' if m.training else 'eval'}</div>")
@@ -260,7 +266,7 @@ def optimizer_html(opt):
     groups = opt.param_groups
     keys = sorted({k for g in groups for k in g if k != "params"})
     header = ["", *[f"group {i}" for i in range(len(groups))]]
-    rows = [["params", *[f"{len(g['params'])} tensors, {fmt_count(sum(p.numel() for p in g['params']))} "
+    rows = [["params", *[f"{len(g['params'])} tensors, {fmt_count(sum(p.numel() for p in _sized(g['params'])))} "
                          "elements" for g in groups]]]
     for k in keys:
         rows.append([escape(k), *[escape(str(g.get(k, ""))) for g in groups]])

@@ -383,11 +383,6 @@ def test_custom_lazy_modules():
     assert type(s) is Scale and Scale.calls == 1 and arr(out).tolist() == [[2.0] * 3] * 2
 
 
-def test_instance_norm_running_stats_are_not_supported_yet():
-    with pytest.raises(NotImplementedError, match="track_running_stats"):
-        nn.LazyInstanceNorm2d()
-
-
 # -- jit.trace ------------------------------------------------------------------------------
 def _model(lazy):
     pyrch.manual_seed(0)
@@ -444,3 +439,23 @@ def test_trace_recorded_on_the_materializing_call_reads_the_real_parameters():
         m[2].weight.mul_(0.5)
     np.testing.assert_array_equal(arr(tm(x)), arr(m(x)))
     assert tm.stats.hits == 2
+
+
+def test_notebook_views_of_a_lazy_model_before_its_first_call():
+    model = nn.Sequential(nn.LazyLinear(4), nn.ReLU())
+    html = model._repr_html_()          # the placeholders have no size yet: counted as none
+    assert "LazyLinear" in html
+    opt = pyrch.optim.SGD(model.parameters(), lr=0.1)
+    assert "2 tensors, 0 elements" in opt._repr_html_()
+    model(pyrch.randn(2, 3))
+    assert "2 tensors, 16 elements" in opt._repr_html_()
+
+
+def test_lazy_instance_norm_with_torchs_defaults_tracks_running_stats():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4, 4)).astype(np.float32)
+    m, t = nn.LazyInstanceNorm3d(), torch.nn.LazyInstanceNorm3d()
+    np.testing.assert_allclose(m(pyrch.tensor(x)).detach().numpy(),
+                               t(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    assert type(m) is nn.InstanceNorm3d and m.track_running_stats
+    np.testing.assert_allclose(m.running_var.numpy(), t.running_var.numpy(), rtol=1e-5)

@@ -25,7 +25,8 @@ from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d  # noqa: F401
 from .sparse import Embedding  # noqa: F401
 from .lazy import (LazyLinear, LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTranspose1d,  # noqa: F401
                    LazyConvTranspose2d, LazyConvTranspose3d, LazyBatchNorm1d, LazyBatchNorm2d,
-                   LazyBatchNorm3d, LazyInstanceNorm1d, LazyInstanceNorm2d)
+                   LazyBatchNorm3d, LazyInstanceNorm1d, LazyInstanceNorm2d,
+                   LazyInstanceNorm3d)
 from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: F401
 from .transformer import (MultiheadAttention, TransformerEncoderLayer,  # noqa: F401
                           TransformerEncoder, TransformerDecoderLayer, TransformerDecoder)

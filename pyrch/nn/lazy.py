@@ -25,13 +25,13 @@ from .._dispatch import refresh_hooks, state
 from ..autograd import no_grad
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Linear
-from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 
 __all__ = ["LazyModuleMixin", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d",
            "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d",
            "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyInstanceNorm1d",
-           "LazyInstanceNorm2d"]
+           "LazyInstanceNorm2d", "LazyInstanceNorm3d"]
 
 
 class LazyModuleMixin:
@@ -322,14 +322,18 @@ class _LazyInstanceNorm(_LazyNormBase):
 
 
 class LazyInstanceNorm1d(_LazyInstanceNorm, InstanceNorm1d):
-    """An InstanceNorm1d whose num_features is inferred from the first input. torch's
-    defaults (affine=True, track_running_stats=True) apply; pyrch's InstanceNorm has no
-    running statistics yet, so pass track_running_stats=False."""
+    """An InstanceNorm1d whose num_features is inferred from the first input (torch's
+    defaults: affine=True, track_running_stats=True)."""
     cls_to_become = InstanceNorm1d
 
 
 class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
-    """An InstanceNorm2d whose num_features is inferred from the first input. torch's
-    defaults (affine=True, track_running_stats=True) apply; pyrch's InstanceNorm has no
-    running statistics yet, so pass track_running_stats=False."""
+    """An InstanceNorm2d whose num_features is inferred from the first input (torch's
+    defaults: affine=True, track_running_stats=True)."""
     cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
+    """An InstanceNorm3d whose num_features is inferred from the first input (torch's
+    defaults: affine=True, track_running_stats=True)."""
+    cls_to_become = InstanceNorm3d
