@@ -17,7 +17,8 @@ INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
 
 # ops whose shape-dependent attributes are taken from the (symbolic) output shape
-SHAPE_FROM_OUTPUT = {"reshape", "view", "expand", "sum_to", "@max_pool"}
+SHAPE_FROM_OUTPUT = {"reshape", "view", "expand", "sum_to", "@max_pool", "bernoulli", "rand",
+                     "randn"}
 
 
 def onnx_dtype(dt):
@@ -759,6 +760,76 @@ def _scatter(cx, n):
 def _trilu(cx, n):
     k = cx.const(np.asarray(n.attr_dict().get("diagonal", 0), np.int64))
     return cx.emit("Trilu", [cx.x(n, 0), k], outputs=[cx.out(n)], upper=int(n.op == "triu"))
+
+
+# -- random (training-mode exports) ---------------------------------------------------------------
+def _draw(cx, n, op, outputs=None, **kw):
+    """RandomUniform / RandomNormal shaped like node n's output, in its dtype (the *Like form
+    on a zero tensor of the run-time shape when that shape is dynamic)."""
+    v = n.outputs[0]
+    if cx.static(v):
+        return cx.emit(op, [], outputs=outputs, shape=list(v.shape), dtype=onnx_dtype(v.dtype),
+                       **kw)
+    zero = cx.const(np.zeros((), dtype=v.dtype.np))
+    like = cx.emit("Expand", [zero, cx.shape_tensor(cx.shape(v))])
+    return cx.emit(op + "Like", [like], outputs=outputs, **kw)
+
+
+@to("bernoulli")
+def _bernoulli(cx, n):
+    """1 where a uniform draw falls below p (input 0 is the generator)."""
+    v = n.outputs[0]
+    p = n.inputs[1]
+    if isinstance(p, Value):
+        pn = cx.x(n, 1)
+        if p.dtype is not v.dtype:
+            pn = cx.emit("Cast", [pn], to=onnx_dtype(v.dtype))
+    else:
+        pn = cx.const(np.asarray(p, dtype=v.dtype.np))
+    u = _draw(cx, n, "RandomUniform")
+    return cx.emit("Cast", [cx.emit("Less", [u, pn])], outputs=[cx.out(n)], to=onnx_dtype(v.dtype))
+
+
+@to("rand", "randn")
+def _random(cx, n):
+    a = n.attr_dict()
+    if n.op == "randn":
+        return _draw(cx, n, "RandomNormal", outputs=[cx.out(n)])
+    return _draw(cx, n, "RandomUniform", outputs=[cx.out(n)], low=float(a.get("low", 0.0)),
+                 high=float(a.get("high", 1.0)))
+
+
+@to("@dropout")
+def _dropout(cx, n):
+    """ONNX Dropout in training mode: zero with probability p, scale the rest by 1/(1-p)."""
+    v = n.outputs[0]
+    ratio = cx.const(np.asarray(n.attr_dict()["p"], dtype=v.dtype.np))
+    return cx.emit("Dropout", [cx.x(n, 0), ratio, cx.const(np.asarray(True))],
+                   outputs=[cx.out(n)])
+
+
+@to("@batch_norm_train")
+def _batch_norm_train(cx, n):
+    """BatchNormalization in training mode (batch statistics) with unit scale and zero bias (the
+    model's affine part follows as Mul/Add); the running-stat outputs are left unused."""
+    x = n.inputs[0]
+    c = cx.shape(x)[1]
+    if type(c) is not int:
+        raise _Unsupported("batch norm over a dynamic channel axis")
+    # The running-stat inputs only feed the unused running-stat outputs, but onnxruntime merges
+    # identical initializers and updates these inputs in place: plain zeros/ones would then
+    # overwrite the scale or bias (or any equal constant). Values of their own avoid that.
+    rng = np.random.default_rng(len(cx.nodes))
+    vals = {"scale": np.ones(c), "bias": np.zeros(c), "mean": rng.uniform(-1e-3, 1e-3, c),
+            "var": 1 + rng.uniform(0, 1e-3, c)}
+    ins = [cx.x(n, 0), cx.const(vals["scale"].astype(x.dtype.np)),
+           cx.const(vals["bias"].astype(x.dtype.np))]
+    for k in ("mean", "var"):
+        ins.append(cx.fresh((n.scope + "." if n.scope else "") + "bn_input_" + k))
+        cx.initializers.append(numpy_helper.from_array(vals[k].astype(x.dtype.np), ins[-1]))
+    outs = [cx.out(n), cx.fresh("running_mean"), cx.fresh("running_var")]
+    return cx.emit("BatchNormalization", ins, outputs=outs, epsilon=n.attr_dict()["eps"],
+                   momentum=0.9, training_mode=1)[0]
 
 
 # -- nn ---------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ node's attributes plus `_nout` (number of outputs) and `_opset`.
 import math
 
 import numpy as np
-from onnx import helper
+import onnx
+from onnx import helper, numpy_helper
 
 import pyrch
 import pyrch.nn.functional as F
@@ -16,7 +17,8 @@ from .._dtype import NP2DT
 from .._tensor import Tensor
 
 IMPL = {}
-NEVER_HOST = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike"}
+NEVER_HOST = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+              "Bernoulli", "Dropout"}
 
 
 def to(*names):
@@ -125,11 +127,53 @@ def _isinf(x, a):
     return (t == math.inf) if pos else (t == -math.inf) if neg else pyrch.zeros_like(t).bool()
 
 
-@to("Identity", "Dropout")
+@to("Identity")
 def _identity(x, a):
-    if a["_nout"] > 1:
-        return [x[0], pyrch.ones(tuple(T(x[0]).shape), dtype=pyrch.bool)]
     return x[0]
+
+
+@to("Dropout")
+def _dropout(x, a):
+    """Identity unless training_mode is true; then zero with probability `ratio`, scale the
+    rest by 1/(1-ratio). The optional second output is the keep mask."""
+    t = T(x[0])
+    ratio = _scalar(x[1]) if len(x) > 1 and x[1] is not None else a.get("ratio", 0.5)
+    train = len(x) > 2 and x[2] is not None and bool(_scalar(x[2]))
+    if not train or ratio == 0:
+        y, keep = t, pyrch.ones(tuple(t.shape), dtype=pyrch.bool, device=t.device)
+    else:
+        keep = pyrch.rand(tuple(t.shape), device=t.device) >= ratio
+        y = t * keep.to(t.dtype) * (1.0 / (1.0 - ratio)) if ratio < 1 else t * 0.0
+    return [y, keep] if a["_nout"] > 1 else y
+
+
+# -- random -------------------------------------------------------------------------------------
+def _draw(x, a, f):
+    """f(shape, dtype, device) for RandomX (shape/dtype attributes) and RandomXLike (input 0)."""
+    if x:
+        ref = x[0]
+        dt = _dtype(a["dtype"]) if "dtype" in a else T(ref).dtype
+        return f(tuple(ref.shape), dt, ref.device if isinstance(ref, Tensor) else None)
+    return f(tuple(a["shape"]), _dtype(a.get("dtype", onnx.TensorProto.FLOAT)), None)
+
+
+@to("RandomUniform", "RandomUniformLike")
+def _random_uniform(x, a):
+    lo, hi = a.get("low", 0.0), a.get("high", 1.0)
+    return _draw(x, a, lambda sh, dt, dev: pyrch.rand(sh, dtype=dt, device=dev) * (hi - lo) + lo)
+
+
+@to("RandomNormal", "RandomNormalLike")
+def _random_normal(x, a):
+    mu, sd = a.get("mean", 0.0), a.get("scale", 1.0)
+    return _draw(x, a, lambda sh, dt, dev: pyrch.randn(sh, dtype=dt, device=dev) * sd + mu)
+
+
+@to("Bernoulli")
+def _bernoulli(x, a):
+    p = T(x[0])
+    y = pyrch.bernoulli(p)
+    return y.to(_dtype(a["dtype"])) if "dtype" in a else y
 
 
 @to("LeakyRelu")
@@ -220,7 +264,34 @@ def _where(x, a):
 
 @to("Cast")
 def _cast(x, a):
+    if a["to"] == onnx.TensorProto.STRING:     # a numpy object array, as onnxruntime formats it
+        v = x[0].detach().cpu().numpy() if isinstance(x[0], Tensor) else np.asarray(x[0])
+        return np.array([_fmt(e, v.dtype) for e in v.reshape(-1)], dtype=object).reshape(v.shape)
+    if _is_str(x[0]):         # ONNX parses strings ("1.5", "-inf", "NaN", "7") into numbers
+        dt = helper.tensor_dtype_to_np_dtype(a["to"])
+        return np.asarray([_parse(s, dt) for s in x[0].reshape(-1)], dt).reshape(x[0].shape)
     return T(x[0]).to(_dtype(a["to"]))
+
+
+def _fmt(e, dt):
+    if dt.kind in "OSU":
+        return str(e)
+    if dt.kind == "b":
+        return "1" if e else "0"
+    if dt.kind != "f":
+        return str(int(e))
+    if np.isnan(e):
+        return "NaN"
+    if np.isinf(e):
+        return "INF" if e > 0 else "-INF"
+    return "%.8g" % float(e)
+
+
+def _parse(s, dt):
+    s = s.strip()
+    if dt.kind == "b":
+        return s.lower() not in ("", "0", "false")
+    return float(s) if dt.kind == "f" else int(s)
 
 
 @to("CastLike")
@@ -231,15 +302,44 @@ def _castlike(x, a):
 # -- constants and shapes -------------------------------------------------------------------------
 @to("Constant")
 def _constant(x, a):
-    for k in ("value", "value_float", "value_floats", "value_int", "value_ints"):
-        if k in a:
-            v = a[k]
-            if k.startswith("value_float"):
-                return np.asarray(v, np.float32)
-            if k.startswith("value_int"):
-                return np.asarray(v, np.int64)
-            return np.asarray(v)
-    raise NotImplementedError("Constant without a tensor/float/int value")
+    if "value" in a:
+        return _strings(np.asarray(a["value"]))
+    if "sparse_value" in a:
+        return _dense(a["sparse_value"])
+    if "value_float" in a or "value_floats" in a:
+        return np.asarray(a.get("value_float", a.get("value_floats")), np.float32)
+    if "value_int" in a or "value_ints" in a:
+        return np.asarray(a.get("value_int", a.get("value_ints")), np.int64)
+    if "value_string" in a or "value_strings" in a:
+        return np.asarray(a.get("value_string", a.get("value_strings")), dtype=object)
+    raise ValueError("Constant node has none of the attributes value, sparse_value, value_float(s), "
+                     "value_int(s), value_string(s)")
+
+
+def _strings(arr):
+    """ONNX string tensors as numpy object arrays of str (what onnxruntime returns)."""
+    if arr.dtype.kind in "OSU":
+        flat = [v.decode() if isinstance(v, bytes) else str(v) for v in arr.reshape(-1)]
+        return np.array(flat, dtype=object).reshape(arr.shape)
+    return arr
+
+
+def _dense(sp):
+    """A SparseTensorProto as a dense numpy array (indices linear [NNZ] or [NNZ, rank])."""
+    dims = tuple(int(d) for d in sp.dims)
+    vals = _strings(numpy_helper.to_array(sp.values)).reshape(-1)
+    idx = numpy_helper.to_array(sp.indices).astype(np.int64)
+    out = np.zeros(dims, dtype=vals.dtype)
+    if vals.dtype == object:
+        out[...] = ""
+    if idx.ndim == 2:
+        idx = np.ravel_multi_index(tuple(idx.T), dims) if idx.size else idx.reshape(-1)
+    out.reshape(-1)[idx.reshape(-1)] = vals
+    return out
+
+
+def _is_str(v):
+    return isinstance(v, np.ndarray) and v.dtype.kind in "OSU"
 
 
 @to("Shape")
@@ -365,7 +465,10 @@ def _scatter_elements(x, a):
         return pyrch.scatter(t, a.get("axis", 0), idx, src)
     if red == "add":
         return pyrch.scatter_add(t, a.get("axis", 0), idx, src)
-    raise NotImplementedError(f"ScatterElements reduction={red!r}")
+    how = {"mul": "prod", "max": "amax", "min": "amin"}.get(red)
+    if how is None:
+        raise ValueError(f"ScatterElements: unknown reduction {red!r} (none, add, mul, max, min)")
+    return pyrch.scatter_reduce(t, a.get("axis", 0), idx, src, how, include_self=True)
 
 
 @to("Slice")
@@ -485,9 +588,12 @@ IMPL["ReduceLogSumExp"] = _reducer(lambda t, d, k: pyrch.logsumexp(t, dim=d, kee
 
 def _arg(f):
     def h(x, a):
-        if a.get("select_last_index", 0):
-            raise NotImplementedError("ArgMax/ArgMin with select_last_index=1")
-        return f(T(x[0]), dim=a.get("axis", 0), keepdim=bool(a.get("keepdims", 1)))
+        t = T(x[0])
+        ax, keep = a.get("axis", 0) % max(t.dim(), 1), bool(a.get("keepdims", 1))
+        if not a.get("select_last_index", 0):
+            return f(t, dim=ax, keepdim=keep)
+        # the last extreme: the first one of the reversed axis, counted from the end
+        return (t.shape[ax] - 1) - f(t.flip(ax), dim=ax, keepdim=keep)
     return h
 
 
@@ -645,28 +751,107 @@ def _conv_transpose(x, a):
     return y
 
 
+def _pool_sizes(a, sp, kernel, strides, dilations, pads):
+    """Output sizes as onnxruntime computes them (with ceil_mode, a last window starting past
+    the input and its head padding is dropped)."""
+    n, out = len(sp), []
+    for i in range(n):
+        span = sp[i] + pads[i] + pads[n + i] - dilations[i] * (kernel[i] - 1) - 1
+        if a.get("ceil_mode", 0):
+            o = -(-span // strides[i]) + 1
+            if (o - 1) * strides[i] >= sp[i] + pads[i]:
+                o -= 1
+        else:
+            o = span // strides[i] + 1
+        out.append(o)
+    return out
+
+
+def _crop(y, sizes):
+    if list(y.shape[2:]) == list(sizes):
+        return y
+    return y[(slice(None), slice(None)) + tuple(slice(0, o) for o in sizes)]
+
+
 @to("MaxPool")
 def _maxpool(x, a):
     t = T(x[0])
-    if a["_nout"] > 1:
-        raise NotImplementedError("MaxPool with an Indices output")
     n, kernel, strides, dilations, pads = _spatial(a, t)
+    sp = tuple(t.shape[2:])
+    sizes = _pool_sizes(a, sp, kernel, strides, dilations, pads)
+    src, begin = t, [0] * n
     if pads[:n] != pads[n:]:
-        t = F.pad(t, _torch_pads(pads), value=-math.inf)
-        pads = [0] * (2 * n)
-    return _MAXP[n](t, tuple(kernel), tuple(strides), tuple(pads[:n]), tuple(dilations),
-                    ceil_mode=bool(a.get("ceil_mode", 0)))
+        src = F.pad(t, _torch_pads(pads), value=-math.inf)
+        begin, pads = pads[:n], [0] * (2 * n)
+    res = _MAXP[n](src, tuple(kernel), tuple(strides), tuple(pads[:n]), tuple(dilations),
+                   ceil_mode=bool(a.get("ceil_mode", 0)), return_indices=a["_nout"] > 1)
+    if a["_nout"] == 1:
+        return _crop(res, sizes)
+    y, idx = _crop(res[0], sizes), _crop(res[1], sizes)
+    return [y, _onnx_indices(idx, tuple(src.shape[2:]), sp, begin, a.get("storage_order", 0))]
+
+
+def _onnx_indices(idx, frame, sp, begin, storage_order):
+    """Per-plane row-major indices into `frame` (the padded input) -> ONNX MaxPool Indices:
+    positions in the unpadded input of spatial size `sp`, flattened over the whole tensor
+    (N, C and the spatial dims), the spatial part column-major when storage_order=1."""
+    n = len(sp)
+    if storage_order == 0 and list(frame) == list(sp):
+        flat = idx
+    else:
+        coords, rest = [None] * n, idx
+        for k in range(n - 1, -1, -1):
+            coords[k] = rest % frame[k] - begin[k]
+            rest = rest // frame[k]
+        order = range(n) if storage_order == 0 else range(n - 1, -1, -1)
+        flat = None
+        for k in order:
+            flat = coords[k] if flat is None else flat * sp[k] + coords[k]
+    planes = idx.shape[0] * idx.shape[1]
+    base = pyrch.arange(planes, device=idx.device).reshape((idx.shape[0], idx.shape[1]) + (1,) * n)
+    return flat + base * int(np.prod(sp, dtype=np.int64))
 
 
 @to("AveragePool")
 def _avgpool(x, a):
     t = T(x[0])
     n, kernel, strides, dilations, pads = _spatial(a, t)
-    if pads[:n] != pads[n:]:
-        raise NotImplementedError("AveragePool with asymmetric pads")
-    return _AVGP[n](t, tuple(kernel), tuple(strides), tuple(pads[:n]),
-                    ceil_mode=bool(a.get("ceil_mode", 0)),
-                    count_include_pad=bool(a.get("count_include_pad", 0)))
+    if any(d != 1 for d in dilations):
+        return _dilated_avgpool(t, a, n, kernel, strides, dilations, pads)
+    ceil = bool(a.get("ceil_mode", 0))
+    if pads[:n] == pads[n:]:
+        return _AVGP[n](t, tuple(kernel), tuple(strides), tuple(pads[:n]), ceil_mode=ceil,
+                        count_include_pad=bool(a.get("count_include_pad", 0)))
+    sizes = _pool_sizes(a, tuple(t.shape[2:]), kernel, strides, dilations, pads)
+    pool = lambda v: _crop(_AVGP[n](F.pad(v, _torch_pads(pads)), tuple(kernel), tuple(strides),
+                                    0, ceil_mode=ceil, count_include_pad=True), sizes)
+    y = pool(t)                      # zero padding counted in every window
+    if a.get("count_include_pad", 0):
+        return y
+    # Divide out the share of real elements in each window (the same divisor cancels).
+    ones = pyrch.ones((1, 1) + tuple(t.shape[2:]), dtype=t.dtype, device=t.device)
+    return y / pool(ones)
+
+
+def _dilated_avgpool(t, a, n, kernel, strides, dilations, pads):
+    """AveragePool with dilations (opset 19): window sums by a depthwise convolution with a
+    ones kernel, divided by the count of input elements (or, with count_include_pad, of input
+    and pad positions) each window covers."""
+    sp = tuple(t.shape[2:])
+    sizes = _pool_sizes(a, sp, kernel, strides, dilations, pads)
+    extra = [max(0, (sizes[i] - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1
+                 - (sp[i] + pads[i] + pads[n + i])) for i in range(n)]
+    full = _torch_pads(pads[:n] + [pads[n + i] + extra[i] for i in range(n)])
+    c = t.shape[1]
+    kw = dict(stride=tuple(strides), dilation=tuple(dilations))
+    ones = pyrch.ones((c, 1) + tuple(kernel), dtype=t.dtype, device=t.device)
+    total = _CONV[n](F.pad(t, full), ones, groups=c, **kw)
+    inside = pyrch.ones((1, 1) + sp, dtype=t.dtype, device=t.device)
+    if a.get("count_include_pad", 0):       # pad positions count, the ceil_mode overhang not
+        inside = F.pad(inside, _torch_pads(pads), value=1.0)
+        full = _torch_pads([0] * n + extra)
+    count = _CONV[n](F.pad(inside, full), ones[:1], **kw)
+    return _crop(total / count, sizes)
 
 
 @to("GlobalAveragePool")
@@ -685,7 +870,20 @@ def _gmp(x, a):
 def _batchnorm(x, a):
     t = T(x[0])
     scale, bias, mean, var = (T(v, t) for v in x[1:5])
-    return F.batch_norm(t, mean, var, scale, bias, training=False, eps=a.get("epsilon", 1e-5))
+    eps = a.get("epsilon", 1e-5)
+    if not a.get("training_mode", 0):
+        return F.batch_norm(t, mean, var, scale, bias, training=False, eps=eps)
+    # training mode: normalise with the batch statistics (biased variance); the optional
+    # outputs are the running stats moved by `momentum` toward them
+    dims = (0,) + tuple(range(2, t.dim()))
+    shape = (1, -1) + (1,) * (t.dim() - 2)
+    m = t.mean(dims, keepdim=True)
+    d = t - m
+    v = (d * d).mean(dims, keepdim=True)
+    y = d * (v + eps).rsqrt() * scale.reshape(shape) + bias.reshape(shape)
+    mom = a.get("momentum", 0.9)
+    outs = [y, mean * mom + m.reshape(-1) * (1 - mom), var * mom + v.reshape(-1) * (1 - mom)]
+    return outs[:a["_nout"]]
 
 
 @to("LayerNormalization")
@@ -712,110 +910,161 @@ def _instancenorm(x, a):
 _ACT = {"Sigmoid": pyrch.sigmoid, "Tanh": pyrch.tanh, "Relu": pyrch.relu}
 
 
-def _rnn_common(x, a, gates):
-    t = T(x[0])
-    if len(x) > 4 and x[4] is not None:
-        lens = np.asarray(ints(x[4]))
-        seq_axis = 1 if a.get("layout", 0) else 0
-        if not np.all(lens == t.shape[seq_axis]):
-            raise NotImplementedError("RNN sequence_lens shorter than the sequence")
-    if a.get("clip") is not None:
-        raise NotImplementedError("RNN with clip")
-    if a.get("layout", 0):
-        t = t.permute(1, 0, 2)                    # -> (seq, batch, input)
-    W, R = T(x[1], t), T(x[2], t)
-    H = a.get("hidden_size") or R.shape[-1]
-    B = T(x[3], t) if len(x) > 3 and x[3] is not None else None
-    ndir = W.shape[0]
-    h0 = T(x[5], t) if len(x) > 5 and x[5] is not None else None
-    if h0 is not None and a.get("layout", 0):
-        h0 = h0.permute(1, 0, 2)
-    return t, W, R, B, H, ndir, h0
+class _Recurrent:
+    """What RNN, GRU and LSTM share: the input in (seq, batch, input) layout, per-direction
+    activations, `clip` (applied to every gate pre-activation), initial states, and with
+    `sequence_lens` shorter than the sequence, per-step masks: past its length a sequence
+    keeps its state and outputs zeros, so Y_h/Y_c are its state at its last valid step
+    (zeros for an empty sequence, as onnxruntime gives)."""
+
+    def __init__(self, x, a, acts):
+        self.layout = a.get("layout", 0)
+        t = T(x[0])
+        self.t = t.permute(1, 0, 2) if self.layout else t
+        self.W, self.R = T(x[1], t), T(x[2], t)
+        self.H = a.get("hidden_size") or self.R.shape[-1]
+        self.B = T(x[3], t) if len(x) > 3 and x[3] is not None else None
+        self.ndir = self.W.shape[0]
+        self.seq, self.batch = self.t.shape[0], self.t.shape[1]
+        direction = a.get("direction", "forward")
+        self.reverse = [direction == "reverse" or (direction == "bidirectional" and d == 1)
+                        for d in range(self.ndir)]
+        names, k = a.get("activations", acts * self.ndir), len(acts)
+        self.acts = [[_ACT[nm] for nm in names[k * d: k * d + k]] for d in range(self.ndir)]
+        c = a.get("clip")
+        self.clip = (lambda z: z) if c is None else (lambda z: pyrch.clamp(z, -c, c))
+        self.masks = self.nonempty = None
+        if len(x) > 4 and x[4] is not None:
+            lens = np.asarray(ints(x[4]))
+            if np.any(lens < self.seq):
+                keep = np.arange(self.seq)[:, None] < lens[None, :]          # (seq, batch)
+                self.masks = [(T(keep[s][:, None], self.t), T(keep[s][:, None], self.t).to(
+                    self.t.dtype)) for s in range(self.seq)]
+                if np.any(lens == 0):           # onnxruntime: empty sequences end in zeros
+                    self.nonempty = T((lens > 0)[:, None].astype(self.t.dtype.np), self.t)
+        self.h0 = self.initial(x, 5)
+
+    def initial(self, x, i):
+        if len(x) <= i or x[i] is None:
+            return None
+        v = T(x[i], self.t)
+        return v.permute(1, 0, 2) if self.layout else v
+
+    def state(self, v, d):
+        if v is not None:
+            return v[d]
+        return pyrch.zeros((self.batch, self.H), dtype=self.t.dtype, device=self.t.device)
+
+    def scan(self, d, states, step):
+        """Run `step(s, states) -> new states` (hidden state first) over direction d's steps;
+        returns the stacked hidden outputs (seq, batch, H) and the final states."""
+        out = [None] * self.seq
+        for s in (range(self.seq - 1, -1, -1) if self.reverse[d] else range(self.seq)):
+            new = step(s, states)
+            if self.masks is not None:
+                keep, kf = self.masks[s]
+                new = tuple(pyrch.where(keep, v, old) for v, old in zip(new, states))
+                out[s] = new[0] * kf
+            else:
+                out[s] = new[0]
+            states = new
+        if self.nonempty is not None:
+            states = tuple(v * self.nonempty for v in states)
+        return pyrch.stack(out, dim=0), states
+
+    def outputs(self, ys, finals):
+        """Y (seq, dirs, batch, H) and the final states (dirs, batch, H), in the node's layout."""
+        outs = [pyrch.stack(ys, dim=1)]
+        outs += [pyrch.stack([f[k] for f in finals], dim=0) for k in range(len(finals[0]))]
+        if self.layout:
+            outs = [outs[0].permute(2, 0, 1, 3)] + [o.permute(1, 0, 2) for o in outs[1:]]
+        return outs
 
 
-def _rnn_out(ys, hs, cs, a):
-    Y = pyrch.stack(ys, dim=1)                     # (seq, dirs, batch, H)
-    Yh = pyrch.stack(hs, dim=0)
-    outs = [Y, Yh]
-    if cs is not None:
-        outs.append(pyrch.stack(cs, dim=0))
-    if a.get("layout", 0):
-        outs = [outs[0].permute(2, 0, 1, 3)] + [o.permute(1, 0, 2) for o in outs[1:]]
-    return outs
+@to("RNN")
+def _rnn(x, a):
+    r = _Recurrent(x, a, ["Tanh"])
+    H, ys, finals = r.H, [], []
+    for d in range(r.ndir):
+        f = r.acts[d][0]
+        xw = r.t @ r.W[d].t()
+        if r.B is not None:
+            xw = xw + (r.B[d][:H] + r.B[d][H:])
+        Rt = r.R[d].t()
+        y, st = r.scan(d, (r.state(r.h0, d),), lambda s, st: (f(r.clip(xw[s] + st[0] @ Rt)),))
+        ys.append(y)
+        finals.append(st)
+    return r.outputs(ys, finals)
 
 
 @to("LSTM")
 def _lstm(x, a):
-    t, W, R, B, H, ndir, h0 = _rnn_common(x, a, 4)
-    if a.get("input_forget", 0) or (len(x) > 7 and x[7] is not None):
-        raise NotImplementedError("LSTM with peepholes or input_forget")
-    acts = [_ACT[s] for s in a.get("activations", ["Sigmoid", "Tanh", "Tanh"] * ndir)]
-    c0 = T(x[6], t) if len(x) > 6 and x[6] is not None else None
-    if c0 is not None and a.get("layout", 0):
-        c0 = c0.permute(1, 0, 2)
-    seq, batch = t.shape[0], t.shape[1]
-    direction = a.get("direction", "forward")
-    ys, hs, cs = [], [], []
-    for d in range(ndir):
-        f, g, h = acts[3 * d: 3 * d + 3]
-        reverse = direction == "reverse" or (direction == "bidirectional" and d == 1)
-        xw = t @ W[d].t()
-        if B is not None:
-            xw = xw + (B[d][:4 * H] + B[d][4 * H:])
-        ht = h0[d] if h0 is not None else pyrch.zeros((batch, H), dtype=t.dtype, device=t.device)
-        ct = c0[d] if c0 is not None else pyrch.zeros((batch, H), dtype=t.dtype, device=t.device)
-        Rt = R[d].t()
-        out = [None] * seq
-        for s in (range(seq - 1, -1, -1) if reverse else range(seq)):
-            z = xw[s] + ht @ Rt
-            i, o, fg, c = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
-            ct = f(fg) * ct + f(i) * g(c)
-            ht = f(o) * h(ct)
-            out[s] = ht
-        ys.append(pyrch.stack(out, dim=0))
-        hs.append(ht)
-        cs.append(ct)
-    return _rnn_out(ys, hs, cs, a)
+    r = _Recurrent(x, a, ["Sigmoid", "Tanh", "Tanh"])
+    H, cl = r.H, r.clip
+    c0 = r.initial(x, 6)
+    P = T(x[7], r.t) if len(x) > 7 and x[7] is not None else None
+    coupled = bool(a.get("input_forget", 0))
+    ys, finals = [], []
+    for d in range(r.ndir):
+        f, g, h = r.acts[d]
+        xw = r.t @ r.W[d].t()
+        if r.B is not None:
+            xw = xw + (r.B[d][:4 * H] + r.B[d][4 * H:])
+        Rt = r.R[d].t()
+        pi, po, pf = (P[d][:H], P[d][H:2 * H], P[d][2 * H:]) if P is not None else (None,) * 3
+
+        def step(s, st, xw=xw, Rt=Rt, f=f, g=g, h=h, pi=pi, po=po, pf=pf):
+            ht, ct = st
+            z = xw[s] + ht @ Rt                     # gates in ONNX order i, o, f, c
+            zi, zo, zf, zc = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+            i = f(cl(zi if pi is None else zi + pi * ct))
+            fg = 1 - i if coupled else f(cl(zf if pf is None else zf + pf * ct))
+            c = fg * ct + i * g(cl(zc))
+            o = f(cl(zo if po is None else zo + po * c))
+            return o * h(c), c
+
+        y, st = r.scan(d, (r.state(r.h0, d), r.state(c0, d)), step)
+        ys.append(y)
+        finals.append(st)
+    return r.outputs(ys, finals)
 
 
 @to("GRU")
 def _gru(x, a):
-    t, W, R, B, H, ndir, h0 = _rnn_common(x, a, 3)
-    acts = [_ACT[s] for s in a.get("activations", ["Sigmoid", "Tanh"] * ndir)]
+    r = _Recurrent(x, a, ["Sigmoid", "Tanh"])
+    H, cl = r.H, r.clip
     lbr = a.get("linear_before_reset", 0)
-    seq, batch = t.shape[0], t.shape[1]
-    direction = a.get("direction", "forward")
-    ys, hs = [], []
-    for d in range(ndir):
-        f, g = acts[2 * d: 2 * d + 2]
-        reverse = direction == "reverse" or (direction == "bidirectional" and d == 1)
-        xw = t @ W[d].t()
-        wb = B[d][:3 * H] if B is not None else None
-        rb = B[d][3 * H:] if B is not None else None
+    ys, finals = [], []
+    for d in range(r.ndir):
+        f, g = r.acts[d]
+        xw = r.t @ r.W[d].t()
+        wb = r.B[d][:3 * H] if r.B is not None else None
+        rb = r.B[d][3 * H:] if r.B is not None else None
         if wb is not None:
             xw = xw + wb
-        ht = h0[d] if h0 is not None else pyrch.zeros((batch, H), dtype=t.dtype, device=t.device)
-        Rd = R[d]
-        out = [None] * seq
-        for s in (range(seq - 1, -1, -1) if reverse else range(seq)):
+        Rd = r.R[d]
+
+        def step(s, st, xw=xw, Rd=Rd, rb=rb, f=f, g=g):
+            ht = st[0]
             xz, xr, xh = xw[s][:, :H], xw[s][:, H:2 * H], xw[s][:, 2 * H:]
             hz = ht @ Rd[:H].t()
             hr = ht @ Rd[H:2 * H].t()
             if rb is not None:
                 hz, hr = hz + rb[:H], hr + rb[H:2 * H]
-            z, r = f(xz + hz), f(xr + hr)
+            z, rr = f(cl(xz + hz)), f(cl(xr + hr))
             if lbr:
                 hh = ht @ Rd[2 * H:].t()
                 if rb is not None:
                     hh = hh + rb[2 * H:]
-                n = g(xh + r * hh)
+                n = g(cl(xh + rr * hh))
             else:
-                hh = (r * ht) @ Rd[2 * H:].t()
+                hh = (rr * ht) @ Rd[2 * H:].t()
                 if rb is not None:
                     hh = hh + rb[2 * H:]
-                n = g(xh + hh)
-            ht = (1 - z) * n + z * ht
-            out[s] = ht
-        ys.append(pyrch.stack(out, dim=0))
-        hs.append(ht)
-    return _rnn_out(ys, hs, None, a)
+                n = g(cl(xh + hh))
+            return ((1 - z) * n + z * ht,)
+
+        y, st = r.scan(d, (r.state(r.h0, d),), step)
+        ys.append(y)
+        finals.append(st)
+    return r.outputs(ys, finals)

@@ -1,14 +1,18 @@
 """`export`: trace a model with pyrch.jit and write the graph as an ONNX model.
 
-Steps: record the model (eval mode, no grad) with the tracer; with
-`dynamic_axes`, record it again once per symbolic size, that axis grown by
-one, and line the graphs up so every value's shape becomes affine in the
-symbolic sizes (`Dim`); rewrite a few multi-op patterns into single ONNX ops
-(max pooling, linear layers); drop dead nodes; fold parameter-only
-computations into initializers; emit each remaining node through the table
-in `_export_ops.py`.
+Steps: record the model (eval mode unless `training` says otherwise, no grad)
+with the tracer; with `dynamic_axes`, record it again once per symbolic size,
+that axis grown by one, and line the graphs up so every value's shape becomes
+affine in the symbolic sizes (`Dim`); rewrite a few multi-op patterns into
+single ONNX ops (max pooling, linear layers; in training mode dropout and
+batch-norm normalisation); drop dead nodes; fold parameter-only computations
+into initializers (with `export_params=False` parameters are graph inputs and
+are not folded); emit each remaining node through the table in
+`_export_ops.py`.
 """
+import enum
 import os
+import warnings
 
 import numpy as np
 
@@ -16,6 +20,28 @@ from .._tensor import Tensor
 from ..ops.registry import OPS
 from ..jit.ir import Node, Value
 
+
+
+class TrainingMode(enum.IntEnum):
+    """The mode `export(training=...)` runs the model in, as torch.onnx.TrainingMode: EVAL
+    (inference graph), PRESERVE (each module as it is), TRAINING (every module in train mode;
+    dropout exports as a training-mode Dropout, batch norm normalises with batch statistics)."""
+    EVAL = 0
+    PRESERVE = 1
+    TRAINING = 2
+
+
+def _training_mode(training):
+    """TrainingMode from pyrch's or torch's enum (by name), a bool or None."""
+    if training is None or training is False:
+        return TrainingMode.EVAL
+    if training is True:
+        return TrainingMode.TRAINING
+    name = getattr(training, "name", None)
+    if name in TrainingMode.__members__:
+        return TrainingMode[name]
+    raise ValueError(f"pyrch.onnx.export: training must be a TrainingMode (EVAL, PRESERVE, "
+                     f"TRAINING), got {training!r}")
 
 
 class ExportError(RuntimeError):
@@ -74,10 +100,10 @@ def _map_tensors(obj, fn):
 
 
 class _Trace:
-    """One recorded graph with the arrays of its params."""
+    """One recorded graph with the arrays of its params and the tensors they were read from."""
 
-    def __init__(self, graph, arrays):
-        self.graph, self.arrays = graph, arrays
+    def __init__(self, graph, arrays, tensors):
+        self.graph, self.arrays, self.tensors = graph, arrays, tensors
 
 
 def _record(model, args):
@@ -91,10 +117,11 @@ def _record(model, args):
         tf = getattr(t, "_traced", t)
         g = tf.graph_for(*args, optimized=False)
     var = next(v for e in tf._cache.values() for v in e.variants if v.graph is g)
-    arrays = {}
+    arrays, tensors = {}, {}
     for v, src in zip(g.params, var.param_src):
         if src[0] == "tensor":
             arrays[v] = src[1].detach().cpu().numpy()
+            tensors[v] = src[1]
         elif src[0] == "grad":
             arrays[v] = src[1].grad.detach().cpu().numpy()
         else:
@@ -103,23 +130,28 @@ def _record(model, args):
             arrays[v] = np.asarray(val, src[2])
     for v, a in g.constants.items():
         arrays[v] = a if isinstance(a, np.ndarray) else a.get()
-    return _Trace(g, arrays)
+    return _Trace(g, arrays, tensors)
 
 
 class _inference:
-    """eval mode (restored after), no grad, tracing enabled."""
+    """The export mode (eval by default; modes restored after), no grad, tracing enabled;
+    buffers a training-mode run updates (batch norm running stats) are restored too."""
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, mode=TrainingMode.EVAL):
+        self.model, self.mode = model, mode
 
     def __enter__(self):
         from .. import no_grad
         from .._config import config
         from ..jit import function as jf
-        self.modes = []
+        self.modes, self.buffers = [], []
         if hasattr(self.model, "modules") and hasattr(self.model, "training"):
             self.modes = [(m, m.training) for m in self.model.modules()]
-            self.model.eval()
+            self.buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
+            if self.mode == TrainingMode.EVAL:
+                self.model.eval()
+            elif self.mode == TrainingMode.TRAINING:
+                self.model.train()
         self.ng = no_grad()
         self.ng.__enter__()
         self.cfg = config(jit=True)
@@ -132,6 +164,8 @@ class _inference:
         from ..jit import function as jf
         jf._DISABLED[0] = self.disabled
         self.cfg.__exit__(*exc)
+        for b, saved in self.buffers:
+            b.copy_(saved)
         self.ng.__exit__(*exc)
         for m, mode in self.modes:
             m.training = mode
@@ -262,14 +296,22 @@ def _users(nodes, outputs):
     return u
 
 
-def _rewrite(g, params):
+def _rewrite(g, params, arrays=None, training=False, opset=17):
     """Pattern rewrites into synthetic `@` nodes: max pooling (gather of pool indices) and
-    linear layers on 2-d input (-> Gemm)."""
+    linear layers on 2-d input (-> Gemm); for a training-mode export also dropout (-> Dropout
+    in training mode) and batch-norm normalisation with batch statistics (opset >= 14 ->
+    BatchNormalization in training mode)."""
     nodes = list(g.nodes)
     prod = _producers(nodes)
     users = _users(nodes, g.outputs)
     for i, n in enumerate(nodes):
-        if n.op == "embedding":
+        if training and n.op == "mul":
+            r = _dropout_pattern(n, prod, users, arrays or {})
+            if r is None and opset >= 14:
+                r = _batch_norm_pattern(n, prod)
+            if r is not None:
+                nodes[i] = r
+        elif n.op == "embedding":
             r = _pool_pattern(n, prod)
             if r is not None:
                 nodes[i] = r
@@ -282,6 +324,56 @@ def _rewrite(g, params):
                     and b.dtype is n.outputs[0].dtype:
                 nodes[i] = Node("@linear", lin + (b,), (), n.outputs, n.src, n.scope)
     return g.replace(nodes=nodes)
+
+
+def _dropout_pattern(n, prod, users, arrays):
+    """mul(mul(X, bernoulli(rng, P)), 1/(1-p)), P constant 1-p shaped like X -> @dropout(X)."""
+    inner, scale = n.inputs
+    m = prod.get(inner) if isinstance(inner, Value) else None
+    if m is None or m.op != "mul" or isinstance(scale, Value) or users.get(inner) != 1:
+        return None
+    for x, mask in (m.inputs, m.inputs[::-1]):
+        b = prod.get(mask) if isinstance(mask, Value) else None
+        if b is None or b.op != "bernoulli" or users.get(mask) != 1 or not isinstance(x, Value):
+            continue
+        pv = b.inputs[1]
+        q = np.asarray(arrays[pv]) if isinstance(pv, Value) and pv in arrays else None
+        if q is None or q.shape != tuple(x.shape) or q.shape != tuple(n.outputs[0].shape) \
+                or not q.size or np.any(q != q.reshape(-1)[0]):
+            continue
+        q = float(q.reshape(-1)[0])
+        if 0 < q < 1 and np.isclose(float(scale), 1.0 / q, rtol=1e-6, atol=0):
+            return Node("@dropout", (x,), {"p": 1.0 - q}, n.outputs, n.src, n.scope)
+    return None
+
+
+def _batch_norm_pattern(n, prod):
+    """mul(D, rsqrt(add(mean(D*D, dims, keepdim), eps))), D = sub(X, mean(X, dims, keepdim)),
+    dims every dim but 1 -> @batch_norm_train(X) (normalised with the batch statistics)."""
+    d, r = n.inputs
+    if not (isinstance(d, Value) and isinstance(r, Value)):
+        return None
+    rs, sub = prod.get(r), prod.get(d)
+    ad = prod.get(rs.inputs[0]) if rs is not None and rs.op == "rsqrt" else None
+    if ad is None or ad.op != "add" or not isinstance(ad.inputs[0], Value) \
+            or isinstance(ad.inputs[1], Value) or sub is None or sub.op != "sub":
+        return None
+    var, x, mean = prod.get(ad.inputs[0]), sub.inputs[0], sub.inputs[1]
+    sq = prod.get(var.inputs[0]) if var is not None and var.op == "mean" else None
+    mn = prod.get(mean) if isinstance(mean, Value) else None
+    if sq is None or sq.op != "mul" or tuple(sq.inputs) != (d, d) or mn is None \
+            or mn.op != "mean" or mn.inputs[0] is not x:
+        return None
+    r_ = len(x.shape)
+    want = (0,) + tuple(range(2, r_))
+    for red in (var, mn):
+        a = red.attr_dict()
+        dims = a.get("dim")
+        dims = tuple(sorted(k % r_ for k in (dims if isinstance(dims, (tuple, list)) else (dims,))))
+        if r_ < 2 or dims != want or not a.get("keepdim") or len(red.inputs) != 1:
+            return None
+    return Node("@batch_norm_train", (x,), {"eps": float(ad.inputs[1])}, n.outputs, n.src,
+                n.scope)
 
 
 def _linear_pattern(mm, prod, params):
@@ -365,6 +457,32 @@ def _fold(nodes, arrays, shapes):
 
 
 # -- the export ----------------------------------------------------------------------------
+def _modules(model):
+    """The modules of a Module (none for a plain function)."""
+    if hasattr(model, "modules") and hasattr(model, "training"):
+        return list(model.modules())
+    return []
+
+
+def _state_inputs(model, trace, in_names, out_names):
+    """{param Value: state_dict name} for the model's parameters and buffers the trace read,
+    in state_dict order (export_params=False makes them graph inputs)."""
+    if not hasattr(model, "state_dict"):
+        return {}
+    named = {}
+    for k, t in list(model.state_dict(keep_vars=True).items()) + \
+            list(model.named_parameters()) + list(model.named_buffers()):
+        named.setdefault(id(t), k)
+    order = {k: i for i, k in enumerate(named.values())}
+    found = sorted(((named[id(t)], v) for v, t in trace.tensors.items() if id(t) in named),
+                   key=lambda kv: order[kv[0]])
+    clash = [k for k, _ in found if k in in_names or k in out_names]
+    if clash:
+        raise ValueError(f"pyrch.onnx.export: with export_params=False the parameters become "
+                         f"graph inputs, and {clash} is already an input or output name")
+    return {v: k for k, v in found}
+
+
 def export(model, args, f, input_names=None, output_names=None, dynamic_axes=None,
            opset_version=17, do_constant_folding=True, verbose=False, *, export_params=True,
            training=None, dynamo=False, keep_initializers_as_inputs=None):
@@ -372,16 +490,25 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
 
     Same arguments as `torch.onnx.export`: `dynamic_axes` maps input/output names to
     {axis: symbol} (or a list of axes); sizes derived from a dynamic axis are computed in
-    the graph (Reshape with -1, Shape-derived targets), never baked in. The model runs in
-    eval mode (its modes are restored afterwards); `dynamo` and
-    `keep_initializers_as_inputs` are accepted for compatibility and ignored.
+    the graph (Reshape with -1, Shape-derived targets), never baked in. `training` (a
+    `TrainingMode`, default EVAL) picks the mode the model runs in; modes and buffers are
+    restored afterwards. With `export_params=False` the model's parameters and buffers that
+    the graph reads become graph inputs (named as in its state_dict, after the inputs)
+    instead of initializers. `dynamo` and `keep_initializers_as_inputs` are accepted for
+    compatibility and ignored.
     """
     import onnx
     from . import _export_ops
-    if not export_params:
-        raise NotImplementedError("pyrch.onnx.export: export_params=False is not supported")
-    if training not in (None, False) and str(training).split(".")[-1] not in ("EVAL",):
-        raise NotImplementedError("pyrch.onnx.export exports inference graphs (eval mode) only")
+    mode = _training_mode(training)
+    if mode != TrainingMode.EVAL and do_constant_folding and (
+            mode == TrainingMode.TRAINING or getattr(model, "training", False)):
+        warnings.warn("It is recommended that constant folding be turned off "
+                      "('do_constant_folding=False') when exporting the model in training-amenable "
+                      "mode, i.e. with 'training=TrainingMode.TRAIN' or 'training=TrainingMode."
+                      "PRESERVE' (when model is in training mode). Otherwise, some learnable model "
+                      "parameters may not translate correctly in the exported ONNX model because "
+                      "constant folding mutates model parameters. Please consider turning off "
+                      "constant folding or setting the training=TrainingMode.EVAL.", stacklevel=2)
     if opset_version < 13:
         raise ValueError(f"pyrch.onnx.export supports opset_version >= 13, got {opset_version}")
     if isinstance(args, Tensor) or not isinstance(args, tuple):
@@ -389,7 +516,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     if args and isinstance(args[-1], dict) and not args[-1]:
         args = args[:-1]
     leaves = _tensor_leaves(args, [])
-    with _inference(model):
+    with _inference(model, mode):
         base = _record(model, args)
         g = base.graph
         if len(g.inputs) != len(leaves):
@@ -415,12 +542,13 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         for s, places in syms.items():
             t = _record(model, _grown(args, leaves, places))
             others.append(_align(base, t, s))
-    if g.rng:
+    training_graph = mode == TrainingMode.TRAINING or (
+        mode == TrainingMode.PRESERVE and any(m.training for m in _modules(model)))
+    if g.rng and not training_graph:
         raise ExportError("pyrch.onnx.export: the model draws random numbers in eval mode (a "
                           "random op such as dropout or randn in forward); ONNX export needs "
                           "a deterministic graph")
     if g.guards:
-        import warnings
         warnings.warn("pyrch.onnx.export: the model branches on tensor values (`if tensor:`); the "
                       "exported graph keeps the branch taken with the example inputs",
                       stacklevel=2)
@@ -428,13 +556,16 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     shapes = _symbolic(base, others, sym_list, sizes)
     dyn_nodes = {g.nodes[i] for _, d in others for i in d}
     params = set(g.params) | set(g.constants)
-    g2 = _rewrite(g, params)
+    g2 = _rewrite(g, params, base.arrays, training_graph, opset_version)
     for a, b in zip(g.nodes, g2.nodes):
         if a in dyn_nodes and a is not b:
             dyn_nodes.add(b)
     sources = set(g.sources())
     nodes = _live(g2.nodes, g2.outputs, sources)
     arrays = dict(base.arrays)
+    state = {} if export_params else _state_inputs(model, base, in_names, out_names)
+    for v in state:
+        del arrays[v]                      # read at run time: neither folded nor initializers
     if do_constant_folding:
         nodes = _fold(nodes, arrays, shapes)
         nodes = _live(nodes, g2.outputs, sources | set(arrays))
@@ -443,7 +574,8 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         cx.names[v] = name
     for v in g.params:
         cx.names[v] = v.name
-    cx.taken.update(in_names, out_names, (v.name for v in g.params))
+    cx.names.update(state)
+    cx.taken.update(in_names, out_names, (v.name for v in g.params), state.values())
     for v, name in zip(g.outputs, out_names):
         if not isinstance(v, Value):
             raise ExportError(f"pyrch.onnx.export: output {name!r} is not a tensor ({v!r})")
@@ -463,6 +595,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
             cx.emit("Identity", [got], outputs=[name])
         outputs.append(cx.value_info(name, v, out_axes.get(name, {})))
     inputs = [cx.value_info(name, v, {}) for v, name in zip(g.inputs, in_names)]
+    inputs += [cx.value_info(name, v, {}) for v, name in state.items() if v in cx.ready]
     title = type(model).__name__ if hasattr(model, "modules") else \
         getattr(model, "__name__", "main")
     graph = onnx.helper.make_graph(cx.nodes, title, inputs, outputs, cx.initializers)

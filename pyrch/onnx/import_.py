@@ -141,7 +141,9 @@ class OnnxModule(nn.Module):
             for o, r in zip(outs, res):
                 if o:
                     env[o] = r
-        out = [_import_ops.T(env[o]) for o in self.output_names]
+        # string outputs stay numpy object arrays (pyrch tensors hold numbers only)
+        out = [env[o] if _import_ops._is_str(env[o]) else _import_ops.T(env[o])
+               for o in self.output_names]
         return out[0] if len(out) == 1 else tuple(out)
 
 
