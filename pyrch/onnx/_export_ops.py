@@ -808,30 +808,6 @@ def _dropout(cx, n):
                    outputs=[cx.out(n)])
 
 
-@to("@batch_norm_train")
-def _batch_norm_train(cx, n):
-    """BatchNormalization in training mode (batch statistics) with unit scale and zero bias (the
-    model's affine part follows as Mul/Add); the running-stat outputs are left unused."""
-    x = n.inputs[0]
-    c = cx.shape(x)[1]
-    if type(c) is not int:
-        raise _Unsupported("batch norm over a dynamic channel axis")
-    # The running-stat inputs only feed the unused running-stat outputs, but onnxruntime merges
-    # identical initializers and updates these inputs in place: plain zeros/ones would then
-    # overwrite the scale or bias (or any equal constant). Values of their own avoid that.
-    rng = np.random.default_rng(len(cx.nodes))
-    vals = {"scale": np.ones(c), "bias": np.zeros(c), "mean": rng.uniform(-1e-3, 1e-3, c),
-            "var": 1 + rng.uniform(0, 1e-3, c)}
-    ins = [cx.x(n, 0), cx.const(vals["scale"].astype(x.dtype.np)),
-           cx.const(vals["bias"].astype(x.dtype.np))]
-    for k in ("mean", "var"):
-        ins.append(cx.fresh((n.scope + "." if n.scope else "") + "bn_input_" + k))
-        cx.initializers.append(numpy_helper.from_array(vals[k].astype(x.dtype.np), ins[-1]))
-    outs = [cx.out(n), cx.fresh("running_mean"), cx.fresh("running_var")]
-    return cx.emit("BatchNormalization", ins, outputs=outs, epsilon=n.attr_dict()["eps"],
-                   momentum=0.9, training_mode=1)[0]
-
-
 # -- nn ---------------------------------------------------------------------------------------
 @to("embedding")
 def _embedding(cx, n):

@@ -296,19 +296,21 @@ def _users(nodes, outputs):
     return u
 
 
-def _rewrite(g, params, arrays=None, training=False, opset=17):
+def _rewrite(g, params, arrays=None, training=False):
     """Pattern rewrites into synthetic `@` nodes: max pooling (gather of pool indices) and
     linear layers on 2-d input (-> Gemm); for a training-mode export also dropout (-> Dropout
-    in training mode) and batch-norm normalisation with batch statistics (opset >= 14 ->
-    BatchNormalization in training mode)."""
+    in training mode).
+
+    NOTE: batch norm with batch statistics stays spelled out as Reduce/Sub/Mul ops. An ONNX
+    BatchNormalization in training mode needs running-stat inputs that the pyrch graph does
+    not have, and onnxruntime updates them in place after merging equal initializers (equal
+    dummies then overwrote the scale or bias): the plain ops are exact at every opset."""
     nodes = list(g.nodes)
     prod = _producers(nodes)
     users = _users(nodes, g.outputs)
     for i, n in enumerate(nodes):
         if training and n.op == "mul":
             r = _dropout_pattern(n, prod, users, arrays or {})
-            if r is None and opset >= 14:
-                r = _batch_norm_pattern(n, prod)
             if r is not None:
                 nodes[i] = r
         elif n.op == "embedding":
@@ -345,35 +347,6 @@ def _dropout_pattern(n, prod, users, arrays):
         if 0 < q < 1 and np.isclose(float(scale), 1.0 / q, rtol=1e-6, atol=0):
             return Node("@dropout", (x,), {"p": 1.0 - q}, n.outputs, n.src, n.scope)
     return None
-
-
-def _batch_norm_pattern(n, prod):
-    """mul(D, rsqrt(add(mean(D*D, dims, keepdim), eps))), D = sub(X, mean(X, dims, keepdim)),
-    dims every dim but 1 -> @batch_norm_train(X) (normalised with the batch statistics)."""
-    d, r = n.inputs
-    if not (isinstance(d, Value) and isinstance(r, Value)):
-        return None
-    rs, sub = prod.get(r), prod.get(d)
-    ad = prod.get(rs.inputs[0]) if rs is not None and rs.op == "rsqrt" else None
-    if ad is None or ad.op != "add" or not isinstance(ad.inputs[0], Value) \
-            or isinstance(ad.inputs[1], Value) or sub is None or sub.op != "sub":
-        return None
-    var, x, mean = prod.get(ad.inputs[0]), sub.inputs[0], sub.inputs[1]
-    sq = prod.get(var.inputs[0]) if var is not None and var.op == "mean" else None
-    mn = prod.get(mean) if isinstance(mean, Value) else None
-    if sq is None or sq.op != "mul" or tuple(sq.inputs) != (d, d) or mn is None \
-            or mn.op != "mean" or mn.inputs[0] is not x:
-        return None
-    r_ = len(x.shape)
-    want = (0,) + tuple(range(2, r_))
-    for red in (var, mn):
-        a = red.attr_dict()
-        dims = a.get("dim")
-        dims = tuple(sorted(k % r_ for k in (dims if isinstance(dims, (tuple, list)) else (dims,))))
-        if r_ < 2 or dims != want or not a.get("keepdim") or len(red.inputs) != 1:
-            return None
-    return Node("@batch_norm_train", (x,), {"eps": float(ad.inputs[1])}, n.outputs, n.src,
-                n.scope)
 
 
 def _linear_pattern(mm, prod, params):
@@ -556,7 +529,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     shapes = _symbolic(base, others, sym_list, sizes)
     dyn_nodes = {g.nodes[i] for _, d in others for i in d}
     params = set(g.params) | set(g.constants)
-    g2 = _rewrite(g, params, base.arrays, training_graph, opset_version)
+    g2 = _rewrite(g, params, base.arrays, training_graph)
     for a, b in zip(g.nodes, g2.nodes):
         if a in dyn_nodes and a is not b:
             dyn_nodes.add(b)
