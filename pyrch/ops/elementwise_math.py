@@ -261,8 +261,7 @@ sigmoid = _unary_special("sigmoid", "expit", "1 / (1 + exp(-a))",
                          "1 / (1 + exp(-input)), computed without overflow.")
 erf = _unary_special("erf", "erf", "erf(a)", "The error function, elementwise.")
 erfc = _unary_special("erfc", "erfc", "erfc(a)", "1 - erf(input), accurate for large input.")
-erfinv = _unary_special("erfinv", "erfinv", None, "The inverse error function, on (-1, 1).")
-# TODO(elementwise): erfinv has no libm counterpart, so no cexpr (it is not fused).
+erfinv = _unary_special("erfinv", "erfinv", "erfinv(a)", "The inverse error function, on (-1, 1).")
 
 
 @sigmoid.backward
