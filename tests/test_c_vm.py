@@ -556,8 +556,8 @@ def test_pool_gemm_matches_numpy_for_every_layout(dtype):
         return np.swapaxes(x, -1, -2) if t else x
     cases = [(mat(16, 784), mat(784, 512, t=True)), (mat(16, 784), mat(784, 512)),
              (mat(512, 16, t=True), mat(16, 784)), (mat(200, 70), mat(70, 90)),
-             (mat(3, 40, 50), mat(3, 50, 60, t=True)), (mat(2, 3, 40, 50), mat(2, 3, 50, 60)),
-             (mat(40, 50), mat(5, 50, 60)), (mat(4, 16, 100), mat(100, 60)), (mat(1, 1000), mat(1000, 400))]
+             (mat(6, 80, 50), mat(6, 50, 60, t=True)), (mat(2, 3, 80, 50), mat(2, 3, 50, 60)),
+             (mat(80, 50), mat(10, 50, 60)), (mat(8, 32, 100), mat(100, 60)), (mat(1, 1000), mat(1000, 1100))]
     for a, b in cases:
         want = np.matmul(a.astype(np.float64), b.astype(np.float64))
         got = gemm.mm(a, b)
@@ -566,16 +566,17 @@ def test_pool_gemm_matches_numpy_for_every_layout(dtype):
         out = np.full(want.shape, np.nan, dtype)
         assert gemm.mm(a, b, out) is out
         np.testing.assert_allclose(out, want, **tol)
-    x = rng.standard_normal((5, 1, 30, 40)).astype(dtype)          # a size-1 dim with any stride
+    x = rng.standard_normal((5, 1, 60, 80)).astype(dtype)          # a size-1 dim with any stride
     x = np.lib.stride_tricks.as_strided(x, x.shape, (x.strides[0], 999, x.strides[2], x.strides[3]))
-    y = mat(5, 1, 40, 50)
+    y = mat(5, 1, 80, 50)
     np.testing.assert_allclose(gemm.mm(x, y), np.matmul(x, y), **tol)
     # what it leaves to numpy
     assert gemm.mm(mat(2, 3), mat(3, 2)) is None                            # tiny
-    assert gemm.mm(mat(100, 50), mat(50, 60).astype(np.float16)) is None   # mixed dtypes
-    at = mat(3, 2, 40, 50).transpose(1, 0, 2, 3)                            # heads split off, then
+    assert gemm.mm(mat(64, 256), mat(256, 32)) is None    # < 1M multiply-adds: numpy's is faster
+    assert gemm.mm(mat(200, 100), mat(100, 60).astype(np.float16)) is None  # mixed dtypes
+    at = mat(3, 2, 80, 50).transpose(1, 0, 2, 3)                            # heads split off, then
     np.testing.assert_allclose(gemm.mm(at, y2 := mat(2, 3, 50, 60)), np.matmul(at, y2), **tol)  # transposed
-    assert gemm.mm(mat(100, 50), mat(50, 60), np.empty((100, 60), np.float16)) is None
+    assert gemm.mm(mat(200, 100), mat(100, 60), np.empty((200, 60), np.float16)) is None
 
 
 def test_pool_runs_jobs_from_several_python_threads_and_in_a_forked_child():

@@ -121,10 +121,11 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
     return out
 
 
-# Below this many multiply-adds numpy's own matmul takes the product: OpenBLAS runs
-# it on the calling thread (its threading starts at 4 x 65536 multiply-adds), and
-# the ~10 us this call costs in Python would dominate (64 x 84 x 10: 2.5 vs 14 us).
-_MIN_MACS = 1 << 18
+# Below this many multiply-adds numpy's own matmul takes the product, on the calling
+# thread: this call's Python and the pool's wake-up cost ~12 us, which a product this
+# small does not earn back (measured on a quiet machine: 0.52M multiply-adds 15 vs
+# 7 us, 1.05M 17-21 vs 18-27 us, 1.3M 27-32 vs 62-67 us).
+_MIN_MACS = 1 << 20
 
 
 def _as3(x, batch):
