@@ -46,11 +46,15 @@ def _fmt(s):
     return f"{s * 1e3:.3f} ms"
 
 
+def _ratio(r):
+    return "-" if r != r else f"{r:.2f}x"      # NaN: a row with nothing to compare against
+
+
 def report(rows, title):
     """Print a table (rich when available) and return it as Markdown lines."""
     md = [f"| case | pyrch | PyTorch | ratio |", "|---|---|---|---|"]
     for name, p, t, r in rows:
-        md.append(f"| {name} | {_fmt(p)} | {_fmt(t)} | {r:.2f}x |")
+        md.append(f"| {name} | {_fmt(p)} | {_fmt(t)} | {_ratio(r)} |")
     try:
         from rich.console import Console
         from rich.table import Table
@@ -58,7 +62,7 @@ def report(rows, title):
         for c in ("case", "pyrch", "PyTorch", "pyrch/PyTorch"):
             tab.add_column(c)
         for name, p, t, r in rows:
-            tab.add_row(name, _fmt(p), _fmt(t), f"{r:.2f}x")
+            tab.add_row(name, _fmt(p), _fmt(t), _ratio(r))
         Console().print(tab)
     except ImportError:  # pragma: no cover
         print("\n".join(md))
