@@ -235,3 +235,18 @@ def test_upsample_modules_have_no_antialias_like_torch():
         ps = inspect.signature(getattr(nn, name).__init__).parameters
         ts = inspect.signature(getattr(torch.nn, name).__init__).parameters
         assert list(ps) == list(ts) and "antialias" not in ps
+
+
+def test_unknown_interpolate_and_pad_modes_raise_torchs_errors():
+    for lib in (pyrch, torch):
+        x = lib.ones(1, 2, 3, 3)
+        with pytest.raises(NotImplementedError) as e:
+            lib.nn.functional.interpolate(x, scale_factor=2, mode="foo")
+        msgs = [str(e.value)]
+        with pytest.raises(NotImplementedError) as e:
+            lib.nn.functional.pad(x, (1, 1), mode="foo")
+        msgs.append(str(e.value))
+        if lib is pyrch:
+            want = msgs
+        else:
+            assert want == msgs

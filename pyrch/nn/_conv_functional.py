@@ -486,7 +486,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                 _linear_matrix(n, o, bool(align_corners), s, dt, mode == "bicubic")
                 for n, o, s in zip(sp, out, scales)]
         return _apply_matrices(x, mats)
-    raise NotImplementedError(f"pyrch: interpolate mode {mode!r} is not supported")
+    raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got "
+                              f"{input.dim()}D) for the modes: nearest | linear | bilinear | bicubic "
+                              f"| trilinear | lanczos | area | nearest-exact (got {mode})")
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):

@@ -329,7 +329,7 @@ def pad(input, pad, mode="constant", value=None):
     if mode == "constant":
         return dispatch(constant_pad_nd, (input,), {"pad": pad, "value": 0 if value is None else value})
     if mode not in ("reflect", "replicate", "circular"):
-        raise NotImplementedError(f"Unsupported padding mode: {mode}")
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
     if value is not None and value != 0:
         raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
     if any(p < 0 for p in pad):
