@@ -416,3 +416,21 @@ def test_lstm_hidden_errors_as_torch():
         _error(lambda: torch.nn.GRU(3, 4)(torch.zeros(1, 5, 2, 3)))
     assert _error(lambda: nn.RNN(3, 4)(pyrch.zeros(1, 5, 2, 3))) == \
         _error(lambda: torch.nn.RNN(3, 4)(torch.zeros(1, 5, 2, 3)))
+
+
+def test_load_state_dict_reports_keys_for_absent_buffers_as_torch():
+    sd = {"weight": np.ones(3, np.float32), "bias": np.zeros(3, np.float32),
+          "running_mean": np.zeros(3, np.float32), "running_var": np.ones(3, np.float32),
+          "num_batches_tracked": np.array(0)}
+    msgs, results = [], []
+    for lib in (pyrch, torch):
+        m = lib.nn.BatchNorm1d(3, track_running_stats=False)    # its running stats are None
+        with pytest.raises(RuntimeError) as e:
+            m.load_state_dict({k: lib.tensor(v) for k, v in sd.items()})
+        msgs.append(str(e.value))
+        r = m.load_state_dict({k: lib.tensor(sd[k]) for k in ("weight", "bias", "num_batches_tracked")},
+                              strict=False)
+        results.append((repr(r), repr(lib.nn.Linear(2, 2).load_state_dict(lib.nn.Linear(2, 2).state_dict()))))
+    assert msgs[0] == msgs[1]
+    assert results[0] == results[1]
+    assert results[0][1] == "<All keys matched successfully>"

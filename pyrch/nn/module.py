@@ -14,7 +14,17 @@ from .._tensor import Tensor
 from .. import _dtype as _dt
 from .parameter import Parameter
 
-_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """load_state_dict's result; prints as torch's does when every key matched."""
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return (f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, "
+                f"unexpected_keys={self.unexpected_keys!r})")
+
+    __str__ = __repr__
 
 
 class RemovableHandle:
@@ -531,16 +541,18 @@ class Module:
         missing and unexpected keys (raising like torch)."""
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        state_dict = {k: state_dict[k] for k in state_dict.keys()}   # a module may consume keys
         missing, unexpected, errors = [], [], []
         for prefix, m in self.named_modules(remove_duplicate=False):
             m._load_from_state_dict(state_dict, prefix + "." if prefix else "", {}, True,
                                     missing, unexpected, errors, assign)
         # a key for a submodule path that does not exist at all is unexpected too
-        known = set()
+        known = set()       # what this model saves: not None, not a non-persistent buffer
         for prefix, m in self.named_modules(remove_duplicate=False):
             p = prefix + "." if prefix else ""
-            known.update(p + k for k in m._parameters)
-            known.update(p + k for k in m._buffers)
+            known.update(p + k for k, v in m._parameters.items() if v is not None)
+            known.update(p + k for k, v in m._buffers.items()
+                         if v is not None and k not in m._non_persistent_buffers_set)
         unexpected = list(dict.fromkeys(k for k in state_dict if k not in known))
         if strict:
             if unexpected:

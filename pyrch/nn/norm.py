@@ -125,6 +125,8 @@ class _InstanceNorm(_NormBase):
                     "state_dict. If the running stats are actually needed, instead set "
                     f"track_running_stats=True in {klass} to enable them. See the documentation "
                     f"of {klass} for details.")
+                for k in keys:          # reported here, so not again as unexpected (as torch)
+                    state_dict.pop(k)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs, assign)
 
