@@ -42,6 +42,22 @@ from . import profiler  # noqa: E402,F401
 from . import cuda  # noqa: E402,F401
 from ._C import set_num_threads, get_num_threads  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
+from math import inf, nan, pi, e  # noqa: E402,F401  (torch.inf, torch.pi, ...)
+
+
+def is_tensor(obj):
+    """True if `obj` is a pyrch Tensor (or a Parameter)."""
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input):
+    """True if `input`'s dtype is a floating point type."""
+    return input.dtype.is_floating_point
+
+
+def numel(input):
+    """The number of elements in `input`."""
+    return input.numel()
 
 
 def _freeze_import_time_objects():

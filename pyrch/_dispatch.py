@@ -197,8 +197,8 @@ def dispatch(op, args, attrs=None):
             base = args[0]
             res._vc = base._vc
             res._base = base if base._base is None else base._base
-        if rg and op.differentiable and state.grad_enabled:
-            res._rg = True
+        if rg and op.differentiable and state.grad_enabled and out.dtype.kind == "f":
+            res._rg = True      # (only floating point results take gradients, as in torch)
             res.grad_fn = Node(op, args, attrs, out, res._vc)
         if state.hooks:
             _notify(op, args, attrs, (res,))
@@ -210,7 +210,7 @@ def dispatch(op, args, attrs=None):
         for r in outs:
             r._vc = base._vc
             r._base = base if base._base is None else base._base
-    if rg and op.differentiable and state.grad_enabled:
+    if rg and op.differentiable and state.grad_enabled and outs[0]._data.dtype.kind == "f":
         outs[0]._rg = True
         outs[0].grad_fn = Node(op, args, attrs, outs[0]._data, outs[0]._vc)
     if state.hooks:

@@ -110,7 +110,7 @@ def as_dtype(d):
     if isinstance(d, dtype):
         return d
     if d is builtins.float:
-        return _default.float
+        return float64          # as torch: Python's float is double precision
     if d is builtins.int:
         return int64
     if d is builtins.bool:

@@ -4,6 +4,8 @@ Nothing here describes an op: names, argument order and defaults all come
 from the forward's signature. Tensor inputs come first, then attributes as
 positional-or-keyword parameters (so `x.sum(1, True)` works as in torch).
 """
+import numpy as np
+
 from ._dispatch import dispatch, dispatch_inplace
 from .ops.registry import OPS, COMPOSITES
 
@@ -101,22 +103,36 @@ _INPLACE = {"__iadd__": "add", "__isub__": "sub", "__imul__": "mul", "__itruediv
             "__iand__": "bitwise_and", "__ior__": "bitwise_or", "__ixor__": "bitwise_xor"}
 
 
+def _tensor_of(other):
+    """A numpy array operand becomes a tensor (as torch takes `t * np.array(...)`)."""
+    if type(other) is np.ndarray:
+        from ._tensor import Tensor
+        return Tensor._wrap(other)
+    return other
+
+
+def _binary(o):
+    def op(self, other):
+        return dispatch(o, (self, _tensor_of(other)))
+    return op
+
+
 def _swap(o):
     def rop(self, other):
-        return dispatch(o, (other, self))
+        return dispatch(o, (_tensor_of(other), self))
     return rop
 
 
 def _inplace(o):
     def iop(self, other):
-        return dispatch_inplace(o, self, (self, other))
+        return dispatch_inplace(o, self, (self, _tensor_of(other)))
     return iop
 
 
 def _composite_op(fn, swapped):
     if swapped:
-        return lambda self, other: fn(other, self)
-    return lambda self, other: fn(self, other)
+        return lambda self, other: fn(_tensor_of(other), self)
+    return lambda self, other: fn(self, _tensor_of(other))
 
 
 def generate_operators(namespace, tensor_cls):
@@ -124,8 +140,7 @@ def generate_operators(namespace, tensor_cls):
     for dunder, (name, swapped) in _DUNDERS.items():
         o = OPS.get(name)
         if o is not None and not o.attr_names:
-            fn = _swap(o) if swapped else (lambda o: lambda self, other: dispatch(o, (self, other)))(o)
-            setattr(tensor_cls, dunder, fn)
+            setattr(tensor_cls, dunder, _swap(o) if swapped else _binary(o))
         elif name in namespace and callable(namespace[name]):
             setattr(tensor_cls, dunder, _composite_op(namespace[name], swapped))
     for dunder, name in _UNARY.items():
@@ -136,3 +151,7 @@ def generate_operators(namespace, tensor_cls):
         o = OPS.get(name)
         if o is not None:
             setattr(tensor_cls, dunder, _inplace(o))
+    eq, ne = tensor_cls.__eq__, tensor_cls.__ne__
+    # `x == None` is False (and != True) in torch, not an elementwise comparison
+    tensor_cls.__eq__ = lambda self, other: False if other is None else eq(self, other)
+    tensor_cls.__ne__ = lambda self, other: True if other is None else ne(self, other)

@@ -9,6 +9,7 @@ Each works as a context manager and as a decorator (with or without parentheses)
 False
 """
 import functools
+import inspect
 
 from .._dispatch import state
 
@@ -36,6 +37,31 @@ class _Mode:
         return False
 
     def __call__(self, fn):
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen_wrapper(*args, **kwargs):
+                # the mode holds while the generator body runs, resume by resume (as torch),
+                # and the caller's mode is back at every yield
+                gen = fn(*args, **kwargs)
+                try:
+                    with self.clone():
+                        item = next(gen)
+                    while True:
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            gen.close()
+                            raise
+                        except BaseException as e:  # noqa: BLE001 - thrown in: to the body
+                            with self.clone():
+                                item = gen.throw(e)
+                        else:
+                            with self.clone():
+                                item = gen.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+            return gen_wrapper
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with self.clone():

@@ -555,3 +555,15 @@ def _(g, condition, needs):
 
 
 where.inplace_variant = False   # torch has no where_; x.where_(c, y) would mean something else
+
+
+@public(where)
+def _where_public(condition, input=None, other=None):
+    """input where condition is True, else other; `where(condition)` alone is
+    `nonzero(condition, as_tuple=True)`, as in torch."""
+    if input is None and other is None:
+        from .index import nonzero
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where() takes 1 or 3 arguments (condition, input, other)")
+    return where(condition, input, other)

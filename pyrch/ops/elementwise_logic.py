@@ -4,7 +4,7 @@ Comparisons promote their operands (int tensor < 1.5 compares as float) and
 return bool; logical ops treat nonzero as True; bitwise ops need integer or
 bool tensors.
 """
-from .registry import op
+from .registry import op, composite
 
 
 def _compare(name, ufunc, cexpr, doc):
@@ -68,3 +68,36 @@ def bitwise_not(xp, a):
     if a.dtype.kind == "f":
         raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{_TORCH_NAMES.get(a.dtype.name)}'")
     return xp.invert(a)
+
+
+# -- whole-tensor comparisons (composites of the ops above) ---------------------------------
+@composite("isclose")
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other| elementwise; equal infinities are close, NaN
+    only with equal_nan=True (torch's rule)."""
+    from .. import isfinite, isnan
+    if not hasattr(other, "_data"):
+        from .._creation import full_like
+        other = full_like(input, other)
+    close = eq(input, other)
+    if input.dtype.is_floating_point or other.dtype.is_floating_point:
+        within = (input - other).abs() <= atol + rtol * other.abs()
+        close = logical_or(close, logical_and(within, logical_and(isfinite(input), isfinite(other))))
+        if equal_nan:
+            close = logical_or(close, logical_and(isnan(input), isnan(other)))
+    return close
+
+
+@composite("allclose")
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when every element of input is close to other's (see isclose)."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+@composite("equal")
+def equal(input, other):
+    """True when both tensors have the same shape and the same elements."""
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return bool(eq(input, other).all())
+

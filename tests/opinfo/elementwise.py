@@ -282,6 +282,21 @@ def _special_values(rng):
 add(OpInfo("isnan", _special_values))
 add(OpInfo("isinf", _special_values))
 add(OpInfo("isfinite", _special_values))
+def _close_pairs(rng):
+    a = rng.standard_normal((3, 4))
+    b = a + rng.choice([0.0, 1e-9, 1e-3, 1.0], size=a.shape)
+    sp = np.array([1.0, np.nan, np.inf, -np.inf, np.inf, 0.0])
+    return [Sample((a, b)), Sample((a, b), {"rtol": 1e-2, "atol": 0.0}, note="tol"),
+            Sample((sp, np.array([1.0 + 1e-7, np.nan, np.inf, np.inf, 1.0, 1e-9])), note="special"),
+            Sample((sp, sp), {"equal_nan": True}, note="equal_nan"),
+            Sample((_ints(rng, (3,)), _ints(rng, (3,))), note="int")]
+
+
+add(OpInfo("isclose", _close_pairs, grad=False))
+add(OpInfo("allclose", _close_pairs, grad=False, traced=False))
+add(OpInfo("equal", lambda rng: [
+    Sample((np.array([1.0, 2.0]), np.array([1.0, 2.0]))), Sample((np.array([1.0, 2.0]), np.array([1.0, 3.0])))],
+    grad=False, traced=False))
 add(OpInfo("nan_to_num", lambda rng: [
     Sample((rng.standard_normal((3, 4)),)),
     Sample((np.array([1.0, np.nan, np.inf, -np.inf]),), grad=False, note="special"),
