@@ -176,17 +176,3 @@ def test_scipy_backed_ops_keep_dtype():
         assert f(x).dtype is pyrch.float32
     assert pyrch.xlogy(x, x).dtype is pyrch.float32
 
-
-def test_torch_habits_numpy_operands_none_comparisons_where_and_whole_tensor_checks():
-    x = pyrch.ones(2)
-    y = x * np.array([2.0, 3.0])            # a numpy operand is taken as a tensor (torch does)
-    assert y.dtype is pyrch.float64 and y.tolist() == [2.0, 3.0]
-    assert (np.array([2.0, 3.0]) * x).tolist() == [2.0, 3.0]
-    assert (x == None) is False and (x != None) is True        # noqa: E711 - the habit under test
-    rows, cols = pyrch.where(pyrch.tensor([[True, False], [False, True]]))
-    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
-    assert pyrch.equal(x, pyrch.ones(2)) and not pyrch.equal(x, pyrch.ones(3))
-    assert pyrch.is_tensor(x) and pyrch.is_floating_point(x) and pyrch.numel(x) == 2
-    assert pyrch.tensor([1, 2], dtype=float).dtype is pyrch.float64       # Python float: double
-    w = pyrch.tensor([1.5], requires_grad=True)
-    assert not w.long().float().requires_grad           # integer results cut the graph

@@ -1,0 +1,55 @@
+"""Everyday PyTorch habits (from an audit of pyrch against torch 2.13) that once failed."""
+import numpy as np
+
+import pyrch
+import pyrch.nn as nn
+
+
+def test_torch_habits_numpy_operands_none_comparisons_where_and_whole_tensor_checks():
+    x = pyrch.ones(2)
+    y = x * np.array([2.0, 3.0])            # a numpy operand is taken as a tensor (torch does)
+    assert y.dtype is pyrch.float64 and y.tolist() == [2.0, 3.0]
+    assert (np.array([2.0, 3.0]) * x).tolist() == [2.0, 3.0]
+    assert (x == None) is False and (x != None) is True        # noqa: E711 - the habit under test
+    rows, cols = pyrch.where(pyrch.tensor([[True, False], [False, True]]))
+    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
+    assert pyrch.equal(x, pyrch.ones(2)) and not pyrch.equal(x, pyrch.ones(3))
+    assert pyrch.is_tensor(x) and pyrch.is_floating_point(x) and pyrch.numel(x) == 2
+    assert pyrch.tensor([1, 2], dtype=float).dtype is pyrch.float64       # Python float: double
+    w = pyrch.tensor([1.5], requires_grad=True)
+    assert not w.long().float().requires_grad           # integer results cut the graph
+
+
+def test_reassigning_a_submodule_or_parameter_keeps_its_place():
+    m = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 4))
+    m[0] = nn.Linear(2, 3)
+    m[1] = nn.Sigmoid()
+    assert [type(c).__name__ for c in m] == ["Linear", "Sigmoid", "Linear"]
+    assert tuple(m(pyrch.ones(1, 2)).shape) == (1, 4)
+    lin = nn.Linear(2, 2)
+    lin.weight = nn.Parameter(pyrch.ones(2, 2))
+    assert list(lin.state_dict()) == ["weight", "bias"]
+
+
+def test_grad_mode_decorators_hold_inside_generators():
+    x = pyrch.ones(2, requires_grad=True)
+
+    @pyrch.no_grad()
+    def stream():
+        got = yield (x * 2).requires_grad
+        yield got, (x * 3).requires_grad
+        return "done"
+    it = stream()
+    assert next(it) is False
+    assert (x * 2).requires_grad            # the caller's mode is back between resumes
+    assert it.send(5) == (5, False)
+    try:
+        next(it)
+    except StopIteration as stop:
+        assert stop.value == "done"
+
+    @pyrch.enable_grad()
+    def grads():
+        yield (x * 2).requires_grad
+    with pyrch.no_grad():
+        assert next(grads()) is True
