@@ -11,6 +11,18 @@ from ._dtype import NP2DT, as_dtype, bool_, get_default_dtype, int64, dtype as _
 from ._tensor import Tensor
 
 
+def _size_kw(size, kw, name):
+    """The size given positionally or as torch's `size=` keyword."""
+    if kw:
+        extra = set(kw) - {"size"}
+        if extra:
+            raise TypeError(f"{name}() got an unexpected keyword argument {sorted(extra)[0]!r}")
+        if size:
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        return (kw["size"],)
+    return size
+
+
 def _shape(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
@@ -154,20 +166,20 @@ def _filled(size, value, dtype, device, requires_grad, empty=False):
     return t.requires_grad_(True) if requires_grad else t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    """A tensor of zeros."""
-    return _out(_filled(size, 0, dtype, device, requires_grad), out)
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, **kw):
+    """A tensor of zeros (`size` may also be passed as `size=`)."""
+    return _out(_filled(_size_kw(size, kw, "zeros"), 0, dtype, device, requires_grad), out)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None):
-    """A tensor of ones."""
-    return _out(_filled(size, 1, dtype, device, requires_grad), out)
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, **kw):
+    """A tensor of ones (`size` may also be passed as `size=`)."""
+    return _out(_filled(_size_kw(size, kw, "ones"), 1, dtype, device, requires_grad), out)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None,
-          memory_format=None, pin_memory=False):
+          memory_format=None, pin_memory=False, **kw):
     """An uninitialised tensor (pyrch zero-fills nothing; do not read before writing)."""
-    return _out(_filled(size, 0, dtype, device, requires_grad, empty=True), out)
+    return _out(_filled(_size_kw(size, kw, "empty"), 0, dtype, device, requires_grad, empty=True), out)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
@@ -207,14 +219,19 @@ def _num(v):
     return v.item() if isinstance(v, Tensor) else v
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False, out=None, layout=None):
+def arange(start=None, end=None, step=1, *, dtype=None, device=None, requires_grad=False, out=None,
+           layout=None):
     """Values from start to end (exclusive) by step; int64 unless a bound is a float.
 
     >>> arange(3)
     tensor([0, 1, 2])
     """
+    if start is None and end is None:
+        raise TypeError("arange() missing required argument 'end'")
     if end is None:
         start, end = 0, start
+    elif start is None:             # arange(end=3)
+        start = 0
     start, end, step = _num(start), _num(end), _num(step)
     if step == 0:
         raise RuntimeError("step must be nonzero")

@@ -4,6 +4,9 @@ Nothing here describes an op: names, argument order and defaults all come
 from the forward's signature. Tensor inputs come first, then attributes as
 positional-or-keyword parameters (so `x.sum(1, True)` works as in torch).
 """
+import functools
+import inspect
+
 import numpy as np
 
 from ._dispatch import dispatch, dispatch_inplace
@@ -64,10 +67,40 @@ def _build_inplace(o):
     return fn
 
 
+# torch also takes numpy's keyword spellings, and the varargs of x.permute(*dims) by name
+_VAR_NAMES = {"dims": ("dims",), "shape": ("shape", "size"), "sizes": ("sizes", "repeats")}
+
+
+def _keyword_aliases(fn):
+    """`fn`, also taking axis= for dim=, keepdims= for keepdim= and its varargs by name
+    (x.flip(dims=(1,)), x.repeat(repeats=...)), as torch does; `fn` itself when none apply."""
+    try:
+        ps = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn
+    ren = {a: b for a, b in (("axis", "dim"), ("keepdims", "keepdim")) if b in ps and a not in ps}
+    var = next((p.name for p in ps.values() if p.kind is p.VAR_POSITIONAL), None)
+    by_name = _VAR_NAMES.get(var, ())
+    if not ren and not by_name:
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            for a, b in ren.items():
+                if a in kwargs:
+                    kwargs[b] = kwargs.pop(a)
+            for n in by_name:
+                if n in kwargs:
+                    args = args + (kwargs.pop(n),)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
 def generate(namespace, tensor_cls):
     """Fill `namespace` (the pyrch module dict) and Tensor with one entry per op."""
     for name, o in OPS.items():
-        fn = o.public_fn or _build(o, name)
+        fn = _keyword_aliases(o.public_fn or _build(o, name))
         namespace.setdefault(name, fn)
         if o.method and not o.variadic and name not in tensor_cls.__dict__:
             setattr(tensor_cls, name, fn)
@@ -75,6 +108,7 @@ def generate(namespace, tensor_cls):
                 and name + "_" not in tensor_cls.__dict__:
             setattr(tensor_cls, name + "_", _build_inplace(o))
     for name, fn in COMPOSITES.items():
+        fn = _keyword_aliases(fn)
         namespace.setdefault(name, fn)
         if fn._pyrch_method and name not in tensor_cls.__dict__:
             setattr(tensor_cls, name, fn)

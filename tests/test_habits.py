@@ -53,3 +53,13 @@ def test_grad_mode_decorators_hold_inside_generators():
         yield (x * 2).requires_grad
     with pyrch.no_grad():
         assert next(grads()) is True
+
+
+def test_torchs_keyword_spellings():
+    x = pyrch.ones(2, 3)
+    assert x.sum(axis=1).tolist() == [3.0, 3.0] and tuple(x.mean(0, keepdims=True).shape) == (1, 3)
+    assert tuple(x.permute(dims=(1, 0)).shape) == (3, 2) and tuple(x.reshape(shape=(3, 2)).shape) == (3, 2)
+    assert tuple(x.repeat(repeats=(1, 2)).shape) == (2, 6) and x.flip(dims=(1,)).shape == x.shape
+    assert tuple(pyrch.cat([x, x], axis=0).shape) == (4, 3)
+    assert tuple(pyrch.ones(size=(2, 3)).shape) == (2, 3) and pyrch.arange(end=3).tolist() == [0, 1, 2]
+    assert pyrch.softmax(x, 1, dtype=pyrch.float64).dtype is pyrch.float64

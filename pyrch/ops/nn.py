@@ -487,6 +487,19 @@ def softmax(xp, a, *, dim):
 softmax.infer(_softmax_infer)
 
 
+def _softmax_public(op):
+    def fn(input, dim=None, dtype=None):
+        if dtype is not None:               # torch.softmax(x, 1, dtype=...): cast first
+            input = input.to(dtype)
+        return op(input, dim=dim)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = op.doc
+    return op.public(fn)
+
+
+_softmax_public(softmax)
+
+
 @softmax.backward
 def _(g, out, dim):
     return (out * (g - (g * out).sum(dim=dim, keepdim=True)),)
@@ -508,6 +521,20 @@ def log_softmax(xp, a, *, dim):
 
 
 log_softmax.infer(_softmax_infer)
+_softmax_public(log_softmax)
+
+
+def _softmax_public(op):
+    def fn(input, dim=None, dtype=None):
+        if dtype is not None:               # torch.softmax(x, 1, dtype=...): cast first
+            input = input.to(dtype)
+        return op(input, dim=dim)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = op.doc
+    return op.public(fn)
+
+
+_softmax_public(softmax)
 
 
 @log_softmax.backward
