@@ -63,3 +63,23 @@ def test_torchs_keyword_spellings():
     assert tuple(pyrch.cat([x, x], axis=0).shape) == (4, 3)
     assert tuple(pyrch.ones(size=(2, 3)).shape) == (2, 3) and pyrch.arange(end=3).tolist() == [0, 1, 2]
     assert pyrch.softmax(x, 1, dtype=pyrch.float64).dtype is pyrch.float64
+
+
+def test_bad_input_raises_torchs_errors_where_numpy_would_answer():
+    import pytest
+    F = pyrch.nn.functional
+    cases = [(lambda: pyrch.tensor([1]) // pyrch.tensor([0]), "ZeroDivisionError"),
+             (lambda: pyrch.tensor([1]) % 0, "ZeroDivisionError"),
+             (lambda: pyrch.tensor([2]) ** -1, "Integers to negative integer powers are not allowed."),
+             (lambda: F.binary_cross_entropy(pyrch.tensor([1.5]), pyrch.tensor([1.0])),
+              "all elements of input should be between 0 and 1"),
+             (lambda: F.cross_entropy(pyrch.randn(2, 3), pyrch.tensor([1, 2], dtype=pyrch.int32)),
+              "expected target dtype to be Long or Byte, but got Int"),
+             (lambda: F.one_hot(pyrch.tensor([-1, 2])), "Class values must be non-negative."),
+             (lambda: F.one_hot(pyrch.tensor([1, 5]), 3), "Class values must be smaller than num_classes."),
+             (lambda: F.one_hot(pyrch.tensor([1.0])), "one_hot is only applicable to index tensor")]
+    for fn, msg in cases:
+        with pytest.raises(RuntimeError, match=msg):
+            fn()
+    assert (pyrch.tensor([5.0]) // 0).tolist() == [float("inf")]      # floats divide as IEEE
+    assert (pyrch.tensor([2]) ** pyrch.tensor([-1])).tolist() == [0]  # tensor exponents truncate

@@ -129,6 +129,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         target = target.reshape(1)
     if target.dtype.is_floating_point:
         raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
+    if target.dtype not in (_p.int64, _p.uint8):
+        from .._dtype import TORCH_NAMES
+        raise RuntimeError("expected target dtype to be Long or Byte, but got "
+                           f"{TORCH_NAMES.get(target.dtype.name, target.dtype.name)}")
     if input.dim() >= 2 and (input.shape[0] != target.shape[0] or
                              tuple(input.shape[2:]) != tuple(target.shape[1:])):
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "

@@ -12,6 +12,8 @@ tensor([0., 2.])
 import math
 import warnings
 
+import numpy as np
+
 import pyrch as _p
 from .._dtype import TORCH_NAMES
 from ..ops.nn import softmax as _softmax_op, log_softmax as _log_softmax_op, \
@@ -259,8 +261,17 @@ def _embedding_renorm_(weight, input, max_norm, norm_type):
 
 def one_hot(tensor, num_classes=-1):
     """(..., ) int64 -> (..., num_classes) int64 with a 1 at each index."""
+    from .._dispatch import state
+    if tensor.dtype is not _p.int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     if num_classes < 0:
         num_classes = int(tensor.max().item()) + 1
+    d = tensor._data
+    if state.tracer is None and type(d) is np.ndarray and d.size:    # eager: torch's errors
+        if d.min() < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if d.max() >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
     eye = _p.eye(num_classes, dtype=_p.int64, device=tensor.device)
     return _embedding_op(eye, tensor)
 

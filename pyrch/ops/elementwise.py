@@ -266,9 +266,16 @@ _FLOOR_DIVIDE_C = (f"(b == 0 ? a / b : ({_DIV} != 0 ? floor({_DIV}) + ({_DIV} - 
                    ": copysign(0, a / b)))")
 
 
+def _no_integer_zero_division(xp, b):
+    """torch's error for an integer division by zero (numpy would give 0 with a warning)."""
+    if getattr(b, "dtype", np.dtype(type(b))).kind in "iub" and bool(xp.any(b == 0)):
+        raise RuntimeError("ZeroDivisionError")
+
+
 @op("floor_divide", kind="elementwise", dtype="promote", cexpr=_FLOOR_DIVIDE_C)
 def floor_divide(xp, a, b):
     """Division rounded down (`//`), integers stay integers like Python's."""
+    _no_integer_zero_division(xp, b)
     return xp.floor_divide(a, b)
 
 
@@ -284,6 +291,7 @@ def _(g):
     cexpr="(fmod(a, b) != 0 && ((b < 0) != (fmod(a, b) < 0)) ? fmod(a, b) + b : fmod(a, b))")
 def remainder(xp, a, b):
     """Python's modulus (`%`): the result takes the divisor's sign."""
+    _no_integer_zero_division(xp, b)
     return xp.remainder(a, b)
 
 
@@ -311,6 +319,9 @@ def pow(xp, a, b):
     >>> pyrch.tensor([1.0, 2.0]) ** 2
     tensor([1., 4.])
     """
+    if isinstance(b, np.generic) and b.dtype.kind in "iu" and b < 0 and \
+            getattr(a, "dtype", np.dtype(type(a))).kind in "iu":
+        raise RuntimeError("Integers to negative integer powers are not allowed.")   # torch
     try:
         return xp.power(a, b)
     except ValueError:   # integers to negative powers: torch gives 1, -1 or 0 (truncation)

@@ -684,6 +684,8 @@ def _(g, x, w, *, n, eps):
 @op("binary_cross_entropy", kind="opaque", dtype="promote", method=False)
 def binary_cross_entropy(xp, x, t):
     """Unreduced -(t log x + (1 - t) log(1 - x)), each log clamped at -100 (torch's rule)."""
+    if xp is np and getattr(x, "size", 0) and ((x < 0) | (x > 1)).any():   # (on a GPU: not checked)
+        raise RuntimeError("all elements of input should be between 0 and 1")
     return (t - 1) * xp.maximum(xp.log1p(-x), -100) - t * xp.maximum(xp.log(x), -100)
 
 
