@@ -17,7 +17,7 @@ import numpy as np
 
 from .._config import flags
 from .core import fill
-from .registry import op
+from .registry import op, composite
 
 
 def public(o):
@@ -578,3 +578,29 @@ def _where_public(condition, input=None, other=None):
     if input is None or other is None:
         raise TypeError("where() takes 1 or 3 arguments (condition, input, other)")
     return where(condition, input, other)
+
+
+# -- addcmul, addcdiv ---------------------------------------------------------------------------
+@composite("addcmul")
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 * tensor2, elementwise with broadcasting."""
+    prod = tensor1 * tensor2
+    return input + (prod if value == 1 else prod * value)
+
+
+@composite("addcdiv")
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 / tensor2 (true division; integer tensor1 and tensor2 are refused
+    as in torch)."""
+    def integral(t):
+        return not (t.dtype.is_floating_point if hasattr(t, "dtype") else isinstance(t, float))
+    if integral(tensor1) and integral(tensor2):
+        raise RuntimeError(
+            "Integer division with addcdiv is no longer supported, and in a future  release addcdiv "
+            "will perform a true division of tensor1 and tensor2. The historic addcdiv behavior can "
+            "be implemented as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for "
+            "integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future "
+            "addcdiv behavior is just the latter implementation: (input + value * tensor1 / tensor2), "
+            "for all dtypes.")
+    quot = tensor1 / tensor2
+    return input + (quot if value == 1 else quot * value)

@@ -543,3 +543,96 @@ def argwhere(input):
 
 
 from . import scatter, sort  # noqa: E402,F401  (the rest of the family: gather/scatter, sorting)
+
+
+# -- isin, unique_consecutive, tril_indices / triu_indices ------------------------------------
+@composite("isin", method=False)
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Whether each entry of `elements` occurs in `test_elements` (either may be a scalar);
+    invert=True negates. Works by sorting test_elements and searching it.
+
+    >>> import pyrch
+    >>> pyrch.isin(pyrch.tensor([1, 2, 3]), pyrch.tensor([2, 5]))
+    tensor([False,  True, False])
+    """
+    from .._creation import tensor
+    from .sort import searchsorted, sort
+    if not isinstance(elements, Tensor):
+        elements = tensor(elements, device=test_elements.device)
+    if not isinstance(test_elements, Tensor):
+        test_elements = tensor(test_elements, device=elements.device)
+    flat = test_elements.reshape(-1)
+    m = flat.shape[0]
+    if m == 0:
+        found = (elements.unsqueeze(-1) == flat).any(-1)
+    else:
+        ordered = sort(flat).values
+        at = searchsorted(ordered, elements).clamp(max=m - 1)
+        found = index_select(ordered, 0, at.reshape(-1)).reshape(*elements.shape) == elements
+    return found.logical_not() if invert else found
+
+
+@composite("unique_consecutive")
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """Collapse each run of equal consecutive values (or slices along `dim`) to one;
+    optionally also the run each entry belongs to and the run lengths.
+
+    >>> import pyrch
+    >>> pyrch.tensor([1, 1, 2, 2, 1]).unique_consecutive()
+    tensor([1, 2, 1])
+    """
+    from .._creation import ones, tensor
+    from .rearrange import _cat, diff
+    from .movement import narrow
+    if dim is None:
+        x, d, rest = input.reshape(-1), 0, ()
+    else:
+        d = _norm_dim(dim, input._data.ndim)
+        x = input if input._data.ndim else input.reshape(1)
+        rest = tuple(i for i in range(x._data.ndim) if i != d)
+    n = x.shape[d]
+    if n == 0:
+        vals = x
+        inv = tensor([], dtype=int64, device=input.device) if dim is not None else \
+            x.reshape(*input.shape).long()
+        counts = tensor([], dtype=int64, device=input.device)
+    else:
+        change = narrow(x, d, 1, n - 1) != narrow(x, d, 0, n - 1)
+        if rest:
+            change = change.any(rest)
+        first = _cat([ones(1, dtype=bool_, device=input.device), change])
+        starts = nonzero(first).reshape(-1)
+        vals = index_select(x, d, starts)
+        inv = first.long().cumsum(0) - 1
+        if dim is None:
+            inv = inv.reshape(*input.shape)
+        counts = diff(starts, append=tensor([n], dtype=int64, device=input.device))
+    if not return_inverse and not return_counts:
+        return vals
+    return (vals,) + ((inv,) if return_inverse else ()) + ((counts,) if return_counts else ())
+
+
+def _tri_indices(row, col, offset, dtype, device, lower):
+    from .._creation import arange
+    if row < 0:
+        raise RuntimeError(f"row must be non-negative, got{row}")
+    if col < 0:
+        raise RuntimeError(f"col must be non-negative, got{col}")
+    step = arange(col, device=device).reshape(1, col) - arange(row, device=device).reshape(row, 1)
+    keep = step <= offset if lower else step >= offset
+    out = nonzero(keep).t().contiguous()
+    return out if dtype is None or dtype is int64 else out.to(dtype)
+
+
+@composite("tril_indices", method=False)
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The (2, N) row-major coordinates of the lower triangle (on and below diagonal `offset`)
+    of a row x col matrix."""
+    return _tri_indices(row, col, offset, dtype, device, True)
+
+
+@composite("triu_indices", method=False)
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The (2, N) row-major coordinates of the upper triangle (on and above diagonal `offset`)
+    of a row x col matrix."""
+    return _tri_indices(row, col, offset, dtype, device, False)

@@ -501,3 +501,72 @@ def _tri_infer(name):
 
 tril.infer(_tri_infer("tril"))
 triu.infer(_tri_infer("triu"))
+
+
+# -- diag, trace, kron, cdist -----------------------------------------------------------------
+@composite("diag")
+def diag(input, diagonal=0):
+    """A 1-D tensor -> the square matrix with it on the given diagonal; a matrix -> a copy
+    of its given diagonal.
+
+    >>> import pyrch
+    >>> pyrch.diag(pyrch.tensor([1, 2]))
+    tensor([[1, 0],
+            [0, 2]])
+    """
+    from .._creation import zeros
+    from .movement import diagonal_scatter
+    nd = input._data.ndim
+    if nd == 1:
+        m = input.shape[0] + abs(diagonal)
+        base = zeros(m, m, dtype=input.dtype, device=input.device)
+        return diagonal_scatter(base, input, offset=diagonal)
+    if nd == 2:
+        return input.diagonal(diagonal).clone()
+    raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {nd}D")
+
+
+@composite("trace")
+def trace(input):
+    """Sum of the main diagonal of a matrix (integers sum to int64)."""
+    if input._data.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input._data.ndim}")
+    if input.dtype.name == "bool":
+        raise NotImplementedError("\"trace\" not implemented for 'Bool'")
+    return input.diagonal().sum()
+
+
+@composite("kron")
+def kron(input, other):
+    """Kronecker product: block (i, j, ...) is input[i, j, ...] * other (the shorter shape
+    gets leading ones)."""
+    nd = max(input._data.ndim, other._data.ndim)
+    sa = (1,) * (nd - input._data.ndim) + tuple(input.shape)
+    sb = (1,) * (nd - other._data.ndim) + tuple(other.shape)
+    wa = [s for a in sa for s in (a, 1)]
+    wb = [s for b in sb for s in (1, b)]
+    out = input.reshape(*wa) * other.reshape(*wb)
+    return out.reshape(*[a * b for a, b in zip(sa, sb)])
+
+
+@composite("cdist", method=False)
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """p-norm distances between each row of x1 (..., P, M) and each row of x2 (..., R, M):
+    a (..., P, R) tensor; batch dims broadcast."""
+    from .. import norm
+    for name, x in (("X1", x1), ("X2", x2)):
+        if x._data.ndim < 2:
+            raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: {x._data.ndim}D")
+    for name, x in (("X1", x1), ("X2", x2)):
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(f"cdist only supports floating-point dtypes, {name} got: "
+                               f"{_dtname(x.dtype, _TORCH_NAME)}")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} "
+                           f"X2: {x2.shape[-1]}")
+    if x1.dtype is not x2.dtype:
+        raise RuntimeError(f"expected scalar type {_dtname(x1.dtype, _TORCH_NAME)} but found "
+                           f"{_dtname(x2.dtype, _TORCH_NAME)}")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    return norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)

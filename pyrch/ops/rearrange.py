@@ -342,3 +342,130 @@ def pad(input, pad, mode="constant", value=None):
 
 for _fn, _name in ((_cat, "cat"), (_flip, "flip"), (_roll, "roll")):
     _fn.__name__ = _fn.__qualname__ = _name    # the public names, in reprs and help()
+
+
+# -- repeat_interleave, diff, meshgrid -------------------------------------------------------
+@composite("repeat_interleave")
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element (or slice along `dim`) of `input` `repeats` times; with
+    `repeats` a 1-D tensor, element i repeats[i] times. `dim=None` flattens first.
+    `repeat_interleave(r)` alone repeats index i r[i] times.
+
+    >>> import pyrch
+    >>> pyrch.tensor([1, 2]).repeat_interleave(2)
+    tensor([1, 1, 2, 2])
+    """
+    from .._creation import arange
+    from .._tensor import Tensor
+    from .index import index_select
+    from .sort import searchsorted
+    if repeats is None:
+        if input._data.ndim != 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        return repeat_interleave(arange(input.shape[0], device=input.device), input, 0,
+                                 output_size=output_size)
+    if dim is None:
+        input, dim = input.reshape(-1), 0
+    nd = input._data.ndim
+    d = _norm_dim(dim, nd)
+    n = input.shape[d] if nd else 1
+    if isinstance(repeats, Tensor):
+        if repeats.dtype.is_floating_point or repeats.dtype.name == "bool":
+            from .._dtype import TORCH_NAMES
+            raise NotImplementedError(f'"repeat_interleave_cpu" not implemented for '
+                                      f"'{TORCH_NAMES.get(repeats.dtype.name, repeats.dtype.name)}'")
+        if repeats._data.ndim > 1:
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        if repeats._data.ndim == 1 and repeats.shape[0] != 1:
+            if repeats.shape[0] != n:
+                raise RuntimeError(f"repeats must have the same size as input along dim, but got "
+                                   f"repeats.size(0) = {repeats.shape[0]} and input.size({d}) = {n}")
+            if n and bool((repeats < 0).any()):
+                raise RuntimeError("repeats can not be negative")
+            ends = repeats.cumsum(0)
+            total = int(ends[-1]) if n else 0
+            if output_size is not None and output_size != total:
+                raise RuntimeError("allocated size does not match required size")
+            idx = searchsorted(ends, arange(total, device=input.device), right=True)
+            return index_select(input, d, idx)
+        repeats = int(repeats.reshape(-1)[0])
+    if repeats < 0:
+        raise RuntimeError("Repeats must be non-negative")
+    if output_size is not None and output_size != n * repeats:
+        raise RuntimeError("allocated size does not match required size")
+    shape = list(input.shape)
+    if not nd:
+        input, shape = input.reshape(1), [1]
+    wide = shape[:d + 1] + [repeats] + shape[d + 1:]
+    return unsqueeze(input, d + 1).expand(*wide).reshape(*(shape[:d] + [n * repeats] + shape[d + 1:]))
+
+
+@composite("diff")
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The n-th forward difference along `dim` (after concatenating prepend/append);
+    bool tensors give logical xor.
+
+    >>> import pyrch
+    >>> pyrch.diff(pyrch.tensor([1, 4, 9]))
+    tensor([3, 5])
+    """
+    from .elementwise_logic import logical_xor
+    nd = input._data.ndim
+    if nd == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"order must be non-negative but got {n}")
+    d = _norm_dim(dim, nd)
+    for extra in (prepend, append):
+        if extra is not None and extra._data.ndim != nd:
+            raise RuntimeError("diff expects prepend or append to be the same dimension as input")
+    if prepend is not None or append is not None:
+        input = _cat([t for t in (prepend, input, append) if t is not None], d)
+    x = input if n else input.clone()
+    for _ in range(n):
+        m = x.shape[d]
+        if m == 0:
+            break
+        hi, lo = narrow(x, d, 1, m - 1), narrow(x, d, 0, m - 1)
+        x = logical_xor(hi, lo) if x.dtype.name == "bool" else hi - lo
+    return x
+
+
+@composite("meshgrid", method=False)
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 0-D/1-D tensors: 'ij' (matrix) or 'xy' (Cartesian) indexing.
+
+    >>> import pyrch
+    >>> [tuple(g.shape) for g in pyrch.meshgrid(pyrch.arange(2), pyrch.arange(3), indexing="ij")]
+    [(2, 3), (2, 3)]
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if not tensors:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    if indexing is None:
+        import warnings
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the "
+                      "indexing argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("xy", "ij"):
+        raise RuntimeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}')
+    for t in tensors:
+        if t._data.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t}")
+        if t.dtype is not tensors[0].dtype:
+            raise RuntimeError("meshgrid expects all tensors to have the same dtype")
+        if t.device != tensors[0].device:
+            raise RuntimeError("meshgrid expects all tensors to have the same device")
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) >= 2:
+        axes[0], axes[1] = 1, 0
+    sizes = [0] * len(tensors)
+    for t, a in zip(tensors, axes):
+        sizes[a] = t.numel()
+    grids = []
+    for t, a in zip(tensors, axes):
+        view = [1] * len(tensors)
+        view[a] = sizes[a]
+        grids.append(t.reshape(*view).expand(*sizes))
+    return tuple(grids)

@@ -924,3 +924,109 @@ def _cummax(input, dim):
 def _cummin(input, dim):
     """(values, indices) of the running minimum along `dim`."""
     return _CumminT(*dispatch(cummin, (input,), {"dim": dim}))
+
+
+# -- median, aminmax, bincount -----------------------------------------------------------------
+_MedianT = _return_type("median")
+_AminmaxT = _return_type("aminmax", ("min", "max"))
+
+
+def _median_along(x, d, keepdim):
+    """(values, indices) of the lower median along `d` of a tensor with ndim >= 1; a slice
+    holding NaN gives NaN and the index of its first NaN."""
+    from .sort import argsort
+    from .scatter import gather
+    from .elementwise import where
+    n = x.shape[d]
+    order = argsort(x, d, False, True)          # stable; NaN sorts last
+    at = (n - 1) // 2
+    if x.dtype.is_floating_point:
+        nans = x.isnan().sum(d, keepdim=True)
+        pos = where(nans > 0, n - nans, at)
+    else:
+        from .movement import narrow
+        pos = None
+        idx = narrow(order, d, at, 1)
+    if pos is not None:
+        idx = gather(order, d, pos)
+    vals = gather(x, d, idx)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return vals, idx
+
+
+@composite("median")
+def median(input, dim=None, keepdim=False):
+    """The lower median of all entries, or (values, indices) of the lower median along `dim`;
+    NaN wins where present.
+
+    >>> import pyrch
+    >>> pyrch.tensor([3., 1., 4., 2.]).median()
+    tensor(2.)
+    """
+    from .movement import _norm_dim
+    if input.dtype is bool_:
+        raise NotImplementedError("\"median_cpu\" not implemented for 'Bool'")
+    if dim is None:
+        flat = input.reshape(-1)
+        if flat.shape[0] == 0:
+            return flat.sum() * float("nan") if input.dtype.is_floating_point else flat.sum()
+        return _median_along(flat, 0, False)[0]
+    nd = input._data.ndim
+    d = _norm_dim(dim, nd)
+    if not nd:
+        vals, idx = _median_along(input.reshape(1), 0, False)
+        return _MedianT(vals.reshape(()), idx.reshape(()))
+    if input.shape[d] == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
+    return _MedianT(*_median_along(input, d, keepdim))
+
+
+@composite("aminmax")
+def aminmax(input, *, dim=None, keepdim=False):
+    """(min, max) of `input`, over all entries or along `dim`."""
+    from .movement import _norm_dim
+    if dim is None:
+        if input.numel() == 0:
+            raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the "
+                               "operation has no identity.")
+        if keepdim:
+            shape = (1,) * input._data.ndim
+            return _AminmaxT(_amin(input).reshape(*shape), _amax(input).reshape(*shape))
+        return _AminmaxT(_amin(input), _amax(input))
+    nd = input._data.ndim
+    d = _norm_dim(dim, nd)
+    if nd and input.shape[d] == 0:
+        raise IndexError(f"aminmax: Expected reduction dim {d} to have non-zero size.")
+    return _AminmaxT(_amin(input, d, keepdim), _amax(input, d, keepdim))
+
+
+@composite("bincount")
+def bincount(input, weights=None, minlength=0):
+    """How often each value 0, 1, ... occurs in the 1-D non-negative integer `input` (or the
+    sum of `weights` per value); at least `minlength` bins.
+
+    >>> import pyrch
+    >>> pyrch.tensor([0, 2, 2]).bincount()
+    tensor([1, 0, 2])
+    """
+    from .._creation import zeros
+    from .scatter import scatter_add
+    if input.dtype.is_floating_point or input.dtype is bool_:
+        raise NotImplementedError(f"\"bincount_cpu\" not implemented for '{_TORCH_NAME[input.dtype.name]}'")
+    if input._data.ndim != 1:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    n = input.shape[0]
+    if weights is not None and (weights._data.ndim != 1 or weights.shape[0] != n):
+        raise RuntimeError("weights should be 1-d and have the same length as input")
+    if n and builtins.bool((input < 0).any()):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    size = builtins.max(int(input.max()) + 1 if n else 0, minlength)
+    if weights is None:
+        src = (input >= 0).long()
+    else:
+        src = weights if weights.dtype.is_floating_point else weights.double()
+    base = zeros(size, dtype=src.dtype, device=input.device)
+    return scatter_add(base, 0, input.long(), src)

@@ -388,3 +388,25 @@ for _alias, _target in (("clip", "clamp"), ("absolute", "abs"), ("negative", "ne
                         ("greater", "gt"), ("greater_equal", "ge"), ("less", "lt"),
                         ("less_equal", "le"), ("not_equal", "ne")):
     add(OpInfo(_alias, (lambda t: lambda rng: SAMPLES[t].samples(rng)[:2])(_target)))
+
+
+def _addc(rng, div):
+    den = (lambda *s: np.asarray(positive(rng, *s) * rng.choice([-1, 1], s))) if div else \
+        (lambda *s: rng.standard_normal(s))
+    s = [
+        Sample((rng.standard_normal((3, 4)), rng.standard_normal((3, 4)), den(3, 4))),
+        Sample((rng.standard_normal((3, 4)), rng.standard_normal((4,)), den(3, 1)),
+               {"value": 0.5}, note="bcast"),
+        Sample((rng.standard_normal((1, 4)), rng.standard_normal((3, 4)), den(3, 4)),
+               {"value": -2}, note="bcast-input", noncontig=True),
+        Sample((rng.standard_normal(()), rng.standard_normal(()), den()), note="0dim"),
+        Sample((_ints(rng, (3, 4)), rng.standard_normal((3, 4)), den(3, 4)), note="int-input"),
+    ]
+    if not div:
+        s.append(Sample((_ints(rng, (3, 4)), _ints(rng, (3, 4)), _ints(rng, (4,))), {"value": 3},
+                        note="int"))
+    return s
+
+
+add(OpInfo("addcmul", lambda rng: _addc(rng, False)))
+add(OpInfo("addcdiv", lambda rng: _addc(rng, True), call=lambda lib, x, *a, **k: x.addcdiv(*a, **k)))

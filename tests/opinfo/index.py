@@ -276,3 +276,43 @@ add(OpInfo("bucketize", lambda rng: [
     Sample((np.array([[0.5, 2.0], [4.0, 9.0]]), np.array([1.0, 2.0, 4.0, 8.0]))),
     Sample((np.array([2.0, 3.0]), np.array([1.0, 2.0, 4.0])), {"right": True}),
 ], grad=False))
+
+
+def _i(rng, shape, low=-3, high=4):
+    return rng.integers(low, high, size=shape).astype(np.int64)
+
+
+add(OpInfo("isin", lambda rng: [
+    Sample((_i(rng, (3, 4)), _i(rng, (5,)))),
+    Sample((_i(rng, (3, 4)), _i(rng, (2, 2))), {"invert": True}, note="invert"),
+    Sample((np.round(rng.standard_normal((3, 4))), np.array([0.0, 1.0, -1.0])), note="float"),
+    Sample((_i(rng, (3,)), _i(rng, (0,))), note="empty-test"),
+    Sample((_i(rng, (0, 2)), _i(rng, (3,))), note="empty"),
+    Sample((_i(rng, (3, 4)), 2), note="scalar-test"),
+    Sample((_i(rng, ()), _i(rng, (4,))), note="0dim"),
+], grad=False))
+
+
+def _runs(rng, shape):
+    return np.repeat(_i(rng, shape), 2, axis=-1)
+
+
+add(OpInfo("unique_consecutive", lambda rng: [
+    Sample((_runs(rng, (6,)),)),
+    Sample((_runs(rng, (2, 4)),), {"return_inverse": True, "return_counts": True}, note="all"),
+    Sample((np.round(rng.standard_normal((8,))),), {"return_counts": True}, note="float"),
+    Sample((np.repeat(_i(rng, (3, 2), 0, 2), 2, axis=0),), {"dim": 0, "return_inverse": True,
+                                                          "return_counts": True}, note="dim0"),
+    Sample((np.repeat(_i(rng, (2, 3), 0, 2), 2, axis=1),), {"dim": -1, "return_counts": True},
+           note="dim-neg"),
+    Sample((_i(rng, ()),), {"return_inverse": True, "return_counts": True}, note="0dim"),
+    Sample((_i(rng, (0,)),), {"return_inverse": True, "return_counts": True}, note="empty"),
+], grad=False))
+add(OpInfo("tril_indices", lambda rng: [
+    Sample((3, 4)), Sample((4, 3, -1), note="neg"), Sample((3, 3), {"offset": 2}, note="off"),
+    Sample((0, 3), note="empty"), Sample((3, 5, 10), note="all"),
+], grad=False, traced=False))
+add(OpInfo("triu_indices", lambda rng: [
+    Sample((3, 4)), Sample((4, 3, -1), note="neg"), Sample((3, 3), {"offset": 2}, note="off"),
+    Sample((0, 3), note="empty"), Sample((3, 5, -10), note="all"),
+], grad=False, traced=False))

@@ -174,3 +174,40 @@ add(OpInfo("linalg_svdvals", lambda rng: [
     Sample((_svd_input(rng, 4, 3),), noncontig=True),
     Sample((np.zeros((0, 3)),), note="empty"),
 ], call=lambda lib, a: lib.linalg.svdvals(a)))
+
+
+add(OpInfo("diag", lambda rng: [
+    Sample((_n(rng, 3),)),
+    Sample((_n(rng, 3), 2), note="k2"),
+    Sample((_n(rng, 3),), {"diagonal": -1}, note="k-1"),
+    Sample((_n(rng, 3, 4),), noncontig=True),
+    Sample((_n(rng, 3, 4), 1), note="mat-k1"),
+    Sample((_n(rng, 4, 3), -2), note="mat-k-2"),
+    Sample((_n(rng, 2, 3), 5), note="mat-off"),
+    Sample((_n(rng, 0),), note="empty"),
+    Sample((np.arange(6).reshape(2, 3),), note="int"),
+]))
+add(OpInfo("trace", lambda rng: [
+    Sample((_n(rng, 3, 3),)),
+    Sample((_n(rng, 2, 4),), noncontig=True),
+    Sample((_n(rng, 0, 3),), note="empty"),
+    Sample((np.arange(12).reshape(4, 3).astype(np.int32),), note="int32"),
+], call=lambda lib, x: x.trace()))
+add(OpInfo("kron", lambda rng: [
+    Sample((_n(rng, 2, 3), _n(rng, 3, 2)), noncontig=True),
+    Sample((_n(rng, 2), _n(rng, 3)), note="1d"),
+    Sample((_n(rng, 2, 2), _n(rng, 3)), note="2d-1d"),
+    Sample((_n(rng, 2, 1, 2), _n(rng, 2, 3)), note="3d-2d"),
+    Sample((_n(rng), _n(rng, 2)), note="0dim"),
+    Sample((np.arange(4).reshape(2, 2), _n(rng, 2, 2)), note="int-float"),
+]))
+add(OpInfo("cdist", lambda rng: [
+    Sample((_n(rng, 3, 4), _n(rng, 5, 4))),
+    Sample((_n(rng, 3, 4), _n(rng, 2, 4), 1.0), note="p1"),
+    Sample((_n(rng, 3, 4), _n(rng, 2, 4)), {"p": 3.0}, note="p3"),
+    Sample((_n(rng, 3, 4), _n(rng, 2, 4)), {"p": float("inf")}, note="inf"),
+    Sample((_n(rng, 3, 4), _n(rng, 2, 4)), {"p": 0.0}, note="p0"),
+    Sample((_n(rng, 2, 3, 4), _n(rng, 2, 5, 4)), note="batch", noncontig=True),
+    Sample((_n(rng, 2, 3, 4), _n(rng, 5, 4)), note="bcast"),
+    Sample((_n(rng, 0, 4), _n(rng, 2, 4)), note="empty"),
+]))

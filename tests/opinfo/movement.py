@@ -198,3 +198,44 @@ _m("as_strided_view", lambda rng: [
     Sample((rng.standard_normal((3, 4)),), {"shape": s, "strides": st, "offset": o})
     for s, st, o in _GEOMS],
    torch_call=lambda lib, x, shape, strides, offset: lib.as_strided(x, shape, strides, offset))
+
+
+def _ints(rng, shape, low=-3, high=4):
+    import numpy as np
+    return rng.integers(low, high, size=shape).astype(np.int64)
+
+
+_m("repeat_interleave", lambda rng: [
+    Sample((rng.standard_normal((2, 3)), 2), note="flat"),
+    Sample((rng.standard_normal((2, 3)), 3), {"dim": 1}),
+    Sample((rng.standard_normal((2, 3, 2)), 2), {"dim": -2}, note="neg", noncontig=True),
+    Sample((rng.standard_normal((2, 3)), 0), {"dim": 0}, note="zero"),
+    Sample((rng.standard_normal(()), 3), note="0dim"),
+    Sample((rng.standard_normal((0, 3)), 2), {"dim": 1}, note="empty"),
+    Sample((_ints(rng, (2, 3)), 2), {"dim": 0, "output_size": 4}, note="int"),
+])   # tensor repeats give a data-dependent size, so no trace: tests/test_new_funcs.py
+
+
+_m("diff", lambda rng: [
+    Sample((rng.standard_normal((5,)),)),
+    Sample((rng.standard_normal((3, 5)),), {"n": 2}, note="n2"),
+    Sample((rng.standard_normal((4, 3)), 1, 0), note="dim0", noncontig=True),
+    Sample((rng.standard_normal((2, 4, 3)),), {"dim": -2, "n": 3}, note="neg"),
+    Sample((rng.standard_normal((3, 4)), 1, -1, rng.standard_normal((3, 2)),
+            rng.standard_normal((3, 1))), note="pre-app"),
+    Sample((rng.standard_normal((2, 3)), 2, 0, rng.standard_normal((1, 3))), note="pre"),
+    Sample((rng.standard_normal((3,)),), {"n": 5}, note="n-large"),
+    Sample((rng.standard_normal((3,)),), {"n": 0}, note="n0"),
+    Sample((_ints(rng, (3, 4)),), {"dim": 0}, note="int"),
+    Sample((_ints(rng, (5,)) > 0,), note="bool"),
+])
+
+
+_m("meshgrid", lambda rng: [
+    Sample((rng.standard_normal((2,)), rng.standard_normal((3,))), {"indexing": "ij"}),
+    Sample((rng.standard_normal((2,)), rng.standard_normal((3,)), rng.standard_normal((4,))),
+           {"indexing": "xy"}, note="xy3"),
+    Sample((rng.standard_normal(()), rng.standard_normal((3,))), {"indexing": "xy"}, note="0dim"),
+    Sample((rng.standard_normal((4,)),), {"indexing": "ij"}, note="one"),
+    Sample((_ints(rng, (2,)), _ints(rng, (0,))), {"indexing": "ij"}, note="int-empty"),
+], call=lambda lib, *ts, **k: lib.meshgrid(*ts, **k))

@@ -244,3 +244,47 @@ add(OpInfo("cumsum", _cumsum, call=_fn("cumsum")))
 add(OpInfo("cumprod", _cumprod, call=_method("cumprod")))
 add(OpInfo("cummax", _scan))
 add(OpInfo("cummin", _scan, call=_method("cummin")))
+
+
+def _median(rng):
+    return [
+        Sample((rng.standard_normal((3, 4)),), note="all"),
+        Sample((rng.standard_normal((3, 5)),), note="all-odd"),
+        Sample((rng.standard_normal((3, 4)), 1)),
+        Sample((rng.standard_normal((2, 3, 4)),), {"dim": -2, "keepdim": True}, note="neg"),
+        Sample((rng.standard_normal((4, 3)), 0), noncontig=True),
+        Sample((rng.standard_normal(()),), note="0dim"),
+        Sample((rng.standard_normal(()), 0), note="0dim-dim"),
+        Sample((rng.standard_normal((0, 3)), 1), note="empty"),
+        Sample((rng.permutation(12).reshape(3, 4).astype(np.int64), 1), note="int"),
+        Sample((np.array([1.0, np.nan, 0.0, np.nan, 2.0]), 0), note="nan", grad=False),
+    ]
+
+
+def _aminmax(rng):
+    return [
+        Sample((rng.standard_normal((3, 4)),), note="all"),
+        Sample((rng.standard_normal((3, 4)),), {"keepdim": True}, note="all-keep"),
+        Sample((rng.standard_normal((3, 4)),), {"dim": 1}),
+        Sample((rng.standard_normal((2, 3, 4)),), {"dim": -2, "keepdim": True}, note="neg"),
+        Sample((rng.standard_normal((4, 3)),), {"dim": 0}, noncontig=True),
+        Sample((rng.standard_normal(()),), note="0dim"),
+        Sample((rng.standard_normal((0, 3)),), {"dim": 1}, note="empty"),
+        Sample((_ints(rng, (3, 4), -50, 50),), {"dim": 0}, note="int"),
+    ]
+
+
+def _bincount(rng):
+    return [
+        Sample((_ints(rng, (10,), 0, 5),)),
+        Sample((_ints(rng, (10,), 0, 5),), {"minlength": 8}, note="minlength"),
+        Sample((_ints(rng, (6,), 0, 4), rng.standard_normal((6,))), note="weights"),
+        Sample((_ints(rng, (6,), 0, 4),), {"weights": _ints(rng, (6,))}, note="int-weights"),
+        Sample((_ints(rng, (0,), 0, 4),), note="empty"),
+        Sample((_ints(rng, (0,), 0, 4),), {"minlength": 3}, note="empty-min"),
+    ]
+
+
+add(OpInfo("median", _median))
+add(OpInfo("aminmax", _aminmax, call=_method("aminmax")))
+add(OpInfo("bincount", _bincount, grad=False, traced=False))   # size depends on the data
