@@ -29,7 +29,13 @@ from .lazy import (LazyLinear, LazyConv1d, LazyConv2d, LazyConv3d, LazyConvTrans
                    LazyInstanceNorm3d)
 from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: F401
 from .transformer import (MultiheadAttention, TransformerEncoderLayer,  # noqa: F401
-                          TransformerEncoder, TransformerDecoderLayer, TransformerDecoder)
+                          TransformerEncoder, TransformerDecoderLayer, TransformerDecoder,
+                          Transformer)
+from .padding import (ZeroPad1d, ZeroPad2d, ZeroPad3d, ConstantPad1d, ConstantPad2d,  # noqa: F401
+                      ConstantPad3d, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+                      ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, CircularPad1d,
+                      CircularPad2d, CircularPad3d)
+from .distance import CosineSimilarity, PairwiseDistance  # noqa: F401
 from .loss import (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, CrossEntropyLoss, NLLLoss,  # noqa: F401
                    BCELoss, BCEWithLogitsLoss, KLDivLoss, CosineEmbeddingLoss,
                    MarginRankingLoss, HingeEmbeddingLoss, SoftMarginLoss, GaussianNLLLoss,

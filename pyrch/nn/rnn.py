@@ -11,6 +11,7 @@ import pyrch as _p
 from . import functional as F, init
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence, _packed_rnn_forward
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -129,6 +130,8 @@ class RNNBase(Module):
         return _p.stack(outs, 0), h, c
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return _packed_rnn_forward(self, input, hx)
         batched = input.dim() == 3
         if input.dim() not in (2, 3):
             kind = " tensor" if self.mode.startswith("RNN") else ""
