@@ -524,19 +524,6 @@ log_softmax.infer(_softmax_infer)
 _softmax_public(log_softmax)
 
 
-def _softmax_public(op):
-    def fn(input, dim=None, dtype=None):
-        if dtype is not None:               # torch.softmax(x, 1, dtype=...): cast first
-            input = input.to(dtype)
-        return op(input, dim=dim)
-    fn.__name__ = fn.__qualname__ = op.name
-    fn.__doc__ = op.doc
-    return op.public(fn)
-
-
-_softmax_public(softmax)
-
-
 @log_softmax.backward
 def _(g, out, dim):
     return (g - out.exp() * g.sum(dim=dim, keepdim=True),)

@@ -7,22 +7,10 @@
 >>> round(w.item(), 4)
 0.9
 """
-from .optimizer import Optimizer, _bias_correction, _bump_step, _pyrch, _use_grad
+from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _pyrch,
+                        _use_grad)
 
 __all__ = ["Adamax"]
-
-
-def _check_adam_args(lr, eps, betas, weight_decay):
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
 class Adamax(Optimizer):

@@ -7,8 +7,8 @@
 >>> round(w.item(), 4)
 0.8944
 """
-from .adamax import _check_adam_args
-from .optimizer import Optimizer, _bias_correction, _bump_step, _pyrch, _use_grad
+from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _pyrch,
+                        _use_grad)
 
 __all__ = ["NAdam"]
 

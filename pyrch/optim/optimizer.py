@@ -64,6 +64,20 @@ def _bias_correction(beta, step):
     return 1 - beta ** step.to(_pyrch().float64)
 
 
+def _check_adam_args(lr, eps, betas, weight_decay):
+    """torch's ValueErrors for the Adam family's hyperparameters."""
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
 def _use_grad(step):
     """Run an optimizer's `step` under no_grad (the closure, if any, runs with grad)."""
     @functools.wraps(step)
