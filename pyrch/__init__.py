@@ -60,6 +60,84 @@ def numel(input):
     return input.numel()
 
 
+from . import backends  # noqa: E402,F401
+
+_DETERMINISTIC = [False]
+_MATMUL_PRECISION = ["highest"]
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False):
+    """Recorded for `are_deterministic_algorithms_enabled()`. pyrch's CPU kernels are
+    deterministic for a given thread count already (see the README)."""
+    _DETERMINISTIC[0] = mode is True or (mode is not False and mode != 0)   # (`bool` here is the dtype)
+
+
+def are_deterministic_algorithms_enabled():
+    """What `use_deterministic_algorithms` last set."""
+    return _DETERMINISTIC[0]
+
+
+def set_float32_matmul_precision(precision):
+    """Recorded only: pyrch's float32 GEMMs always run in full float32 ("highest")."""
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"Invalid precision {precision!r}: expected highest, high or medium")
+    _MATMUL_PRECISION[0] = precision
+
+
+def get_float32_matmul_precision():
+    """What `set_float32_matmul_precision` last set."""
+    return _MATMUL_PRECISION[0]
+
+
+def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None, options=None,
+            name=None, disable=False, **kwargs):
+    """torch.compile's habit, served by `pyrch.jit.trace`: the function or module is traced
+    on its next calls and replayed (guards retrace where shapes or branches change, so a
+    replay never differs from eager). The torch-specific options are accepted and unused.
+
+    >>> import pyrch
+    >>> f = pyrch.compile(lambda x: (x * 2).sum())
+    >>> f(pyrch.ones(3)).item()
+    6.0
+    """
+    if model is None:                       # @pyrch.compile(...) with options
+        return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend,
+                                 mode=mode, options=options, name=name, disable=disable)
+    return model if disable else jit.trace(model)
+
+
+class autocast:
+    """torch.autocast's context manager and decorator. pyrch has no mixed-precision
+    autocasting: inside the block ops keep their dtypes (results are as precise as
+    without it), and a one-time warning says so."""
+    _warned = False
+
+    def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+        if not isinstance(device_type, str):
+            raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+        self.device_type, self.dtype, self.enabled = device_type, dtype, enabled
+
+    def __enter__(self):
+        if self.enabled and not autocast._warned:
+            import warnings
+            warnings.warn("pyrch.autocast: mixed precision is not implemented; ops keep their "
+                          "dtypes inside the block", UserWarning, stacklevel=2)
+            autocast._warned = True
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+        return wrapper
+
+
 def _freeze_import_time_objects():
     """Move every object alive now (modules, functions, classes: pyrch's, numpy's and
     whatever was imported before) out of the cyclic garbage collector's view.

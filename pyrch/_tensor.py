@@ -31,6 +31,16 @@ class Size(tuple):
             n *= s
         return n
 
+    def __getitem__(self, key):
+        out = tuple.__getitem__(self, key)
+        return Size(out) if isinstance(key, slice) else out      # x.shape[1:] is a Size
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
 
 _TYPE_NAMES = {k: v + "Tensor" for k, v in TORCH_NAMES.items()}   # "FloatTensor", ...
 

@@ -83,3 +83,34 @@ def test_bad_input_raises_torchs_errors_where_numpy_would_answer():
             fn()
     assert (pyrch.tensor([5.0]) // 0).tolist() == [float("inf")]      # floats divide as IEEE
     assert (pyrch.tensor([2]) ** pyrch.tensor([-1])).tolist() == [0]  # tensor exponents truncate
+
+
+def test_script_boilerplate_runs_unchanged():
+    import warnings
+    pyrch.backends.cudnn.benchmark = True
+    pyrch.backends.cudnn.deterministic = True
+    assert pyrch.backends.mps.is_available() is False
+    pyrch.use_deterministic_algorithms(True)
+    assert pyrch.are_deterministic_algorithms_enabled()
+    pyrch.use_deterministic_algorithms(False)
+    pyrch.set_float32_matmul_precision("high")
+    assert pyrch.get_float32_matmul_precision() == "high"
+    pyrch.set_float32_matmul_precision("highest")
+    # torch.compile(model) is served by jit.trace: same results, replayed
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    fast = pyrch.compile(model)
+    x = pyrch.randn(5, 3)
+    for _ in range(3):
+        np.testing.assert_allclose(fast(x).detach().numpy(), model(x).detach().numpy(), rtol=1e-6)
+    assert pyrch.compile(model, disable=True) is model
+
+    @pyrch.compile(mode="max-autotune")
+    def f(x):
+        return (x * 2).sum()
+    assert [float(f(pyrch.ones(3))) for _ in range(3)] == [6.0] * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pyrch.autocast("cpu", dtype=pyrch.float16):    # accepted; ops keep their dtypes
+            assert model(x).dtype is pyrch.float32
+    s = x.shape
+    assert isinstance(s[1:], pyrch.Size) and isinstance(s + (1,), pyrch.Size) and s[1:] == (3,)
