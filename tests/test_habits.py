@@ -114,3 +114,12 @@ def test_script_boilerplate_runs_unchanged():
             assert model(x).dtype is pyrch.float32
     s = x.shape
     assert isinstance(s[1:], pyrch.Size) and isinstance(s + (1,), pyrch.Size) and s[1:] == (3,)
+
+
+def test_softmax_of_integers_raises_torchs_error():
+    import pytest
+    for fn, name in ((pyrch.softmax, "softmax"), (pyrch.log_softmax, "log_softmax")):
+        with pytest.raises(NotImplementedError, match=f'"{name}_lastdim_kernel_impl" not implemented '
+                                                      "for 'Long'"):
+            fn(pyrch.tensor([1, 2]), 0)
+    assert pyrch.softmax(pyrch.tensor([1, 2]), 0, dtype=pyrch.float32).dtype is pyrch.float32

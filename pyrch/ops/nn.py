@@ -460,16 +460,23 @@ def _c_rows():
     return rows
 
 
+def _softmax_float_only(name, dt):
+    """torch's error for softmax / log_softmax of an integer or bool tensor."""
+    if np.dtype(dt).kind != "f":
+        from .._dtype import NP2DT, TORCH_NAMES
+        raise NotImplementedError(f"\"{name}_lastdim_kernel_impl\" not implemented for "
+                                  f"'{TORCH_NAMES.get(NP2DT[np.dtype(dt)].name, str(dt))}'")
+
+
 def _softmax_infer(a, *, dim):
-    if not a.dtype.is_floating_point:
-        raise RuntimeError(f"\"softmax_lastdim_kernel_impl\" not implemented for "
-                           f"'{a.dtype.name.capitalize()}'")
+    _softmax_float_only("softmax", a.dtype.np)
     return a.shape, a.dtype
 
 
 @op("softmax", kind="opaque", dtype="keep")
 def softmax(xp, a, *, dim):
     """exp(a) / exp(a).sum(dim), computed stably (the max is subtracted first)."""
+    _softmax_float_only("softmax", a.dtype)
     if a.size == 0:
         return a.copy()
     if a.ndim == 0:       # numpy takes axis 0 of a 0-dim array, cupy does not: 1 (NaN for inf, NaN)
@@ -508,6 +515,7 @@ def _(g, out, dim):
 @op("log_softmax", kind="opaque", dtype="keep")
 def log_softmax(xp, a, *, dim):
     """a - logsumexp(a, dim), computed stably."""
+    _softmax_float_only("log_softmax", a.dtype)
     if a.size == 0:
         return a.copy()
     if a.ndim == 0:       # numpy takes axis 0 of a 0-dim array, cupy does not: 0 (NaN for inf, NaN)
@@ -520,7 +528,10 @@ def log_softmax(xp, a, *, dim):
     return s - xp.log(xp.exp(s).sum(axis=dim, keepdims=True))
 
 
-log_softmax.infer(_softmax_infer)
+@log_softmax.infer
+def _(a, *, dim):
+    _softmax_float_only("log_softmax", a.dtype.np)
+    return a.shape, a.dtype
 _softmax_public(log_softmax)
 
 
