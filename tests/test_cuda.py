@@ -80,6 +80,15 @@ def test_no_gpu_behaviour():
     assert pyrch.ones(2).device == pyrch.device("cpu") and not pyrch.ones(2).is_cuda
 
 
+def test_unchecked_embedding_gives_nan_rows_for_bad_indices():
+    # what traced CUDA plans run for embedding (tested with numpy here; on the GPU below)
+    from pyrch.ops.nn import embedding_unchecked
+    w = np.arange(6.0).reshape(3, 2)
+    out = embedding_unchecked(np, w, np.array([[0, 2], [5, -1]]))
+    np.testing.assert_array_equal(out[0], w[[0, 2]])
+    assert np.isnan(out[1]).all()
+
+
 def test_cpu_plans_never_take_the_cuda_executor():
     from pyrch.jit.cuda_executor import plan_on_cuda
     from pyrch.jit.executor import Executor

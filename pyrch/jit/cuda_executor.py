@@ -245,18 +245,12 @@ class CudaExecutor:
         return self.cp.asarray(x)
 
     def _compile_embedding(self, args, o0):
-        """embedding without eager's host-side index check (a device sync, which a CUDA
-        graph cannot hold): an out-of-range index gives a row of NaN instead of an error."""
+        """embedding without eager's host-side index check (ops/nn.py embedding_unchecked)."""
+        from ..ops.nn import embedding_unchecked
         cp = self.cp
 
         def step(v):
-            w, idx = [v[k] if kind == "s" else k for kind, k in args]
-            n = w.shape[0]
-            out = cp.take(w, cp.clip(idx, 0, max(n - 1, 0)), axis=0)
-            if w.dtype.kind == "f":
-                bad = ((idx < 0) | (idx >= n)).reshape(idx.shape + (1,) * (w.ndim - 1))
-                out = cp.where(bad, w.dtype.type("nan"), out)
-            v[o0] = out
+            v[o0] = embedding_unchecked(cp, *[v[k] if kind == "s" else k for kind, k in args])
         return step
 
     def _spec(self, st, outs):

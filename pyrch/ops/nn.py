@@ -554,6 +554,18 @@ def embedding(xp, weight, indices, *, padding_idx=None):
     return xp.take(weight, indices, axis=0)
 
 
+def embedding_unchecked(xp, weight, indices):
+    """embedding's rows without the host-side index check (which waits for a GPU, and a
+    CUDA graph cannot hold): an out-of-range index gives a row of NaN (float weights)
+    instead of an error. Traced CUDA plans run embedding steps through this."""
+    n = weight.shape[0]
+    out = xp.take(weight, xp.clip(indices, 0, max(n - 1, 0)), axis=0)
+    if weight.dtype.kind == "f":
+        bad = ((indices < 0) | (indices >= n)).reshape(indices.shape + (1,) * (weight.ndim - 1))
+        out = xp.where(bad, weight.dtype.type("nan"), out)
+    return out
+
+
 @embedding.infer
 def _(weight, indices, *, padding_idx=None):
     if indices.dtype.is_floating_point or indices.dtype.name == "bool":
