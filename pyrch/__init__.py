@@ -52,7 +52,7 @@ def is_tensor(obj):
 
 def is_floating_point(input):
     """True if `input`'s dtype is a floating point type."""
-    return input.dtype.is_floating_point
+    return input.is_floating_point()
 
 
 def numel(input):

@@ -146,17 +146,10 @@ def _softmax_dim(ndim):
     return 0 if ndim in (0, 1, 3) else 1
 
 
-def _softmax_args(input, dim, dtype):
-    """torch's implicit dim (with its warning) and the optional cast first."""
-    if dim is None:
-        dim = _softmax_dim(input.dim())
-    return (input if dtype is None else input.to(dtype)), dim
-
-
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """exp(x) / sum(exp(x)) along `dim` (a stable primitive)."""
-    input, dim = _softmax_args(input, dim, dtype)
-    return _softmax_op(input, dim=dim)
+    """exp(x) / sum(exp(x)) along `dim` (a stable primitive); torch's implicit dim (with its
+    warning) when `dim` is None."""
+    return _softmax_op.public_fn(input, _softmax_dim(input.dim()) if dim is None else dim, dtype)
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
@@ -166,8 +159,7 @@ def softmin(input, dim=None, _stacklevel=3, dtype=None):
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """log(softmax(x)) along `dim` (a stable primitive)."""
-    input, dim = _softmax_args(input, dim, dtype)
-    return _log_softmax_op(input, dim=dim)
+    return _log_softmax_op.public_fn(input, _softmax_dim(input.dim()) if dim is None else dim, dtype)
 
 
 # -- linear layers, dropout, embedding --------------------------------------------------
