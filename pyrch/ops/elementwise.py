@@ -266,9 +266,15 @@ _FLOOR_DIVIDE_C = (f"(b == 0 ? a / b : ({_DIV} != 0 ? floor({_DIV}) + ({_DIV} - 
                    ": copysign(0, a / b)))")
 
 
+def _kind(x):
+    """The dtype kind of an array or a scalar operand ("f", "i", ...)."""
+    dt = getattr(x, "dtype", None)
+    return dt.kind if dt is not None else np.dtype(type(x)).kind
+
+
 def _no_integer_zero_division(xp, b):
     """torch's error for an integer division by zero (numpy would give 0 with a warning)."""
-    if getattr(b, "dtype", np.dtype(type(b))).kind in "iub" and bool(xp.any(b == 0)):
+    if _kind(b) in "iub" and bool(xp.any(b == 0)):
         raise RuntimeError("ZeroDivisionError")
 
 
@@ -319,8 +325,7 @@ def pow(xp, a, b):
     >>> pyrch.tensor([1.0, 2.0]) ** 2
     tensor([1., 4.])
     """
-    if isinstance(b, np.generic) and b.dtype.kind in "iu" and b < 0 and \
-            getattr(a, "dtype", np.dtype(type(a))).kind in "iu":
+    if isinstance(b, np.generic) and b.dtype.kind in "iu" and b < 0 and _kind(a) in "iu":
         raise RuntimeError("Integers to negative integer powers are not allowed.")   # torch
     try:
         return xp.power(a, b)
