@@ -641,3 +641,57 @@ def test_outputs_written_in_place_over_an_input_still_read_the_old_input(n):
     k([a0, b], [out0, out1])                    # disjoint outputs: the direct path
     np.testing.assert_array_equal(out0, a0 + b)
     np.testing.assert_array_equal(out1, a0 * (a0 + b))
+
+
+# -- the small-product kernels (smallgemm.c) ---------------------------------------------
+
+def _small_on():
+    return bool(C._lib.pyrch_small_sgemm_kind(0, 0, 4, 64, 64))
+
+
+@pytest.mark.parametrize("layout", ["nn", "tn", "nt"])
+def test_small_product_kernels_match_numpy_for_every_tile_and_tail(layout):
+    """Every register-tile size (rows 1-7, vector tails, k tails), operands that are
+    transposed views or slices of wider arrays, and no write past the output."""
+    rng = np.random.default_rng(3)
+    dims = [(1, 1, 1), (2, 15, 3), (3, 16, 16), (4, 17, 17), (5, 63, 33), (6, 64, 5), (7, 65, 100),
+            (13, 130, 31), (16, 784, 512), (32, 47, 9), (200, 20, 40), (300, 784, 16), (40, 5, 700)]
+    for m, n, k in dims:
+        if layout == "tn":
+            a = rng.standard_normal((k, m + 3)).astype(np.float32)[:, 1:m + 1].T   # transposed slice
+        else:
+            a = rng.standard_normal((m, k + 5)).astype(np.float32)[:, 2:k + 2]     # rows wider than k
+        if layout == "nt":
+            b = rng.standard_normal((n, k)).astype(np.float32).T
+        else:
+            b = rng.standard_normal((k, n + 7)).astype(np.float32)[:, :n]
+        small = C._lib.pyrch_small_sgemm_kind(int(layout == "tn"), int(layout == "nt"), m, n, k)
+        if _small_on() and (layout != "nt" and min(m, k) <= 32 or layout == "nt" and min(m, n) <= 32):
+            assert small, (layout, m, n, k)
+        flat = np.full(m * n + 32, 7.0, np.float32)
+        out = flat[:m * n].reshape(m, n)
+        gemm.matmul(a, b, out)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.sqrt(k), err_msg=f"{m}x{k}x{n}")
+        assert (flat[m * n:] == 7.0).all(), "wrote past the output"
+
+
+def test_small_product_kernels_agree_with_openblas_on_threads():
+    """The same products with the kernels off (OpenBLAS) and on, split across threads."""
+    rng = np.random.default_rng(4)
+    shapes = [((16, 784), (784, 512)), ((512, 16), (16, 784)), ((16, 256), (256, 512)),
+              ((6, 25), (25, 50176)), ((64, 6, 25), (64, 25, 784))]
+    try:
+        for sa, sb in shapes:
+            a = rng.standard_normal(sa).astype(np.float32)
+            b = rng.standard_normal(sb).astype(np.float32)
+            got = {}
+            for on in (0, 1):
+                C._lib.pyrch_set_small_gemm(on)
+                got[on] = gemm.mm(a, b)
+                assert got[on] is not None
+            np.testing.assert_allclose(got[1], got[0], rtol=1e-5, atol=1e-4)
+            wt = np.ascontiguousarray(b.swapaxes(-1, -2)).swapaxes(-1, -2)    # x @ W.T layout
+            np.testing.assert_allclose(gemm.mm(a, wt), got[0], rtol=1e-5, atol=1e-4)
+    finally:
+        C._lib.pyrch_set_small_gemm(1)

@@ -5,6 +5,7 @@
 #include "gemm.h"
 #include "vm.h"
 #include "vmath.h"
+#include "smallgemm.h"
 
 #define PYRCH_GEMM_MAX_PARTS 64
 /* below this many flops a GEMM stays on one thread */
@@ -81,6 +82,10 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
     int64_t obias = g->bias_kind == PYRCH_BIAS_COL ? j0 : i0;
     enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+    /* a product with a small side (the whole product, not this part) skips OpenBLAS's
+     * packing (smallgemm.c) */
+    int small = g->dtype == PYRCH_F32 && g->alpha == 1.0 && g->beta == 0.0
+        ? pyrch_small_sgemm_kind(g->trans_a, g->trans_b, g->m, g->n, g->k) : PYRCH_SMALL_NONE;
     for (int64_t b = b0; b < b1; b++) {
         if (g->dtype == PYRCH_F32) {
             const float *A = (const float *)g->a + b * g->stride_a + oa;
@@ -90,7 +95,8 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j < n; j++)
                         Cm[i * g->ldc + j] = g->beta == 0 ? 0.0f : (float)g->beta * Cm[i * g->ldc + j];
-            } else
+            } else if (!(small && pyrch_small_sgemm(small, g->trans_a, m, n, g->k, A, g->lda, B,
+                                                    g->ldb, Cm, g->ldc)))
                 scipy_cblas_sgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)g->k,
                                   (float)g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb,
                                   (float)g->beta, Cm, (blasint)g->ldc);

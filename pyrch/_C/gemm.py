@@ -140,6 +140,13 @@ def _as3(x, batch):
     return np.lib.stride_tricks.as_strided(x, (batch,) + x.shape[-2:], (step,) + x.strides[-2:])
 
 
+def _small_kind(trans_a, trans_b, m, n, k):
+    """Which smallgemm.c kernel the C side would use for this float32 product (0: OpenBLAS)."""
+    from . import lib
+    L = lib()
+    return L is not None and L.pyrch_small_sgemm_kind(trans_a, trans_b, m, n, k)
+
+
 def mm(a, b, out=None):
     """a @ b for float32/float64 numpy arrays, on pyrch's own threads (into `out`, a
     C-contiguous array of the result's shape, when given); None where it does not
@@ -196,10 +203,12 @@ def mm(a, b, out=None):
     la, lb = _layout(a2), _layout(b2)
     if la is None or lb is None:
         return None
-    if batch == 1 and m <= 32 and lb[0] and n >= 64 and a2.ndim == 2:
-        # NOTE: a linear layer on a small batch (x @ W.T, W row-major) runs 1.4x faster
-        # as (W @ x.T).T: each thread then takes a block of W's rows (measured: 16 x 784
-        # @ 784 x 512, 142 -> 103 us on 2 threads); the transposed copy back is small
+    if batch == 1 and m <= 32 and lb[0] and n >= 64 and a2.ndim == 2 and not la[0] and \
+            not (dt == np.float32 and _small_kind(0, 1, m, n, k)):
+        # NOTE: without the small-product kernels (smallgemm.c: no AVX-512), a linear
+        # layer on a small batch (x @ W.T, W row-major) runs 1.4x faster through
+        # OpenBLAS as (W @ x.T).T: each thread then takes a block of W's rows (measured:
+        # 16 x 784 @ 784 x 512, 142 -> 103 us on 2 threads); the transposed copy back is small
         t = mm(b2.T, a2.T)
         if t is None:
             return None

@@ -1,0 +1,252 @@
+/* float32 GEMM kernels for products with one small side (AVX-512).
+ *
+ * OpenBLAS packs panels of both operands on every call. When one side of the
+ * product is small (a linear layer on a batch of 16: 16 x 784 @ 784 x 512, its
+ * weight gradient 512 x 16 @ 16 x 784) the packing is most of the work: the big
+ * operand is read, written to a pack buffer and read again, for few flops per
+ * element. These kernels read both operands in place instead:
+ *
+ *   nn:  C = A @ B, B row-major. A tile of RI rows x CV vectors of C is held in
+ *        registers; each step over k loads CV vectors of one row of B and
+ *        broadcasts RI elements of A (any layout: element strides sai, sap).
+ *   nt:  C = A @ B where B is stored transposed (Bt = B^T row-major) and A is
+ *        row-major: each C[i, j] is a dot product of two contiguous rows, summed
+ *        in 16-lane vectors and reduced at the end.
+ *
+ * Only the caller's part of C is touched (gemm.c splits C across the pool's
+ * threads). The kernels need AVX-512F: pyrch_small_sgemm returns 0 (not done)
+ * on other CPUs or shapes it does not take, and gemm.c calls OpenBLAS instead.
+ * Bounds were checked by pyrch_gemm before any part runs; tail vectors use
+ * masked loads and stores, which never touch a masked-off element. */
+#include <stdint.h>
+#include "smallgemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SG_TARGET __attribute__((target("avx512f")))
+#define SG_INLINE static inline __attribute__((always_inline, target("avx512f")))
+
+enum { NN_RI = 6, NN_CV = 4, NT_RI = 4, NT_RJ = 6 };
+/* elements of B that fit in a core's L2 with room to spare (256 KB) */
+#define NN_B_CACHED (64 * 1024)
+
+/* C[0:RI, 0:16*CV] = A[0:RI, 0:k] @ B[0:k, 0:16*CV]; the last vector is masked by `tail` */
+SG_INLINE void nn_tile(const int RI, const int CV, const float *A, int64_t sai, int64_t sap,
+                       const float *B, int64_t ldb, float *C, int64_t ldc, int64_t k,
+                       __mmask16 tail)
+{
+    __m512 acc[NN_RI][NN_CV];
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < CV; c++)
+            acc[r][c] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        const float *b = B + p * ldb;
+        __m512 bv[NN_CV];
+#pragma GCC unroll 8
+        for (int c = 0; c < CV; c++)
+            bv[c] = c == CV - 1 ? _mm512_maskz_loadu_ps(tail, b + 16 * c) : _mm512_loadu_ps(b + 16 * c);
+        const float *a = A + p * sap;
+#pragma GCC unroll 8
+        for (int r = 0; r < RI; r++) {
+            __m512 av = _mm512_set1_ps(a[r * sai]);
+#pragma GCC unroll 8
+            for (int c = 0; c < CV; c++)
+                acc[r][c] = _mm512_fmadd_ps(av, bv[c], acc[r][c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < CV; c++) {
+            float *dst = C + r * ldc + 16 * c;
+            if (c == CV - 1)
+                _mm512_mask_storeu_ps(dst, tail, acc[r][c]);
+            else
+                _mm512_storeu_ps(dst, acc[r][c]);
+        }
+}
+
+#define NN_CASE(ri, cv) case (ri) * 8 + (cv): \
+    nn_tile(ri, cv, A, sai, sap, B, ldb, C, ldc, k, tail); break;
+#define NN_ROW(ri) NN_CASE(ri, 1) NN_CASE(ri, 2) NN_CASE(ri, 3) NN_CASE(ri, 4)
+
+SG_TARGET static void nn_dispatch(int ri, int cv, const float *A, int64_t sai, int64_t sap,
+                                  const float *B, int64_t ldb, float *C, int64_t ldc, int64_t k,
+                                  __mmask16 tail)
+{
+    switch (ri * 8 + cv) {
+    NN_ROW(1) NN_ROW(2) NN_ROW(3) NN_ROW(4) NN_ROW(5) NN_ROW(6)
+    default: break;
+    }
+}
+
+SG_TARGET static void sgemm_nn(int64_t m, int64_t n, int64_t k, const float *A, int64_t sai,
+                               int64_t sap, const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    if (k * n <= NN_B_CACHED) {
+        /* all of B stays in cache: rows of C in order, so its stores stream */
+        for (int64_t i = 0; i < m; i += NN_RI) {
+            int ri = m - i < NN_RI ? (int)(m - i) : NN_RI;
+            for (int64_t j = 0; j < n; j += 16 * NN_CV) {
+                int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
+                int cv = (int)((w + 15) / 16);
+                __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
+                nn_dispatch(ri, cv, A + i * sai, sai, sap, B + j, ldb, C + i * ldc + j, ldc, k,
+                            tail);
+            }
+        }
+        return;
+    }
+    /* column blocks outer: a k x 64 panel of B stays in cache while every row block
+     * of A passes over it */
+    for (int64_t j = 0; j < n; j += 16 * NN_CV) {
+        int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
+        int cv = (int)((w + 15) / 16);
+        __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
+        for (int64_t i = 0; i < m; i += NN_RI) {
+            int ri = m - i < NN_RI ? (int)(m - i) : NN_RI;
+            nn_dispatch(ri, cv, A + i * sai, sai, sap, B + j, ldb, C + i * ldc + j, ldc, k, tail);
+        }
+    }
+}
+
+/* C[0:RI, 0:RJ] = A[0:RI, 0:k] @ Bt[0:RJ, 0:k]^T, both row-major along k */
+SG_INLINE void nt_tile(const int RI, const int RJ, const float *A, int64_t lda, const float *Bt,
+                       int64_t ldb, float *C, int64_t ldc, int64_t k)
+{
+    __m512 acc[NT_RI][NT_RJ];
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < RJ; c++)
+            acc[r][c] = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+        __m512 av[NT_RI];
+#pragma GCC unroll 8
+        for (int r = 0; r < RI; r++)
+            av[r] = _mm512_loadu_ps(A + r * lda + p);
+#pragma GCC unroll 8
+        for (int c = 0; c < RJ; c++) {
+            __m512 bv = _mm512_loadu_ps(Bt + c * ldb + p);
+#pragma GCC unroll 8
+            for (int r = 0; r < RI; r++)
+                acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
+        }
+    }
+    if (p < k) {
+        __mmask16 tail = (__mmask16)((1u << (k - p)) - 1);
+        __m512 av[NT_RI];
+#pragma GCC unroll 8
+        for (int r = 0; r < RI; r++)
+            av[r] = _mm512_maskz_loadu_ps(tail, A + r * lda + p);
+#pragma GCC unroll 8
+        for (int c = 0; c < RJ; c++) {
+            __m512 bv = _mm512_maskz_loadu_ps(tail, Bt + c * ldb + p);
+#pragma GCC unroll 8
+            for (int r = 0; r < RI; r++)
+                acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < RI; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < RJ; c++)
+            C[r * ldc + c] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+#define NT_CASE(ri, rj) case (ri) * 8 + (rj): nt_tile(ri, rj, A, lda, Bt, ldb, C, ldc, k); break;
+#define NT_ROW(ri) NT_CASE(ri, 1) NT_CASE(ri, 2) NT_CASE(ri, 3) NT_CASE(ri, 4) NT_CASE(ri, 5) \
+    NT_CASE(ri, 6)
+
+SG_TARGET static void nt_dispatch(int ri, int rj, const float *A, int64_t lda, const float *Bt,
+                                  int64_t ldb, float *C, int64_t ldc, int64_t k)
+{
+    switch (ri * 8 + rj) {
+    NT_ROW(1) NT_ROW(2) NT_ROW(3) NT_ROW(4)
+    default: break;
+    }
+}
+
+SG_TARGET static void sgemm_nt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                               const float *Bt, int64_t ldb, float *C, int64_t ldc)
+{
+    /* the larger operand is streamed once, the smaller one stays in cache */
+    if (n >= m) {
+        for (int64_t j = 0; j < n; j += NT_RJ) {
+            int rj = n - j < NT_RJ ? (int)(n - j) : NT_RJ;
+            for (int64_t i = 0; i < m; i += NT_RI) {
+                int ri = m - i < NT_RI ? (int)(m - i) : NT_RI;
+                nt_dispatch(ri, rj, A + i * lda, lda, Bt + j * ldb, ldb, C + i * ldc + j, ldc, k);
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < m; i += NT_RI) {
+            int ri = m - i < NT_RI ? (int)(m - i) : NT_RI;
+            for (int64_t j = 0; j < n; j += NT_RJ) {
+                int rj = n - j < NT_RJ ? (int)(n - j) : NT_RJ;
+                nt_dispatch(ri, rj, A + i * lda, lda, Bt + j * ldb, ldb, C + i * ldc + j, ldc, k);
+            }
+        }
+    }
+}
+
+static int have_avx512(void)
+{
+    static int known = -1;          /* a benign race: every caller computes the same */
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return known;
+}
+
+static int small_on = 1;
+
+void pyrch_set_small_gemm(int on) { small_on = on != 0; }
+
+int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k)
+{
+    if (!small_on || !have_avx512() || m <= 0 || n <= 0 || k <= 0)
+        return PYRCH_SMALL_NONE;
+    if (!trans_b && (m <= PYRCH_SMALL_DIM || k <= PYRCH_SMALL_DIM))
+        return PYRCH_SMALL_NN;
+    if (trans_b && !trans_a && (m <= PYRCH_SMALL_DIM || n <= PYRCH_SMALL_DIM))
+        return PYRCH_SMALL_NT;
+    return PYRCH_SMALL_NONE;
+}
+
+int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    if (kind == PYRCH_SMALL_NN) {
+        sgemm_nn(m, n, k, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, ldb, C, ldc);
+        return 1;
+    }
+    if (kind == PYRCH_SMALL_NT && !trans_a) {
+        sgemm_nt(m, n, k, A, lda, B, ldb, C, ldc);
+        return 1;
+    }
+    return 0;
+}
+
+#else   /* not x86-64 with GCC/Clang: OpenBLAS takes every product */
+
+void pyrch_set_small_gemm(int on) { (void)on; }
+
+int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k)
+{
+    (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k;
+    return PYRCH_SMALL_NONE;
+}
+
+int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc)
+{
+    (void)kind; (void)trans_a; (void)m; (void)n; (void)k; (void)A; (void)lda; (void)B;
+    (void)ldb; (void)C; (void)ldc;
+    return 0;
+}
+#endif

@@ -1,0 +1,20 @@
+/* float32 GEMM kernels for products with one side of at most PYRCH_SMALL_DIM
+ * (see smallgemm.c). gemm.c asks pyrch_small_sgemm_kind which kernel, if any,
+ * takes a product, then runs it part by part with pyrch_small_sgemm. */
+#ifndef PYRCH_SMALLGEMM_H
+#define PYRCH_SMALLGEMM_H
+#include <stdint.h>
+
+#define PYRCH_SMALL_DIM 32
+enum { PYRCH_SMALL_NONE = 0, PYRCH_SMALL_NN = 1, PYRCH_SMALL_NT = 2 };
+
+/* 0 (OpenBLAS takes it), PYRCH_SMALL_NN or PYRCH_SMALL_NT; always 0 without AVX-512F
+ * or after pyrch_set_small_gemm(0) */
+int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k);
+/* C (m x n, ldc) = op(A) @ op(B) with the kernel `kind`; 1 when done, 0 when not */
+int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc);
+/* turn the kernels on (1, the default) or off (0): for A/B measurements and tests */
+void pyrch_set_small_gemm(int on);
+
+#endif
