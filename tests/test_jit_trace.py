@@ -587,3 +587,39 @@ def test_adamw_with_a_scheduler_changes_lr_every_step_without_retracing():
         sched2.step()
     assert not traced.stats.retraces and traced.stats.traces == 1 and traced.stats.hits >= 5
     np.testing.assert_allclose(w.detach().numpy(), w2.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_fused_literal_zero_is_not_merged_with_the_first_input():
+    """In a fused C program, `relu(w) > 0.0` (relu's backward mask) and `relu(w) > w`
+    (maximum's) once became one value: 0.0 and input id 0 were the same CSE key. A tie in
+    maximum(relu(w), w) then lost half its gradient on every replay."""
+    w0 = np.array([[-0.5, -0.3, 0.4]])
+    grads = []
+    for traced in (False, True):
+        w = pyrch.tensor(w0, requires_grad=True)
+        opt = pyrch.optim.SGD([w], lr=0.5, momentum=0.5)
+
+        def step():
+            opt.zero_grad()
+            m = pyrch.maximum(pyrch.relu(w), w)
+            loss = (m * m).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        f = jit.trace(step) if traced else step
+        got = []
+        for _ in range(4):
+            f()
+            got.append(w.grad.numpy().copy())
+        grads.append(got)
+    for e, t in zip(*grads):
+        np.testing.assert_allclose(t, e, rtol=1e-12, atol=1e-15)
+
+
+def test_small_batch_linear_products_write_into_planned_buffers():
+    """A linear layer on a batch of <= 32 rows is still a plain matmul to the planner (so
+    its output gets a reused buffer, not a fresh array per replay)."""
+    from pyrch.jit.plan import ufunc_of
+    f32 = np.dtype(np.float32)
+    for rows in (1, 16, 32, 128):
+        assert ufunc_of("matmul", {}, (((rows, 784), f32), ((784, 512), f32))) is np.matmul

@@ -56,9 +56,13 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None):
     steps, seen, id_of = [], {}, {}
 
     def emit(op, ids, battrs):
-        # local CSE: the backward of gelu recomputes the erf its forward computed
-        key = (op, ids, tuple(sorted((k, v) for k, v in battrs.items()
-                                     if isinstance(v, (int, float, str)))))
+        # local CSE: the backward of gelu recomputes the erf its forward computed.
+        # Operands are value ids (int) or literals (float), and 0 == 0.0 in a dict key:
+        # the type goes in too, or `t > 0.0` would merge with `t > x0` (relu's mask of a
+        # tie in maximum(relu(w), w) became relu(w) > w, and the gradient halved)
+        key = (op, tuple([(type(i), i) for i in ids]),
+               tuple(sorted((k, type(v), v) for k, v in battrs.items()
+                            if isinstance(v, (int, float, str)))))
         if key not in seen:
             seen[key] = n_in + len(steps)
             steps.append((op, ids, battrs))

@@ -101,8 +101,10 @@ def _mm2(xp, a, b):
     # faster in OpenBLAS as (W @ x.T).T: the kernel then walks the long dimension
     # (gemm.mm makes the same choice for its own products). The transposed result is
     # copied back to row-major (cheap: few rows), so callers see a contiguous array.
-    if 2 <= a.shape[0] <= 32 and b.flags.f_contiguous and not b.flags.c_contiguous \
-            and b.shape[1] >= 64 and xp.__name__ == "numpy":
+    # (numpy checked first: the plan's probe for "is this a plain ufunc call" runs the
+    # forward on stand-ins without .flags, and must see the plain np.matmul call)
+    if xp is np and 2 <= a.shape[0] <= 32 and b.flags.f_contiguous and not b.flags.c_contiguous \
+            and b.shape[1] >= 64:
         return xp.ascontiguousarray(xp.matmul(b.T, a.T).T)
     return xp.matmul(a, b)
 
