@@ -40,3 +40,5 @@ from .loss import (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, CrossEntropyLoss, N
                    BCELoss, BCEWithLogitsLoss, KLDivLoss, CosineEmbeddingLoss,
                    MarginRankingLoss, HingeEmbeddingLoss, SoftMarginLoss, GaussianNLLLoss,
                    TripletMarginLoss)
+from .fold import Fold, Unfold, ChannelShuffle  # noqa: F401
+from .loss import CTCLoss  # noqa: F401

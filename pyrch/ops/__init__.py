@@ -3,3 +3,4 @@ from .registry import OPS, COMPOSITES, Op, op, composite, Meta, broadcast_shapes
 from . import core, elementwise, elementwise_math, elementwise_nn, elementwise_logic  # noqa: F401
 from . import elementwise_alias  # noqa: F401
 from . import reduce, movement, index, linalg, svd, random, nn, comm  # noqa: F401
+from . import vision  # noqa: F401
