@@ -27,7 +27,7 @@ from .optimizer import Optimizer
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
            "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
            "CosineAnnealingWarmRestarts", "OneCycleLR", "SequentialLR", "ChainedScheduler",
-           "ReduceLROnPlateau"]
+           "ReduceLROnPlateau", "CyclicLR"]
 
 
 def _check_optimizer(optimizer):
@@ -615,3 +615,100 @@ class ReduceLROnPlateau(LRScheduler):
         """Restore from `state_dict()`."""
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
+
+
+class CyclicLR(LRScheduler):
+    """Cycle the lr between base_lr and max_lr (Smith's cyclical learning rates), one
+    `step()` per batch; with cycle_momentum, momentum (or beta1) cycles the opposite way.
+
+    mode 'triangular' keeps the amplitude, 'triangular2' halves it every cycle,
+    'exp_range' scales it by gamma**iteration; a custom `scale_fn(x)` replaces the mode
+    and is called with the cycle number (scale_mode='cycle') or the iteration.
+    """
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None,
+                 mode="triangular", gamma=1.0, scale_fn=None, scale_mode="cycle",
+                 cycle_momentum=True, base_momentum=0.8, max_momentum=0.9, last_epoch=-1):
+        _check_optimizer(optimizer)
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode, self.gamma = mode, gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        if scale_fn is None:
+            # triangular2 and triangular scale per cycle, exp_range per iteration
+            self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
+                                 "option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for hi, lo, group in zip(self.max_momentums, self.base_momentums,
+                                         optimizer.param_groups):
+                    self._set_momentum(group, hi)
+                    group["max_momentum"], group["base_momentum"] = hi, lo
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _set_momentum(self, group, value):
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def scale_fn(self, x):
+        """The amplitude factor for cycle (or iteration) x."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        n = self.last_epoch
+        cycle = math.floor(1 + n / self.total_size)
+        x = 1.0 + n / self.total_size - cycle
+        if x <= self.step_ratio:
+            frac = x / self.step_ratio
+        else:
+            frac = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else n)
+        lrs = [lo + (hi - lo) * frac * scale for lo, hi in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, lo, hi in zip(self.optimizer.param_groups, self.base_momentums,
+                                     self.max_momentums):
+                self._set_momentum(group, hi - (hi - lo) * frac * scale)
+        return lrs
+
+    def state_dict(self):
+        """Everything but the optimizer; a custom scale_fn is stored as its object's
+        `__dict__` (a plain function or lambda as None, so the dict pickles)."""
+        out = super().state_dict()
+        fn = out.pop("_scale_fn_custom")
+        out["_scale_fn_custom"] = None
+        if fn is not None and not isinstance(fn, types.FunctionType):
+            out["_scale_fn_custom"] = fn.__dict__.copy()
+        return out
+
+    def load_state_dict(self, state_dict):
+        """Restore from `state_dict()`; the current scale_fn object takes the saved state."""
+        state_dict = dict(state_dict)
+        fn_state = state_dict.pop("_scale_fn_custom", None)
+        super().load_state_dict(state_dict)
+        if fn_state is not None:
+            self._scale_fn_custom.__dict__.update(fn_state)
