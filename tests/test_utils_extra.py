@@ -140,6 +140,23 @@ def test_checkpoint_kwargs_tuple_outputs_and_warnings():
         checkpoint(lambda a: a * 2, x, use_reentrant=True, foo=1)
 
 
+def test_checkpoint_nested_with_captured_parameter():
+    x = pyrch.tensor([1.0, 2.0], requires_grad=True)
+    w = nn.Parameter(pyrch.tensor([3.0, 4.0]))
+
+    def inner(a):
+        return (a * w).sin()
+
+    def outer(a):
+        return checkpoint(inner, a * 2, use_reentrant=False).exp()
+    checkpoint(outer, x, use_reentrant=False).sum().backward()
+    gx, gw = _np(x.grad).copy(), _np(w.grad).copy()
+    x.grad = w.grad = None
+    inner(x * 2).exp().sum().backward()
+    np.testing.assert_array_equal(gx, _np(x.grad))
+    np.testing.assert_array_equal(gw, _np(w.grad))
+
+
 @pytest.mark.parametrize("segments", [1, 2, 3])
 def test_checkpoint_sequential(segments):
     m = _mlp()
@@ -438,6 +455,12 @@ def test_lbfgs_errors():
         return loss
     with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
         opt.step(closure)
+    opt = pyrch.optim.LBFGS([w], max_iter=3)
+    calls = []
+    opt.register_step_post_hook(lambda o, a, k: calls.append(o))
+    loss = opt.step(closure)
+    assert calls == [opt] and isinstance(loss, pyrch.Tensor)
+    assert opt.state[w]["n_iter"] == 2 and opt.state[w]["func_evals"] == 3   # as in torch
 
 
 # -- CyclicLR -------------------------------------------------------------------------------
@@ -498,3 +521,63 @@ def test_cyclic_lr_errors_and_state_dict():
                                            scale_fn=lambda x: 1.0)
     s2.load_state_dict(sd)
     assert s2.last_epoch == 4 and math.isclose(s2.get_last_lr()[0], s.get_last_lr()[0])
+
+
+# -- orthogonal -----------------------------------------------------------------------------
+@pytest.mark.parametrize("shape,omap,triv", [
+    ((4, 4), None, True), ((5, 3), None, True), ((3, 5), None, True),
+    ((4, 4), "cayley", True), ((5, 3), "cayley", True), ((3, 5), "householder", False),
+    ((4, 4), "householder", True), ((4, 4), "matrix_exp", False), ((5, 3), "matrix_exp", True)])
+def test_parametrizations_orthogonal_matches_torch(shape, omap, triv):
+    tm = torch.nn.utils.parametrizations.orthogonal(
+        torch.nn.Linear(shape[1], shape[0]).double(), orthogonal_map=omap,
+        use_trivialization=triv)
+    pm = parametrizations.orthogonal(nn.Linear(shape[1], shape[0]).double(), orthogonal_map=omap,
+                                     use_trivialization=triv)
+    assert list(pm.state_dict()) == list(tm.state_dict())
+    w = _np(pm.weight)
+    small = min(shape)
+    gram = w.T @ w if shape[0] >= shape[1] else w @ w.T
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-12)
+    with torch.no_grad():
+        tm.parametrizations.weight.original.add_(
+            0.2 * torch.tensor(np.random.default_rng(8).standard_normal(shape)))
+    _load(pm, tm)
+    xn = np.random.default_rng(9).standard_normal((2, shape[1]))
+    to, po = tm(torch.tensor(xn)), pm(pyrch.tensor(xn))
+    np.testing.assert_allclose(_np(po), to.detach().numpy(), rtol=1e-10, atol=1e-12)
+    to.pow(2).sum().backward()
+    po.pow(2).sum().backward()
+    np.testing.assert_allclose(_np(pm.parametrizations.weight.original.grad),
+                               tm.parametrizations.weight.original.grad.numpy(),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_parametrizations_orthogonal_assign_and_errors():
+    m = parametrizations.orthogonal(nn.Linear(3, 3).double())
+    q = np.linalg.qr(np.random.default_rng(10).standard_normal((3, 3)))[0]
+    m.weight = pyrch.tensor(q)
+    np.testing.assert_allclose(_np(m.weight), q, atol=1e-12)
+    # householder without a base: the weight at registration is recovered
+    lin = nn.Linear(3, 5).double()
+    with pyrch.no_grad():
+        lin.weight.copy_(pyrch.tensor(np.linalg.qr(np.random.default_rng(11)
+                                                    .standard_normal((5, 3)))[0]))
+    w0 = _np(lin.weight).copy()
+    parametrizations.orthogonal(lin, orthogonal_map="householder", use_trivialization=False)
+    np.testing.assert_allclose(_np(lin.weight), w0, atol=1e-12)
+    with pytest.raises(ValueError, match="Expected a matrix or batch of matrices"):
+        parametrizations.orthogonal(nn.Linear(3, 3), "bias")
+    with pytest.raises(ValueError, match='orthogonal_map has to be one of'):
+        parametrizations.orthogonal(nn.Linear(3, 3), orthogonal_map="qr")
+
+
+def test_parametrizations_weight_norm_loads_old_api_state_dict():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        old = torch.nn.utils.weight_norm(torch.nn.Linear(4, 3).double())
+    pm = nn.Sequential(parametrizations.weight_norm(nn.Linear(4, 3).double()))
+    sd = {"0." + k: pyrch.tensor(v.detach().numpy()) for k, v in old.state_dict().items()}
+    assert sorted(sd) == ["0.bias", "0.weight_g", "0.weight_v"]
+    pm.load_state_dict(sd)
+    np.testing.assert_allclose(_np(pm[0].weight), old.weight.detach().numpy(), rtol=1e-12)

@@ -171,9 +171,11 @@ class LBFGS(Optimizer):
 
     def step(self, closure):
         """Run up to max_iter L-BFGS iterations; returns the loss the first closure call gave."""
-        pyrch = _pyrch()
-        with pyrch.no_grad():
-            return self._step(closure)
+        with _pyrch().no_grad():
+            loss = self._step(closure)
+        for hook in self._post_hooks.values():
+            hook(self, (), {})
+        return loss
 
     def _step(self, closure):
         pyrch = _pyrch()
