@@ -42,6 +42,7 @@ from . import profiler  # noqa: E402,F401
 from . import cuda  # noqa: E402,F401
 from ._C import set_num_threads, get_num_threads  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
+from . import distributions  # noqa: E402,F401
 from math import inf, nan, pi, e  # noqa: E402,F401  (torch.inf, torch.pi, ...)
 
 

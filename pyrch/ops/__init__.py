@@ -4,3 +4,4 @@ from . import core, elementwise, elementwise_math, elementwise_nn, elementwise_l
 from . import elementwise_alias  # noqa: F401
 from . import reduce, movement, index, linalg, svd, random, nn, comm  # noqa: F401
 from . import vision  # noqa: F401
+from . import special_dist  # noqa: F401
