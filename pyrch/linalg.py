@@ -1,5 +1,6 @@
-"""pyrch.linalg: the torch.linalg norms and the singular value decomposition, built from
-pyrch's ops (so they differentiate and trace like everything else).
+"""pyrch.linalg: torch.linalg's norms, decompositions (SVD, QR, Cholesky, eigh), inverse,
+determinants and solvers, built from pyrch's ops (so they differentiate and trace like
+everything else).
 
 >>> import pyrch
 >>> x = pyrch.tensor([[3.0, 4.0], [0.0, 0.0]])
@@ -10,13 +11,17 @@ tensor(4.)
 >>> pyrch.linalg.svdvals(x)
 tensor([5., 0.])
 """
+import collections
 import math
 
 from .ops.svd import LinAlgError, _linalg_svd, linalg_svdvals as _svdvals_op
+from .ops import linalg_decomp as _d
 from ._dispatch import dispatch as _dispatch
 from ._dtype import TORCH_NAMES
 
-__all__ = ["vector_norm", "matrix_norm", "norm", "svd", "svdvals", "LinAlgError"]
+__all__ = ["vector_norm", "matrix_norm", "norm", "svd", "svdvals", "LinAlgError", "inv", "inv_ex",
+           "det", "slogdet", "solve", "cholesky", "qr", "eigh", "eigvalsh", "pinv", "matrix_rank",
+           "matrix_power", "lstsq", "cross", "vecdot", "multi_dot", "matrix_exp"]
 
 _INF = math.inf
 
@@ -120,3 +125,206 @@ def norm(x, ord=None, dim=None, keepdim=False, *, dtype=None):
     if len(dim) == 2 or isinstance(ord, str):
         return matrix_norm(x, ord, dim, keepdim, dtype=dtype)
     return vector_norm(x, ord, dim, keepdim, dtype=dtype)
+
+
+# -- inverse, determinants, solvers, decompositions -------------------------------------
+
+def inv(A):
+    """The inverse of A (..., n, n); raises LinAlgError for a singular A."""
+    return _d._inv(A)
+
+
+def inv_ex(A, *, check_errors=False):
+    """(inverse, info) of A (..., n, n): info is 0, or 1 + the zero pivot's position for a
+    singular matrix (whose inverse is then nan); check_errors=True raises instead."""
+    return _d._linalg_inv_ex(A, check_errors=check_errors)
+
+
+def det(A):
+    """The determinant of A (..., n, n)."""
+    return _dispatch(_d.linalg_det, (A,))
+
+
+def slogdet(A):
+    """(sign, logabsdet) of A (..., n, n): det(A) = sign * exp(logabsdet)."""
+    return _d._linalg_slogdet(A)
+
+
+def solve(A, B, *, left=True):
+    """X with A X = B (left=True) or X A = B (left=False), A (..., n, n) invertible.
+
+    B is a batch of vectors (..., n) when it is 1-D or its shape is A's without the last
+    dim (left=True only, as in torch); a batch of matrices (..., n, k) otherwise. Batch
+    dims broadcast."""
+    _d._check("linalg.solve", tuple(A.shape), A.dtype)
+    if not left:
+        return solve(A.mT, B.mT).mT
+    n = A.shape[-1]
+    vector = B.dim() == 1 or (B.dim() == A.dim() - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    b = B.unsqueeze(-1) if vector else B
+    if b.dim() < 2 or b.shape[-2] != n:
+        k = 1 if vector else (b.shape[-1] if b.dim() >= 2 else 1)
+        raise RuntimeError("linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                           f"({n}x{n} and {b.shape[-2] if b.dim() >= 2 else b.shape[0]}x{k})")
+    batch = _pyrch().broadcast_shapes(tuple(A.shape[:-2]), tuple(b.shape[:-2]))
+    a = A.expand(batch + (n, n)) if tuple(A.shape[:-2]) != batch else A
+    b = b.expand(batch + tuple(b.shape[-2:])) if tuple(b.shape[:-2]) != batch else b
+    x = _dispatch(_d.linalg_solve, (a, b))
+    return x.squeeze(-1) if vector else x
+
+
+def cholesky(A, *, upper=False):
+    """The Cholesky factor of a symmetric positive-definite A (..., n, n): lower L with
+    A = L L^T (upper=True: U = L^T). Only the lower triangle of A is read; the gradient
+    treats A as symmetric."""
+    return _dispatch(_d.linalg_cholesky, (A,), {"upper": bool(upper)})
+
+
+def qr(A, mode="reduced"):
+    """(Q, R) with A = Q R, A (..., m, n): mode 'reduced' (Q m x k, R k x n, k = min(m, n)),
+    'complete' (Q m x m, R m x n) or 'r' (R alone, Q empty; not differentiable)."""
+    return _d._linalg_qr(A, mode)
+
+
+def eigh(A, UPLO="L"):
+    """(eigenvalues, eigenvectors) of a symmetric A (..., n, n), eigenvalues ascending and
+    eigenvectors as columns; only the UPLO ('L' or 'U') triangle is read. Gradients are
+    finite for distinct eigenvalues."""
+    return _d._linalg_eigh(A, UPLO)
+
+
+def eigvalsh(A, UPLO="L"):
+    """The eigenvalues of a symmetric A (..., n, n), ascending."""
+    return _dispatch(_d.linalg_eigvalsh, (A,), {"UPLO": UPLO})
+
+
+def _tol(x):
+    return None if x is None else float(x)
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    """The pseudo-inverse of A (..., m, n): singular values at most max(atol, rtol * the
+    largest) count as zero; rtol defaults to eps * max(m, n) (0 when atol > 0 is given)."""
+    if A.dim() < 2 or not A.is_floating_point():
+        raise RuntimeError(f"linalg.pinv({_TYPE_NAME(A)}{{{list(A.shape)}}}): expected a tensor "
+                           "with 2 or more dimensions of float, double, cfloat or cdouble types")
+    return _dispatch(_d.linalg_pinv, (A,), {"atol": _tol(atol), "rtol": _tol(rtol),
+                                            "hermitian": bool(hermitian)})
+
+
+def _TYPE_NAME(A):
+    return TORCH_NAMES[A.dtype.name]
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
+    """The number of singular values of A (..., m, n) above max(atol, rtol * the largest)
+    (rtol defaults to eps * max(m, n)), as int64. Not differentiable."""
+    import numpy as np
+    p = _pyrch()
+    if A.dim() < 2:
+        raise RuntimeError("torch.linalg.matrix_rank: The input tensor input must have at least 2 "
+                           "dimensions.")
+    _d._check("linalg.eigh" if hermitian else "linalg.matrix_rank", tuple(A.shape), A.dtype,
+              square=hermitian)
+    m, n = A.shape[-2:]
+    if min(m, n) == 0:
+        return p.zeros(tuple(A.shape[:-2]), dtype=p.int64, device=A.device)
+    s = eigvalsh(A).abs() if hermitian else svdvals(A)
+    if rtol is None:
+        rtol = float(np.finfo(A.dtype.name).eps) * max(m, n) if atol is None or atol <= 0 else 0.0
+    cut = (s.amax(-1, keepdim=True) * float(rtol)).clamp(min=float(atol or 0.0))
+    return (s > cut).sum(-1)
+
+
+def matrix_power(A, n):
+    """A^n for an integer n (n < 0: powers of A's inverse, n = 0: the identity)."""
+    return _d.matrix_power(A, n)
+
+
+_LstsqT = collections.namedtuple("linalg_lstsq", ["solution", "residuals", "rank",
+                                                 "singular_values"])
+_LstsqT.__module__ = "pyrch.return_types"
+
+
+def matrix_exp(A):
+    """The matrix exponential of A (..., n, n) (scaling and squaring with a Pade approximant)."""
+    return _dispatch(_d.matrix_exp, (A,))
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    """The least-squares solution X of A X = B (the minimum-norm one where A is rank
+    deficient), A (..., m, n), B (..., m, k) or (..., m), as torch's named tuple
+    (solution, residuals, rank, singular_values).
+
+    The solution is pinv(A) B (so it differentiates); singular values below rcond times
+    the largest (default eps * max(m, n)) count as zero. Like torch's drivers: 'gelsy'
+    (the default) gives the rank; 'gelsd' and 'gelss' the rank, the singular values and,
+    for m > n with every A of full rank, the residuals (squared column norms of A X - B);
+    'gels' the residuals alone."""
+    p = _pyrch()
+    driver = driver or "gelsy"
+    if driver not in ("gels", "gelsy", "gelsd", "gelss"):
+        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of "
+                           f"(gels, gelsy, gelsd, gelss). Got {driver}")
+    if A.dim() < 2:
+        raise RuntimeError("torch.linalg.lstsq: input must have at least 2 dimensions.")
+    _d._check("torch.linalg.lstsq", tuple(A.shape), A.dtype, square=False)
+    vector = B.dim() == A.dim() - 1
+    b = B.unsqueeze(-1) if vector else B
+    if b.shape[-2] != A.shape[-2]:
+        raise RuntimeError("torch.linalg.lstsq: input.size(-2) should match other.size(-2)")
+    m, n = A.shape[-2:]
+    x = p.matmul(pinv(A, rtol=rcond), b)
+    empty = A.new_zeros((0,))
+    rank = empty.long() if driver == "gels" else matrix_rank(A, rtol=rcond)
+    sv = svdvals(A) if driver in ("gelsd", "gelss") else empty
+    res = empty
+    if driver != "gelsy" and m > n:
+        full = bool((matrix_rank(A, rtol=rcond) == n).all())
+        if full:
+            res = (p.matmul(A, x) - b).pow(2).sum(-2)
+            res = res.squeeze(-1) if vector else res
+    return _LstsqT(x.squeeze(-1) if vector else x, res, rank, sv)
+
+
+def cross(input, other, *, dim=-1):
+    """The cross product of input and other (broadcast) along `dim`, which has size 3."""
+    return _d._cross(input, other, dim, "linalg.cross")
+
+
+def vecdot(x, y, *, dim=-1):
+    """The dot product of x and y (broadcast) along `dim`: (x * y).sum(dim)."""
+    return (x * y).sum(dim)
+
+
+def multi_dot(tensors):
+    """The product of a chain of matrices; the first may be a 1-D row vector and the last a
+    1-D column vector (the result then loses those dims). Multiplied left to right."""
+    tensors = list(tensors)
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    last = len(tensors) - 1
+    for i, t in enumerate(tensors):
+        if i in (0, last):
+            if t.dim() not in (1, 2):
+                which = "first" if i == 0 else "last"
+                raise RuntimeError(f"multi_dot(): the {which} tensor must be 1D or 2D but got "
+                                   f"{t.dim()}D")
+        elif t.dim() != 2:
+            raise RuntimeError(f"multi_dot(): tensor {i} must be 2D but got {t.dim()}D")
+    ms = [t.unsqueeze(0) if i == 0 and t.dim() == 1 else t for i, t in enumerate(tensors)]
+    if ms[-1].dim() == 1:
+        ms[-1] = ms[-1].unsqueeze(-1)
+    for i in range(last):
+        if ms[i].shape[-1] != ms[i + 1].shape[0]:
+            raise RuntimeError(f"multi_dot(): tensors {i} and {i + 1} with shapes "
+                               f"{list(tensors[i].shape)} and {list(tensors[i + 1].shape)} "
+                               "cannot be multiplied")
+    out = ms[0]
+    for t in ms[1:]:
+        out = out @ t
+    if tensors[0].dim() == 1:
+        out = out.squeeze(0)
+    if tensors[-1].dim() == 1:
+        out = out.squeeze(-1)
+    return out

@@ -5,3 +5,4 @@ from . import elementwise_alias  # noqa: F401
 from . import reduce, movement, index, linalg, svd, random, nn, comm  # noqa: F401
 from . import vision  # noqa: F401
 from . import special_dist  # noqa: F401
+from . import linalg_decomp  # noqa: F401

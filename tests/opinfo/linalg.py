@@ -211,3 +211,144 @@ add(OpInfo("cdist", lambda rng: [
     Sample((_n(rng, 2, 3, 4), _n(rng, 5, 4)), note="bcast"),
     Sample((_n(rng, 0, 4), _n(rng, 2, 4)), note="empty"),
 ]))
+
+
+# -- inverse, determinants, solve, Cholesky, QR, eigh, pinv (ops/linalg_decomp.py) -------
+# Square inputs are kept well conditioned (a random matrix plus n I); symmetric inputs go
+# through a symmetrising call (a @ a.mT + I for Cholesky, (a + a.mT) / 2 for eigh), since
+# these routines read one triangle only while their gradients treat A as symmetric.
+
+def _wellcond(rng, *shape):
+    n = shape[-1]
+    return rng.standard_normal(shape) + n * np.eye(n)
+
+
+def _spd_call(fn):
+    def call(lib, a, *args, **kw):
+        return fn(lib, a @ a.mT + lib.eye(a.shape[-1], dtype=a.dtype), *args, **kw)
+    return call
+
+
+def _eigh_input(rng, *shape, anchor=0.05):
+    n = shape[-1]
+    for _ in range(1000):
+        q = np.linalg.qr(rng.standard_normal(shape))[0]
+        if np.abs(q[..., 0, :]).min() > anchor:
+            return (q * np.linspace(-2.0, 3.0, n)) @ np.swapaxes(q, -1, -2)
+    raise AssertionError("no well-anchored eigh sample found")
+
+
+def _eigh_call(lib, a, *args, **kw):
+    w, q = lib.linalg.eigh((a + a.mT) / 2, *args, **kw)
+    return w, q * q[..., :1, :].sign()
+
+
+def _qr_call(lib, a, mode="reduced"):
+    q, r = lib.linalg.qr(a, mode=mode)
+    if mode == "r":
+        return r.abs()
+    k = min(r.shape[-2:])
+    d = r.diagonal(dim1=-2, dim2=-1)[..., :k].sign()
+    return q.narrow(-1, 0, k) * d.unsqueeze(-2), r.narrow(-2, 0, k) * d.unsqueeze(-1)
+
+
+def _sign_detached(res):
+    # torch's sign carries a (zero) gradient; pyrch's takes none, as a non-differentiable output
+    return res.sign.detach(), res.logabsdet
+
+
+def _square_samples(rng):
+    return [
+        Sample((_wellcond(rng, 3, 3),)),
+        Sample((_wellcond(rng, 2, 4, 4),), note="batched"),
+        Sample((_wellcond(rng, 3, 3),), noncontig=True),
+        Sample((_wellcond(rng, 1, 1),), note="1x1"),
+    ]
+
+
+add(OpInfo("linalg_inv_ex", _square_samples, call=lambda lib, a: lib.linalg.inv_ex(a),
+           atol=1e-4))
+add(OpInfo("inverse", _square_samples, call=lambda lib, a: a.inverse(), atol=1e-4))
+add(OpInfo("linalg_det", lambda rng: _square_samples(rng) + [
+    Sample((rng.standard_normal((2, 3, 3)),), note="signs"),
+], call=lambda lib, a: lib.linalg.det(a), atol=1e-4, rtol=1e-5))
+add(OpInfo("det", _square_samples, call=lambda lib, a: a.det(), atol=1e-4, rtol=1e-5))
+add(OpInfo("linalg_slogdet", lambda rng: _square_samples(rng) + [
+    Sample((rng.standard_normal((2, 3, 3)),), note="signs"),
+], call=lambda lib, a: _sign_detached(lib.linalg.slogdet(a)), atol=1e-4))
+add(OpInfo("slogdet", _square_samples, call=lambda lib, a: _sign_detached(a.slogdet()), atol=1e-4))
+add(OpInfo("logdet", lambda rng: [
+    Sample((_wellcond(rng, 3, 3),)),
+    Sample((_wellcond(rng, 2, 3, 3),), note="batched"),
+], call=_spd_call(lambda lib, a: a.logdet()), atol=1e-4))
+add(OpInfo("linalg_solve", lambda rng: [
+    Sample((_wellcond(rng, 3, 3), rng.standard_normal((3, 2)))),
+    Sample((_wellcond(rng, 3, 3), rng.standard_normal(3)), note="vector"),
+    Sample((_wellcond(rng, 2, 3, 3), rng.standard_normal((2, 3))), note="batched-vector"),
+    Sample((_wellcond(rng, 2, 3, 3), rng.standard_normal((4, 1, 3, 2))), note="broadcast"),
+    Sample((_wellcond(rng, 3, 3), rng.standard_normal((2, 3))), {"left": False}, note="right"),
+    Sample((_wellcond(rng, 3, 3), rng.standard_normal((3, 3))), noncontig=True),
+], call=lambda lib, a, b, **kw: lib.linalg.solve(a, b, **kw), atol=1e-4))
+add(OpInfo("linalg_cholesky", lambda rng: [
+    Sample((rng.standard_normal((3, 3)),)),
+    Sample((rng.standard_normal((2, 4, 4)),), {"upper": True}, note="batched-upper"),
+    Sample((rng.standard_normal((3, 3)),), noncontig=True),
+], call=_spd_call(lambda lib, a, **kw: lib.linalg.cholesky(a, **kw)), atol=1e-4))
+add(OpInfo("cholesky", lambda rng: [
+    Sample((rng.standard_normal((3, 3)),)),
+    Sample((rng.standard_normal((2, 3, 3)), True), note="upper"),
+], call=_spd_call(lambda lib, a, *args: a.cholesky(*args)), atol=1e-4))
+add(OpInfo("linalg_qr", lambda rng: [
+    Sample((rng.standard_normal((4, 3)),), note="tall"),
+    Sample((rng.standard_normal((3, 5)),), note="wide"),
+    Sample((rng.standard_normal((2, 3, 3)),), note="batched"),
+    Sample((rng.standard_normal((3, 3)),), {"mode": "complete"}, note="complete-square"),
+    Sample((rng.standard_normal((2, 4)),), {"mode": "complete"}, note="complete-wide"),
+    # the extra columns of a complete Q have no derivative (torch raises), nor has mode='r'
+    Sample((rng.standard_normal((4, 3)),), {"mode": "complete"}, grad=False, note="complete-tall"),
+    Sample((rng.standard_normal((4, 3)),), {"mode": "r"}, grad=False, note="r"),
+    Sample((rng.standard_normal((4, 3)),), noncontig=True),
+], call=_qr_call, atol=1e-4))
+add(OpInfo("linalg_eigh", lambda rng: [
+    Sample((_eigh_input(rng, 3, 3),)),
+    Sample((_eigh_input(rng, 2, 4, 4),), {"UPLO": "U"}, note="batched-upper"),
+    Sample((_eigh_input(rng, 3, 3),), noncontig=True),
+], call=_eigh_call, atol=1e-4))
+add(OpInfo("linalg_eigvalsh", lambda rng: [
+    Sample((_eigh_input(rng, 3, 3),)),
+    Sample((_eigh_input(rng, 2, 4, 4),), {"UPLO": "U"}, note="batched-upper"),
+    Sample((_eigh_input(rng, 3, 3),), noncontig=True),
+], call=lambda lib, a, **kw: lib.linalg.eigvalsh((a + a.mT) / 2, **kw), atol=1e-4))
+add(OpInfo("linalg_pinv", lambda rng: [
+    Sample((_svd_input(rng, 4, 3),), note="tall"),
+    Sample((_svd_input(rng, 2, 5),), note="wide"),
+    Sample((_svd_input(rng, 2, 3, 3),), noncontig=True),
+    Sample((_svd_input(rng, 3, 4),), {"rtol": 0.1}, note="rtol"),
+    Sample((np.zeros((0, 3)),), note="empty"),
+], call=lambda lib, a, **kw: lib.linalg.pinv(a, **kw), atol=1e-4))
+add(OpInfo("pinverse", lambda rng: [
+    Sample((_svd_input(rng, 4, 3),)),
+    Sample((_svd_input(rng, 2, 3, 2),), {"rcond": 1e-10}, note="batched"),
+], call=lambda lib, a, **kw: a.pinverse(**kw), atol=1e-4))
+add(OpInfo("matrix_power", lambda rng: [
+    Sample((_wellcond(rng, 3, 3) / 3, 3)),
+    Sample((_wellcond(rng, 2, 3, 3) / 3, 2), note="batched"),
+    Sample((_wellcond(rng, 3, 3) / 3, -2), note="negative"),
+    Sample((_wellcond(rng, 3, 3), 0), note="zero"),
+    Sample((_wellcond(rng, 3, 3) / 3, 1), noncontig=True),
+    Sample((rng.integers(-3, 4, (3, 3)), 3), note="int"),
+], call=lambda lib, a, n: a.matrix_power(n), atol=1e-4))
+add(OpInfo("cross", lambda rng: [
+    Sample((_n(rng, 4, 3), _n(rng, 4, 3)), {"dim": 1}),
+    Sample((_n(rng, 3, 2), _n(rng, 3, 2)), {"dim": 0}, note="dim0"),
+    Sample((_n(rng, 2, 1, 3), _n(rng, 1, 4, 3)), {"dim": -1}, note="broadcast"),
+    Sample((_n(rng, 3, 3), _n(rng, 3, 3)), {"dim": 0}, noncontig=True),
+]))
+add(OpInfo("matrix_exp", lambda rng: [
+    Sample((_n(rng, 3, 3),)),
+    Sample((_n(rng, 2, 4, 4) * np.array([0.01, 3.0])[:, None, None],), note="batched-scales"),
+    Sample((_n(rng, 3, 3) * 8,), note="squared"),
+    Sample((_n(rng, 3, 3),), noncontig=True),
+    Sample((_n(rng, 1, 1),), note="1x1"),
+    Sample((np.zeros((0, 0)),), note="empty"),
+], atol=1e-4, rtol=1e-5))
