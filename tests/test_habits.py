@@ -123,3 +123,14 @@ def test_softmax_of_integers_raises_torchs_error():
                                                       "for 'Long'"):
             fn(pyrch.tensor([1, 2]), 0)
     assert pyrch.softmax(pyrch.tensor([1, 2]), 0, dtype=pyrch.float32).dtype is pyrch.float32
+
+
+def test_a_zero_dim_index_picks_one_row():
+    F = pyrch.nn.functional
+    """embedding / one_hot of a 0-dim index: shape (D,) as in torch, not (1, D)."""
+    w = pyrch.randn(5, 3, requires_grad=True)
+    e = F.embedding(pyrch.tensor(2), w)
+    assert e.shape == (3,)
+    e.sum().backward()
+    assert w.grad[2].tolist() == [1.0, 1.0, 1.0] and float(w.grad.sum()) == 3.0
+    assert F.one_hot(pyrch.tensor(2), 4).tolist() == [0, 0, 1, 0]

@@ -30,7 +30,8 @@ def _check(rc):
 def _indices(idx):
     if type(idx) is not np.ndarray or idx.dtype.kind not in "iu":
         return None
-    return np.ascontiguousarray(idx, dtype=np.int64)
+    # (ascontiguousarray makes a 0-d array 1-d: one index must give one row, not a batch of 1)
+    return np.ascontiguousarray(idx, dtype=np.int64).reshape(idx.shape)
 
 
 def gather_rows(table, idx):

@@ -1,9 +1,7 @@
 """MultivariateNormal, parameterised by a lower-triangular scale (Cholesky factor).
 
-pyrch has no linalg.cholesky or triangular solve primitives (yet), so both are written
-here as loops of pyrch ops over the event dimension D (O(D) ops, each batched): they
-differentiate and trace like any other ops. `pyrch.linalg.cholesky` is used instead
-when it exists.
+The factor comes from `pyrch.linalg.cholesky` and triangular systems are solved with
+`pyrch.linalg.solve`, so log_prob and rsample differentiate and trace like other ops.
 """
 import math
 
@@ -16,38 +14,13 @@ from .utils import lazy_property, as_size
 
 def _cholesky(a):
     """Lower Cholesky factor of symmetric positive-definite `a` (..., D, D)."""
-    linalg_chol = getattr(pyrch.linalg, "cholesky", None)
-    if linalg_chol is not None:
-        return linalg_chol(a)
-    # NOTE: only the lower triangle is read; symmetrising first makes the gradient symmetric,
-    # as torch's cholesky backward is
-    a = (a + a.transpose(-1, -2)) * 0.5
-    d = a.shape[-1]
-    cols = []
-    for j in range(d):
-        s = a[..., j:, j]
-        if j:
-            prev = pyrch.stack(cols, -1)              # (..., D, j)
-            s = s - (prev[..., j:, :] * prev[..., j:j + 1, :]).sum(-1)
-        diag = s[..., :1].sqrt()
-        col = pyrch.cat([diag, s[..., 1:] / diag], -1)
-        if j:
-            col = pyrch.cat([pyrch.zeros_like(a[..., :j, j]), col], -1)
-        cols.append(col)
-    return pyrch.stack(cols, -1)
+    return pyrch.linalg.cholesky(a)
 
 
 def _solve_lower(tril, b):
-    """x with tril @ x = b, for lower-triangular `tril` (..., D, D) and `b` (..., D, M)."""
-    d = tril.shape[-1]
-    rows = []
-    for i in range(d):
-        r = b[..., i, :]
-        if i:
-            prev = pyrch.stack(rows, -2)              # (..., i, M)
-            r = r - (tril[..., i, :i].unsqueeze(-1) * prev).sum(-2)
-        rows.append(r / tril[..., i, i:i + 1])
-    return pyrch.stack(rows, -2)
+    """x with tril @ x = b, for lower-triangular `tril` (..., D, D) and `b` (..., D, M).
+    Only the lower triangle is read (its upper one gets no gradient), as in a triangular solve."""
+    return pyrch.linalg.solve(tril.tril(), b)
 
 
 def _eye_like(a):

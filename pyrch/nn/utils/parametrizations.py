@@ -136,38 +136,11 @@ def _eye_like(A, n):
 
 
 def _matrix_exp(A):
-    """exp(A) for a (batch of) square matrices, by scaling and squaring: a degree-18 Taylor
-    polynomial of A / 2**s (1-norm <= 1/2, so the tail is below 1e-22), squared s times.
-    Written in pyrch ops, so autograd differentiates it."""
-    n = A.shape[-1]
-    norm = float(A.detach().abs().sum(-2).max()) if A.numel() else 0.0
-    s = max(0, math.ceil(math.log2(norm / 0.5))) if norm > 0.5 else 0
-    X = A / float(2 ** s)
-    eye = _eye_like(A, n)
-    E = eye
-    for k in range(18, 0, -1):        # Horner: I + X (I + X/2 (I + X/3 (...)))
-        E = eye + X.matmul(E) / float(k)
-    for _ in range(s):
-        E = E.matmul(E)
-    return E
+    return _pyrch().linalg.matrix_exp(A)
 
 
 def _inverse(M):
-    """M^-1 by Newton-Schulz iteration X <- X (2I - M X), started from M^T / (||M||_1
-    ||M||_inf) (which always converges); in pyrch ops, so autograd differentiates it (at
-    convergence its derivative is the inverse's, -X dM X)."""
-    n = M.shape[-1]
-    eye = _eye_like(M, n)
-    Md = M.detach()
-    scale = float(Md.abs().sum(-2).max()) * float(Md.abs().sum(-1).max())
-    X = M.mT / scale
-    tol = 10 * n * _pyrch().finfo(M.dtype).eps
-    for _ in range(100):
-        X = X.matmul(2 * eye - M.matmul(X))
-        if float((X.detach().matmul(Md) - eye).abs().max()) <= tol:
-            X = X.matmul(2 * eye - M.matmul(X))     # one more step: the error squares
-            break
-    return X
+    return _pyrch().linalg.inv(M)
 
 
 def _householder_product(A, tau):
