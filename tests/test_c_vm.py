@@ -695,3 +695,53 @@ def test_small_product_kernels_agree_with_openblas_on_threads():
             np.testing.assert_allclose(gemm.mm(a, wt), got[0], rtol=1e-5, atol=1e-4)
     finally:
         C._lib.pyrch_set_small_gemm(1)
+
+
+# -- summed outputs (a reduction computed in the program's pass) ---------------------------
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_summed_outputs_match_numpy(threads):
+    """Sums over leading, trailing, middle and all dims, beside a stored output and
+    from broadcast inputs, on one and two threads."""
+    rng = np.random.default_rng(5)
+    k = fused.compile_group(2, [("mul", (0, 1), {}), ("exp", (2,), {})], [3, 2, 3, 2, 3],
+                            "float32", acc=[False, True, True, True, True])
+    before = C.get_num_threads()
+    C.set_num_threads(threads)
+    try:
+        for shape in [(3, 5, 7), (64, 1000), (2, 3, 4096), (1, 1, 1), (300, 17)]:
+            x = rng.standard_normal(shape).astype(np.float32)
+            y = rng.standard_normal(shape[-1:]).astype(np.float32)        # broadcast
+            keeps = [tuple(1 if d == 0 else n for d, n in enumerate(shape)),     # leading
+                     tuple(1 if d == len(shape) - 1 else n for d, n in enumerate(shape)),
+                     (1,) * len(shape),                                          # all
+                     tuple(1 if 0 < d < len(shape) - 1 or len(shape) == 2 and d == 1 else n
+                           for d, n in enumerate(shape))]
+            stored = np.empty(shape, np.float32)
+            sums = [np.full(ks, np.nan, np.float32) for ks in keeps]
+            k([x, y], [stored] + sums)
+            m = (x.astype(np.float64) * y)
+            np.testing.assert_allclose(stored, np.exp(m).astype(np.float32), rtol=1e-5)
+            for ks, got, val in zip(keeps, sums, [m, np.exp(m), m, np.exp(m)]):
+                axes = tuple(d for d, n in enumerate(ks) if n == 1 and shape[d] != 1)
+                ref = val.sum(axis=axes, keepdims=True) if axes else val
+                np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4, err_msg=f"{shape} {ks}")
+    finally:
+        C.set_num_threads(before)
+
+
+def test_summed_outputs_are_checked():
+    k = fused.compile_group(1, [("neg", (0,), {})], [1], "float32", acc=[True])
+    x = np.ones((4, 8), np.float32)
+    with pytest.raises(ValueError, match="keepdims form"):
+        k([x], [np.empty(4, np.float32)], (4, 8))              # not in keepdims form
+    with pytest.raises(ValueError, match="keepdims form"):
+        k([x], [np.empty((2, 8), np.float32)], (4, 8))
+    with pytest.raises(ValueError):
+        fused.compile_group(1, [("neg", (0,), {})], [1], "float32", acc=[True, False])
+    big = np.ones((1 << 21, 2), np.float32)                   # more sums than partials allowed
+    with pytest.raises(RuntimeError):
+        k([big], [np.empty((1 << 21, 1), np.float32)], big.shape)
+    out = np.empty((1, 8), np.float32)
+    k([x], [out], (4, 8))
+    np.testing.assert_array_equal(out, np.full((1, 8), -4.0, np.float32))

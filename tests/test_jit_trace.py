@@ -623,3 +623,54 @@ def test_small_batch_linear_products_write_into_planned_buffers():
     f32 = np.dtype(np.float32)
     for rows in (1, 16, 32, 128):
         assert ufunc_of("matmul", {}, (((rows, 784), f32), ((784, 512), f32))) is np.matmul
+
+
+@pytest.mark.skipif(not __import__("pyrch._C", fromlist=["available"]).available,
+                    reason="the C extension is not built")
+def test_sums_and_means_after_a_fused_group_run_in_its_pass():
+    """float32: a sum / mean / sum_to right after a fused group is accumulated by the
+    group's C program (the summed values are never stored) and matches eager."""
+    from pyrch.jit.executor import _nothing
+
+    def f(a, b, bias):
+        d = (a - b) * 2.0
+        h = (a * b + bias).relu()
+        return ((d * d).mean(), (a * b).sum(dim=-1), (a + 1).sum(dim=0, keepdim=True),
+                h, h.sum(dim=(0, 2)))
+    rng = np.random.default_rng(0)
+    a = pyrch.tensor(rng.standard_normal((8, 40, 300)).astype(np.float32))
+    b = pyrch.tensor(rng.standard_normal((8, 40, 300)).astype(np.float32))
+    bias = pyrch.tensor(rng.standard_normal(300).astype(np.float32))
+    tf = jit.trace(f)
+    for _ in range(3):
+        got = tf(a, b, bias)
+    for g, e in zip(got, f(a, b, bias)):
+        assert g.shape == e.shape and g.dtype == e.dtype
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=2e-5, atol=2e-4)
+    steps = [s for ex in tf.executors() for s in ex.steps]
+    assert sum(s is _nothing for s in steps) >= 3, "the reductions were not folded into the group"
+
+
+def test_fused_reductions_in_a_training_step_match_eager():
+    """Bias gradients (sum_to) and a mean loss right after fused groups, through 5 SGD steps."""
+    results = []
+    for traced in (False, True):
+        pyrch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(30, 64), nn.Tanh(), nn.Linear(64, 1))
+        opt = pyrch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        rng = np.random.default_rng(1)
+        x = pyrch.tensor(rng.standard_normal((256, 30)).astype(np.float32))
+        y = pyrch.tensor(rng.standard_normal((256, 1)).astype(np.float32))
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        s = jit.trace(step) if traced else step
+        losses = [float(s(x, y)) for _ in range(5)]
+        results.append((losses, [p.detach().numpy().copy() for p in model.parameters()]))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4)
+    for a, b in zip(results[1][1], results[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

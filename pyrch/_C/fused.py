@@ -71,19 +71,24 @@ def op_cost(name):
 
 class Program:
     """Three-address code over registers [inputs | constants | temporaries]."""
-    __slots__ = ("code", "n_in", "consts", "n_regs", "out_regs", "dtype", "text", "cost")
+    __slots__ = ("code", "n_in", "consts", "n_regs", "out_regs", "dtype", "text", "cost", "acc")
 
-    def __init__(self, code, n_in, consts, n_regs, out_regs, dtype, text, cost=1):
+    def __init__(self, code, n_in, consts, n_regs, out_regs, dtype, text, cost=1, acc=None):
         self.code, self.n_in, self.consts = code, n_in, consts
         self.n_regs, self.out_regs, self.dtype, self.text = n_regs, out_regs, dtype, text
         self.cost = cost          # per-element work, sum of op_cost over the instructions
+        self.acc = acc            # None, or per output: True = summed (see vm.h out_acc)
 
     def __repr__(self):
         return f"<Program {self.dtype} regs={self.n_regs}\n{self.text}>"
 
 
-def compile_group(n_in, steps, outputs, dtype):
-    """Compile steps [(op_name, operands, attrs)] into a FusedKernel."""
+def compile_group(n_in, steps, outputs, dtype, acc=None):
+    """Compile steps [(op_name, operands, attrs)] into a FusedKernel.
+
+    acc: None, or a flag per output; a flagged output is a sum of its value over the
+    dims where the output array (given in keepdims form) has size 1, computed as the
+    program runs (the summed values are never stored)."""
     table = opcode_table()
     n_steps = len(steps)
     consts, const_index = [], {}
@@ -140,9 +145,17 @@ def compile_group(n_in, steps, outputs, dtype):
         text.append(f"r{dst} = {steps[k][0]}({', '.join('r%d' % s for s in srcs[:len(args)])})")
     out_regs = [reg_of[o] for o in outputs]
     code = np.asarray(code_rows, dtype=np.int32).reshape(-1, 5)
+    if acc is not None and (len(acc) != len(outputs) or not any(acc)):
+        acc = None if acc is None or not any(acc) else \
+            _raise(ValueError(f"acc has {len(acc)} flags for {len(outputs)} outputs"))
     prog = Program(code, n_in, np.asarray(consts, dtype=np.float64), max(n_regs, 1), out_regs,
-                   np.dtype(dtype), "\n".join(text), sum(op_cost(name) for name, _, _ in steps))
+                   np.dtype(dtype), "\n".join(text), sum(op_cost(name) for name, _, _ in steps),
+                   None if acc is None else tuple(bool(a) for a in acc))
     return FusedKernel(prog)
+
+
+def _raise(err):
+    raise err
 
 
 def merge_dims(shape, strides_list):
@@ -193,6 +206,7 @@ class FusedKernel:
             self._code = program.code
             self._consts = program.consts
             self._out_reg = np.asarray(program.out_regs, dtype=np.int32)
+            self._acc = None if program.acc is None else np.asarray(program.acc, dtype=np.int32)
             self._s = ffi.new("pyrch_fused_t *")
             s = self._s
             s.n_instr, s.n_regs, s.n_in = len(program.code), program.n_regs, program.n_in
@@ -201,25 +215,27 @@ class FusedKernel:
             s.code = ffi.cast("const int32_t *", self._code.ctypes.data)
             s.consts = ffi.cast("const double *", self._consts.ctypes.data) if len(self._consts) else ffi.NULL
             s.out_reg = ffi.cast("const int32_t *", self._out_reg.ctypes.data)
+            s.out_acc = ffi.NULL if self._acc is None else ffi.cast("const int32_t *", self._acc.ctypes.data)
             from . import get_num_threads
             self._threads = get_num_threads
             self._layouts = {}
             # from_buffer is ~5x cheaper than a.ctypes.data (contiguous operands only)
             self._fb = ffi.from_buffer
 
-    def __call__(self, inputs, outputs):
-        """Run over `inputs` (arrays broadcastable to the outputs' shape) into `outputs`."""
+    def __call__(self, inputs, outputs, shape=None):
+        """Run over `inputs` (arrays broadcastable to the outputs' shape, or to `shape`)
+        into `outputs` (summed outputs in keepdims form)."""
         if not self.native:
             raise RuntimeError("the C extension is not available; use the reference executor")
-        return self.run(self.prepare(inputs, outputs), inputs, outputs)
+        return self.run(self.prepare(inputs, outputs, shape), inputs, outputs)
 
-    def prepare(self, inputs, outputs):
+    def prepare(self, inputs, outputs, shape=None):
         """The checked C-side layout for operands laid out like these (cached), for `run`."""
         key = tuple([a.shape + a.strides + (a.dtype.num,) for a in inputs] +
-                    [a.shape + a.strides + (a.dtype.num,) for a in outputs])
+                    [a.shape + a.strides + (a.dtype.num,) for a in outputs] + [shape])
         layout = self._layouts.get(key)
         if layout is None:
-            layout = self._layouts[key] = self._layout(inputs, outputs)
+            layout = self._layouts[key] = self._layout(inputs, outputs, shape)
         return layout
 
     def run(self, layout, inputs, outputs):
@@ -243,13 +259,20 @@ class FusedKernel:
             raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
         return outputs
 
-    def _layout(self, inputs, outputs):
+    def _layout(self, inputs, outputs, shape=None):
         """Check operands once per layout and prepare the C-side arrays for it."""
         if len(self._layouts) > 64:
             self._layouts.clear()
-        shape = outputs[0].shape
-        for o in outputs:
-            if o.shape != shape:
+        acc = self.program.acc or (False,) * len(outputs)
+        if shape is None:
+            shape = outputs[0].shape
+        shape = tuple(shape)
+        for o, summed in zip(outputs, acc):
+            if summed:
+                if o.ndim != len(shape) or any(n != 1 and n != m for n, m in zip(o.shape, shape)):
+                    raise ValueError(f"summed output of shape {o.shape} is not {shape} in "
+                                     "keepdims form")
+            elif o.shape != shape:
                 raise ValueError(f"fused outputs disagree in shape: {o.shape} vs {shape}")
         for a in inputs:
             if a.ndim > len(shape) or any(n != 1 and n != m for n, m in zip(a.shape[::-1], shape[::-1])):

@@ -186,10 +186,32 @@ static void exec_f64(int op, double *restrict D, const double *A, const double *
     }
 }
 
+/* The sum of a block in double, in 16 independent lanes (one running sum would be a
+ * chain of dependent adds, ~4x slower than the elementwise work before it). */
+#define DEFINE_SUM_BLOCK(T, SUF)                                                        \
+static double sum_block_##SUF(const T *v, int64_t n)                                     \
+{                                                                                       \
+    double lane[16] = {0};                                                              \
+    int64_t i = 0;                                                                      \
+    for (; i + 16 <= n; i += 16)                                                        \
+        for (int l = 0; l < 16; l++)                                                    \
+            lane[l] += v[i + l];                                                        \
+    double s = 0;                                                                       \
+    for (; i < n; i++)                                                                  \
+        s += v[i];                                                                      \
+    for (int l = 0; l < 16; l++)                                                        \
+        s += lane[l];                                                                   \
+    return s;                                                                           \
+}
+
+DEFINE_SUM_BLOCK(float, f32)
+DEFINE_SUM_BLOCK(double, f64)
+
 /* Run blocks [b0, b1) of the program with one thread's register file. */
 #define DEFINE_RUN(T, SUF, DT)                                                                   \
 static int run_##SUF(const pyrch_fused_t *p, int64_t b0, int64_t b1, int64_t inner,              \
-                     int64_t nblk_inner, const int *direct)                                      \
+                     int64_t nblk_inner, const int *direct, double *const *acc,                  \
+                     const int64_t *acc_st)                                                      \
 {                                                                                                \
     int nd = p->ndim;                                                                            \
     T *file = NULL;                                                                              \
@@ -248,6 +270,21 @@ static int run_##SUF(const pyrch_fused_t *p, int64_t b0, int64_t b1, int64_t inn
         for (int k = 0; k < p->n_out; k++) {                                                     \
             if (direct[k])                                                                       \
                 continue;                                                                        \
+            if (acc && acc[k]) {       /* summed: into this thread's double partials */          \
+                const int64_t *ps = acc_st + k * nd;                                             \
+                int64_t po = j * ps[nd - 1];                                                     \
+                for (int d = 0; d < nd - 1; d++)                                                 \
+                    po += idx[d] * ps[d];                                                        \
+                const T *val = src[p->out_reg[k]];                                               \
+                double *a = acc[k] + po;                                                         \
+                if (ps[nd - 1] == 0)                                                             \
+                    a[0] += sum_block_##SUF(val, n);                                             \
+                else {                                                                           \
+                    for (int64_t i = 0; i < n; i++)                                              \
+                        a[i] += val[i];                                                          \
+                }                                                                                \
+                continue;                                                                        \
+            }                                                                                    \
             const int64_t *st = p->out_strides + k * nd;                                         \
             int64_t off = j * st[nd - 1];                                                        \
             for (int d = 0; d < nd - 1; d++)                                                     \
@@ -289,7 +326,7 @@ static void plan_direct(const pyrch_fused_t *p, int *direct)
     for (int k = 0; k < p->n_out; k++) {
         const int64_t *st = p->out_strides + k * p->ndim;
         direct[k] = p->out_reg[k] >= first_temp && p->out_dtype[k] == p->dtype &&
-                    st[p->ndim - 1] == tsz;
+                    st[p->ndim - 1] == tsz && !(p->out_acc && p->out_acc[k]);
         for (int m = 0; m < k && direct[k]; m++)
             if (p->out_reg[m] == p->out_reg[k])
                 direct[k] = 0;
@@ -333,6 +370,8 @@ typedef struct {
     const pyrch_fused_t *p;
     int64_t b0, b1, inner, nblk_inner;
     const int *direct;
+    double *const *acc;        /* per output: this part's partial sums, or NULL */
+    const int64_t *acc_st;
     int status;
 } part_t;
 
@@ -340,8 +379,8 @@ static void *run_part(void *arg)
 {
     part_t *w = (part_t *)arg;
     w->status = w->p->dtype == PYRCH_F32
-        ? run_f32(w->p, w->b0, w->b1, w->inner, w->nblk_inner, w->direct)
-        : run_f64(w->p, w->b0, w->b1, w->inner, w->nblk_inner, w->direct);
+        ? run_f32(w->p, w->b0, w->b1, w->inner, w->nblk_inner, w->direct, w->acc, w->acc_st)
+        : run_f64(w->p, w->b0, w->b1, w->inner, w->nblk_inner, w->direct, w->acc, w->acc_st);
     return NULL;
 }
 
@@ -476,6 +515,29 @@ static void run_part_task(void *ctx, int t)
     run_part((part_t *)ctx + t);
 }
 
+/* Output k of a summed kind: add the threads' partials and store each sum (in the
+ * output's dtype) where the output's strides place it. */
+static void write_sums(const pyrch_fused_t *p, int k, int64_t count,
+                       double *acc_ptr[][PYRCH_MAX_OPERANDS], int nthreads)
+{
+    int nd = p->ndim;
+    const int64_t *st = p->out_strides + k * nd;
+    for (int64_t pos = 0; pos < count; pos++) {
+        double v = 0;
+        for (int t = 0; t < nthreads; t++)
+            v += acc_ptr[t][k][pos];
+        /* the partials are laid out C-contiguous over the output's non-summed dims */
+        int64_t rem = pos, off = 0;
+        for (int d = nd - 1; d >= 0; d--) {
+            if (st[d] == 0)
+                continue;
+            off += (rem % p->shape[d]) * st[d];
+            rem /= p->shape[d];
+        }
+        store_f64(p->out_ptr[k] + off, &v, p->out_dtype[k], 0, 1);
+    }
+}
+
 int pyrch_fused_run(const pyrch_fused_t *p)
 {
     int rc = pyrch_fused_validate(p);
@@ -494,13 +556,47 @@ int pyrch_fused_run(const pyrch_fused_t *p)
         nthreads = 1;
     int direct[PYRCH_MAX_OPERANDS];
     plan_direct(p, direct);
-    if (nthreads == 1)
-        return p->dtype == PYRCH_F32 ? run_f32(p, 0, nblk, inner, nblk_inner, direct)
-                                     : run_f64(p, 0, nblk, inner, nblk_inner, direct);
+    int n_acc = 0;
+    for (int k = 0; k < p->n_out; k++)
+        n_acc += p->out_acc != NULL && p->out_acc[k] != 0;
+    if (nthreads == 1 && n_acc == 0)
+        return p->dtype == PYRCH_F32 ? run_f32(p, 0, nblk, inner, nblk_inner, direct, NULL, NULL)
+                                     : run_f64(p, 0, nblk, inner, nblk_inner, direct, NULL, NULL);
     if (nthreads > PYRCH_MAX_THREADS)
         nthreads = PYRCH_MAX_THREADS;
     if (nblk < nthreads)
         nthreads = (int)nblk;
+    /* summed outputs: element strides of each one's partials (0 along summed dims) */
+    int64_t acc_st[PYRCH_MAX_OPERANDS * PYRCH_MAX_DIM];
+    int64_t acc_n[PYRCH_MAX_OPERANDS], acc_total = 0;
+    for (int k = 0; k < p->n_out; k++) {
+        acc_n[k] = 0;
+        if (p->out_acc == NULL || p->out_acc[k] == 0)
+            continue;
+        int64_t run = 1;
+        for (int d = nd - 1; d >= 0; d--) {
+            int zero = p->out_strides[k * nd + d] == 0;
+            acc_st[k * nd + d] = zero ? 0 : run;
+            run *= zero ? 1 : p->shape[d];
+        }
+        if (run > PYRCH_MAX_ACC)
+            return PYRCH_E_COUNT;
+        acc_n[k] = run;
+        acc_total += run;
+    }
+    double *acc_mem = NULL;
+    double *acc_ptr[PYRCH_MAX_THREADS][PYRCH_MAX_OPERANDS];
+    if (n_acc) {
+        acc_mem = calloc((size_t)(acc_total * nthreads), sizeof(double));
+        if (acc_mem == NULL)
+            return PYRCH_E_NOMEM;
+        double *next = acc_mem;
+        for (int t = 0; t < nthreads; t++)
+            for (int k = 0; k < p->n_out; k++) {
+                acc_ptr[t][k] = acc_n[k] ? next : NULL;
+                next += acc_n[k];
+            }
+    }
     part_t parts[PYRCH_MAX_THREADS];
     for (int t = 0; t < nthreads; t++) {
         parts[t].p = p;
@@ -509,11 +605,22 @@ int pyrch_fused_run(const pyrch_fused_t *p)
         parts[t].inner = inner;
         parts[t].nblk_inner = nblk_inner;
         parts[t].direct = direct;
+        parts[t].acc = n_acc ? acc_ptr[t] : NULL;
+        parts[t].acc_st = acc_st;
         parts[t].status = PYRCH_OK;
     }
-    pyrch_pool_run(run_part_task, parts, nthreads);
+    if (nthreads == 1)
+        run_part(&parts[0]);
+    else
+        pyrch_pool_run(run_part_task, parts, nthreads);
+    rc = PYRCH_OK;
     for (int t = 0; t < nthreads; t++)
-        if (parts[t].status)
-            return parts[t].status;
-    return PYRCH_OK;
+        if (parts[t].status && rc == PYRCH_OK)
+            rc = parts[t].status;
+    if (n_acc && rc == PYRCH_OK)
+        for (int k = 0; k < p->n_out; k++)
+            if (acc_n[k])
+                write_sums(p, k, acc_n[k], acc_ptr, nthreads);
+    free(acc_mem);
+    return rc;
 }

@@ -44,7 +44,14 @@ typedef struct {
     const int64_t *out_strides;   /* n_out * ndim */
     const int64_t *out_nbytes;
     const int32_t *out_reg;       /* register holding each output */
+    /* NULL, or per output: 1 = a sum over the dims where its strides are 0 (a reduction
+     * fused after the elementwise program: the summed values are never stored), 0 = a
+     * plain store. Sums are kept in double, one partial per thread, and written at the end. */
+    const int32_t *out_acc;
 } pyrch_fused_t;
+
+/* the most elements a summed output may have (its per-thread partials are doubles) */
+#define PYRCH_MAX_ACC (1 << 20)
 
 int pyrch_fused_validate(const pyrch_fused_t *p);
 int pyrch_fused_run(const pyrch_fused_t *p);

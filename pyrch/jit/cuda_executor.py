@@ -89,20 +89,8 @@ def kernel_cache_size():
 
 def _reduce_axes(op_name, attrs, in_shape, out_shape):
     """The axes a reduce step sums over (keepdims form), or None if unknown."""
-    nd = len(in_shape)
-    if op_name == "sum_to":
-        shape = tuple(attrs["shape"])
-        lead = nd - len(shape)
-        return tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                          if s == 1 and in_shape[lead + i] != 1)
-    dim = attrs.get("dim")
-    if dim is None:
-        return tuple(range(nd))
-    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-    try:
-        return tuple(sorted(d % nd for d in dims)) if nd else ()
-    except TypeError:
-        return None
+    from .plan import reduce_axes
+    return reduce_axes(op_name, attrs, in_shape)
 
 
 class CudaExecutor:

@@ -6,6 +6,7 @@ op is a plain numpy ufunc write into the plan's reusable buffers with `out=`
 fused groups run as a sequence of numpy calls into per-group temporaries.
 The C executor (pyrch/_C) will take the same Plan.
 """
+import math
 import time
 
 import numpy as np
@@ -14,7 +15,17 @@ from numpy import ndarray
 from .._dispatch import state
 
 from ..ops.registry import OPS
-from .plan import ufunc_of
+from .plan import reduce_axes, ufunc_of
+
+
+# reductions a fused step's C program can compute as it runs, and the most elements
+# their result may have (the C side keeps a double partial per element and thread)
+_REDUCTIONS = ("sum", "mean", "sum_to")
+_MAX_SUMMED = 1 << 16
+
+
+def _nothing(v):
+    """The step of a reduction its fused group already computed."""
 
 
 class Executor:
@@ -32,7 +43,7 @@ class Executor:
         # VM's (pyrch/_C/gemm.py), so fused groups use every core even in plans that
         # call BLAS: numpy's OpenBLAS workers, which used to hold the other core after
         # each GEMM, are not used.
-        self.steps = [self._compile(st, k) for k, st in enumerate(plan.steps)]
+        self.steps = self._compile_all(plan.steps)
         self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
         self._names = None    # step names for the profiler, made on first profiled run
 
@@ -46,6 +57,56 @@ class Executor:
     def _metas(self, args):
         return tuple((self.value_at[k].shape, self.value_at[k].dtype.np) if kind == "s" else k
                      for kind, k in args)
+
+    def _compile_all(self, steps):
+        """One callable per plan step. A fused group followed at once by sums or means
+        of its outputs (float32) computes them in the same C pass (the group's C program
+        accumulates them; see pyrch/_C/vm.h `out_acc`), and an output only those
+        reductions read is then never stored; the reductions' own steps do nothing."""
+        plan = self.plan
+        reads = {}
+        for st in steps:
+            for kind, k in st.args:
+                if kind == "s":
+                    reads[k] = reads.get(k, 0) + 1
+        escaping = {k for kind, k in plan.outputs if kind == "s"}
+        escaping.update(ref[1] for _, _, ref in plan.writes if ref is not None and ref[0] == "s")
+        escaping.update(slot for _, slot, _, _ in plan.guards)
+        out = []
+        i = 0
+        while i < len(steps):
+            st = steps[i]
+            j = i + 1
+            if st.kind == "fused":
+                while j < len(steps) and self._fusable_reduction(steps[j], st):
+                    j += 1
+            if j > i + 1:
+                reds = steps[i + 1:j]
+                drop = {r.args[0][1] for r in reds}
+                drop = {k for k in drop if k not in escaping and
+                        reads[k] == sum(1 for r in reds if r.args[0][1] == k)}
+                fn = self._compile_fused(st, self.inplace.get(i), reds, drop)
+                if fn is not None:
+                    out.append(fn)
+                    out.extend(_nothing for _ in reds)
+                    i = j
+                    continue
+            out.append(self._compile(st, i))
+            i += 1
+        return out
+
+    def _fusable_reduction(self, red, st):
+        """A float32 sum / mean / sum_to of one of fused step `st`'s outputs."""
+        if red.kind != "call" or red.op not in _REDUCTIONS or len(red.args) != 1 or \
+                red.args[0][0] != "s" or red.args[0][1] not in st.outs or len(red.outs) != 1:
+            return False
+        x = self.value_at[red.args[0][1]]
+        y = self.value_at[red.outs[0]]
+        if x.dtype.np != np.float32 or y.dtype.np != np.float32 or \
+                x.shape != self.value_at[st.outs[0]].shape:
+            return False
+        axes = reduce_axes(red.op, red.attrs, x.shape)
+        return axes is not None and math.prod(y.shape) <= _MAX_SUMMED
 
     def _compile(self, st, k=None):
         if st.kind == "fused":
@@ -119,7 +180,7 @@ class Executor:
             v[o0] = out if mm(a, c, out) is not None else matmul(a, c, out=out)
         return step
 
-    def _compile_fused(self, st, inplace=None):
+    def _compile_fused(self, st, inplace=None, reds=None, drop=()):
         body = st.attrs["body"]
         out_slot = dict(zip(st.attrs["outs"], st.outs))
         out_buf = dict(zip(st.attrs["outs"], st.bufs))
@@ -127,6 +188,16 @@ class Executor:
         xmetas = self._metas(args)
         shape = self.value_at[st.outs[0]].shape
         from .native import compile_fused
+        if reds:
+            specs = []
+            for r in reds:
+                axes = reduce_axes(r.op, r.attrs, shape)
+                y = self.value_at[r.outs[0]]
+                keep = tuple(1 if d in axes else n for d, n in enumerate(shape))
+                count = math.prod(shape[d] for d in axes)
+                scale = 1.0 / count if r.op == "mean" and count else 1.0
+                specs.append((r.args[0][1], r.outs[0], r.bufs[0], tuple(y.shape), keep, scale))
+            return compile_fused(st, shape, xmetas, self._buffer, inplace, specs, drop)
         native = compile_fused(st, shape, xmetas, self._buffer, inplace)
         if native is not None:
             return native

@@ -23,12 +23,16 @@ _EXACT_F64 = {"add", "sub", "mul", "div", "neg", "abs", "positive", "square", "r
               "logical_xor", "floor", "ceil", "trunc", "sign", "clone", "hardtanh"}
 
 
-def compile_fused(st, shape, xmetas, get_buf, inplace=None):
+def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
     """A step function running fused Step `st` in C, or None when it cannot.
 
     inplace: {output slot: state slot} outputs to write straight into a state
     tensor's buffer (an optimizer update), when that buffer is a plain
     contiguous array of the right shape and dtype on this replay.
+    reds: reductions of the group's outputs computed in the same pass (float32
+    groups only): (output slot reduced, result slot, result buffer, result shape,
+    keepdims shape, scale) each, a sum times `scale` (1 / count for a mean).
+    drop: output slots not stored (only those reductions read them).
     """
     from .. import _C
     if _C.lib() is None or _C.stale():
@@ -102,26 +106,37 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None):
             id_of[j] = emit("mul", (g, emit("add", (cdf, emit("mul", (a, pdf), {})), {})), {})
         else:
             id_of[j] = emit(op, ids, battrs)
-    outs = st.attrs["outs"]
+    outs = [j for j, s in zip(st.attrs["outs"], st.outs) if s not in drop]
+    out_slot = dict(zip(st.attrs["outs"], st.outs))
+    out_buf = dict(zip(st.attrs["outs"], st.bufs))
     out_ids = [id_of[j] for j in outs]
     if len(set(out_ids)) != len(out_ids):
         return None                          # two outputs became one value: keep it simple
+    acc = None
+    if reds:
+        if compute != "float32" or 0 in shape:
+            return None
+        body_of = {s: j for j, s in out_slot.items()}
+        out_ids = out_ids + [id_of[body_of[r[0]]] for r in reds]
+        acc = [False] * len(outs) + [True] * len(reds)
     try:
-        kernel = cf.compile_group(n_in, steps, out_ids, compute)
+        kernel = cf.compile_group(n_in, steps, out_ids, compute, acc)
     except ValueError:
         return None
     if not kernel.native:
         return None
-    out_slot = dict(zip(outs, st.outs))
-    out_buf = dict(zip(outs, st.bufs))
     inplace = inplace or {}
     out_plan = [(out_slot[j], out_buf[j], np.dtype(body[j][3] if body[j][3] != "bool" else np.bool_),
                  inplace.get(out_slot[j]))
                 for j in outs]
+    red_plan = [(slot, b, rshape, kshape, None if scale == 1 else np.float32(scale))
+                for _, slot, b, rshape, kshape, scale in reds]
+    f32 = np.dtype(np.float32)
     del n_x
 
     layouts = {}
     prepare, run = kernel.prepare, kernel.run
+    group_shape = tuple(shape)
 
     def step(v):
         xs = [v[k] for k in inputs_slots]
@@ -134,6 +149,11 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None):
                     res.append(t)
                     continue
             res.append(get_buf(b) if b >= 0 else np.empty(shape, dtype=dt))
+        sums = []
+        for _, b, rshape, kshape, _ in red_plan:
+            r = get_buf(b) if b >= 0 else np.empty(rshape, dtype=f32)
+            sums.append(r)
+            res.append(r.reshape(kshape))
         # NOTE: a plan's values have fixed shapes and dtypes and the outputs are always
         # C-contiguous, so only the inputs' strides can change the layout between replays
         # (shapes stay in the key: the C side trusts a layout's buffer extents)
@@ -141,12 +161,16 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None):
             key = tuple([(a.shape, a.strides) for a in xs])
             lay = layouts.get(key)
             if lay is None:
-                lay = layouts[key] = prepare(xs, res)
+                lay = layouts[key] = prepare(xs, res, group_shape)
             run(lay, xs, res)
         except (ValueError, TypeError, AttributeError):
             # an unusual operand (negative strides, not an ndarray): plain copies and retry
-            kernel([np.ascontiguousarray(a) for a in xs], res)
+            kernel([np.ascontiguousarray(a) for a in xs], res, group_shape)
         for (s, _, _, _), r in zip(out_plan, res):
+            v[s] = r
+        for (s, _, _, _, scale), r in zip(red_plan, sums):
+            if scale is not None:
+                np.multiply(r, scale, out=r)
             v[s] = r
     step.native = True
     return step

@@ -82,6 +82,25 @@ def plan_buffers(g):
     return g.replace(buffers=assign)
 
 
+def reduce_axes(op_name, attrs, in_shape):
+    """The axes a reduce step (sum, mean, amax or sum_to) takes in keepdims form, or
+    None if unknown."""
+    nd = len(in_shape)
+    if op_name == "sum_to":
+        shape = tuple(attrs["shape"])
+        lead = nd - len(shape)
+        return tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                          if s == 1 and in_shape[lead + i] != 1)
+    dim = attrs.get("dim")
+    if dim is None:
+        return tuple(range(nd))
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    try:
+        return tuple(sorted(d % nd for d in dims)) if nd else ()
+    except TypeError:
+        return None
+
+
 class Step:
     """One step: `kind` is "call" (op forward) or "fused"; `args` are ("s", slot) or
     ("lit", value); `outs` slots; `bufs` a planned buffer per output or -1."""
