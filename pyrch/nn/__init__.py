@@ -42,3 +42,9 @@ from .loss import (MSELoss, L1Loss, SmoothL1Loss, HuberLoss, CrossEntropyLoss, N
                    TripletMarginLoss)
 from .fold import Fold, Unfold, ChannelShuffle  # noqa: F401
 from .loss import CTCLoss  # noqa: F401
+from .extra_layers import (Buffer, AlphaDropout, FeatureAlphaDropout, Hardshrink,  # noqa: F401
+                           Softshrink, RReLU, Softmax2d, PixelUnshuffle, EmbeddingBag, LPPool1d,
+                           LPPool2d, LPPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d,
+                           FractionalMaxPool2d, FractionalMaxPool3d, MultiLabelMarginLoss,
+                           MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss,
+                           TripletMarginWithDistanceLoss, AdaptiveLogSoftmaxWithLoss)

@@ -490,3 +490,4 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 from ._conv_functional import *  # noqa: E402,F401,F403
 from ._loss_functional import *  # noqa: E402,F401,F403
 from ._vision_functional import *  # noqa: E402,F401,F403
+from ._extra_functional import *  # noqa: E402,F401,F403

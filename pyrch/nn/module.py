@@ -193,7 +193,11 @@ class Module:
                 modules[name] = value
             else:
                 buffers = d.get("_buffers")
-                if buffers is not None and name in buffers:
+                if isinstance(value, Tensor) and getattr(value, "_is_buffer", False):
+                    if buffers is None:     # an nn.Buffer registers itself
+                        raise AttributeError("cannot assign buffer before Module.__init__() call")
+                    self.register_buffer(name, value, value.persistent)
+                elif buffers is not None and name in buffers:
                     if value is not None and not isinstance(value, Tensor):
                         raise TypeError(f"cannot assign '{_type_name(value)}' as buffer '{name}' "
                                         "(torch.Tensor or None expected)")
