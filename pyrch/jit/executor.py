@@ -3,8 +3,11 @@
 Each step is compiled once into a small closure over slot indices. Steps whose
 op is a plain numpy ufunc write into the plan's reusable buffers with `out=`
 (buffers live as long as the executor, so they are reused across replays);
-fused groups run as a sequence of numpy calls into per-group temporaries.
-The C executor (pyrch/_C) will take the same Plan.
+fused groups run as a sequence of numpy calls into per-group temporaries, or
+as one C program (pyrch/jit/native.py) when the extension takes them; a float32
+sum, mean or sum_to right after a group is then accumulated by the group's C
+program in the same pass (the reduction happens at this level, on the plan,
+as the CUDA executor's reduction kernels do).
 """
 import math
 import time
