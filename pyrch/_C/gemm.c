@@ -35,32 +35,48 @@ static int fits(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t 
     return last <= nbytes / isz;
 }
 
-#define DEFINE_EPILOGUE(T, SUF, EXP, TANH, ERF)                                           \
+/* One row of C: + bias, then the activation. A loop per activation (the switch outside
+ * it) so each one vectorises, with the VM's polynomial exp/tanh/erf for float32. */
+#define ACT_LOOP(T, X)                                                                     \
+    _Pragma("omp simd")                                                                    \
+    for (int64_t j = 0; j < n; j++) {                                                      \
+        T x = row[j];                                                                      \
+        row[j] = (X);                                                                      \
+    }
+
+#define DEFINE_EPILOGUE(T, SUF, EXP, TANH, ERF, CLONES)                                   \
+CLONES                                                                                     \
 static void epilogue_##SUF(T *c, int64_t m, int64_t n, int64_t ldc, const T *bias,         \
                            int bias_kind, int act)                                         \
 {                                                                                          \
     for (int64_t i = 0; i < m; i++) {                                                      \
-        T *row = c + i * ldc;                                                              \
-        T rb = bias_kind == PYRCH_BIAS_ROW ? bias[i] : (T)0;                               \
-        _Pragma("omp simd")                                                                \
-        for (int64_t j = 0; j < n; j++) {                                                  \
-            T x = row[j] + (bias_kind == PYRCH_BIAS_COL ? bias[j] : rb);                   \
-            switch (act) {                                                                 \
-            case PYRCH_ACT_RELU: x = x > 0 ? x : 0; break;                                 \
-            case PYRCH_ACT_TANH: x = TANH(x); break;                                       \
-            case PYRCH_ACT_SIGMOID: x = 1 / (1 + EXP(-x)); break;                          \
-            case PYRCH_ACT_GELU_TANH:                                                      \
-                x = (T)0.5 * x * (1 + TANH((T)0.7978845608028654 * (x + (T)0.044715 * x * x * x))); break; \
-            case PYRCH_ACT_GELU: x = (T)0.5 * x * (1 + ERF(x * (T)0.7071067811865476)); break; \
-            default: break;                                                                \
-            }                                                                              \
-            row[j] = x;                                                                    \
+        T *restrict row = c + i * ldc;                                                     \
+        if (bias_kind == PYRCH_BIAS_COL) {                                                 \
+            _Pragma("omp simd")                                                            \
+            for (int64_t j = 0; j < n; j++)                                                \
+                row[j] += bias[j];                                                         \
+        } else if (bias_kind == PYRCH_BIAS_ROW) {                                          \
+            T rb = bias[i];                                                                \
+            _Pragma("omp simd")                                                            \
+            for (int64_t j = 0; j < n; j++)                                                \
+                row[j] += rb;                                                              \
+        }                                                                                  \
+        switch (act) {                                                                     \
+        case PYRCH_ACT_RELU: ACT_LOOP(T, x > 0 ? x : 0) break;                              \
+        case PYRCH_ACT_TANH: ACT_LOOP(T, TANH(x)) break;                                   \
+        case PYRCH_ACT_SIGMOID: ACT_LOOP(T, 1 / (1 + EXP(-x))) break;                      \
+        case PYRCH_ACT_GELU_TANH:                                                          \
+            ACT_LOOP(T, (T)0.5 * x * (1 + TANH((T)0.7978845608028654 *                     \
+                                               (x + (T)0.044715 * x * x * x)))) break;     \
+        case PYRCH_ACT_GELU: ACT_LOOP(T, (T)0.5 * x * (1 + ERF(x * (T)0.7071067811865476))) break; \
+        default: break;                                                                    \
         }                                                                                  \
     }                                                                                      \
 }
 
-DEFINE_EPILOGUE(float, f32, pyrch_expf, pyrch_tanhf, pyrch_erff)
-DEFINE_EPILOGUE(double, f64, exp, tanh, erf)
+DEFINE_EPILOGUE(float, f32, pyrch_expf, pyrch_tanhf, pyrch_erff,
+                __attribute__((target_clones("avx512f", "arch=haswell", "default"))))
+DEFINE_EPILOGUE(double, f64, exp, tanh, erf, )
 
 /* One part of a GEMM: the columns [j0, j1) or the rows [i0, i1) of every C[b]. */
 typedef struct {

@@ -147,6 +147,27 @@ def _small_kind(trans_a, trans_b, m, n, k):
     return L is not None and L.pyrch_small_sgemm_kind(trans_a, trans_b, m, n, k)
 
 
+def _transposed_product(m, n, k, la, lb, dt):
+    """True where `mm` computes a 2-D product as (b.T @ a.T).T (see the note in mm)."""
+    return m <= 32 and lb[0] and n >= 64 and not la[0] and \
+        not (dt == np.float32 and _small_kind(0, 1, m, n, k))
+
+
+def same_as_mm(a, b):
+    """True when `matmul(a, b, out, ...)` computes a 2-D product exactly as `mm(a, b)`
+    does (the same C call, so bitwise the same): big enough for mm to take it, and not
+    one that mm turns around."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2 \
+            or a.dtype != b.dtype or a.dtype not in _DT or not flags.c:
+        return False
+    m, k = a.shape
+    n = b.shape[1]
+    if m * n * k < _MIN_MACS:
+        return False
+    la, lb = _layout(a), _layout(b)
+    return la is not None and lb is not None and not _transposed_product(m, n, k, la, lb, a.dtype)
+
+
 def mm(a, b, out=None):
     """a @ b for float32/float64 numpy arrays, on pyrch's own threads (into `out`, a
     C-contiguous array of the result's shape, when given); None where it does not
@@ -203,8 +224,7 @@ def mm(a, b, out=None):
     la, lb = _layout(a2), _layout(b2)
     if la is None or lb is None:
         return None
-    if batch == 1 and m <= 32 and lb[0] and n >= 64 and a2.ndim == 2 and not la[0] and \
-            not (dt == np.float32 and _small_kind(0, 1, m, n, k)):
+    if _transposed_product(m, n, k, la, lb, dt) and batch == 1 and a2.ndim == 2:
         # NOTE: without the small-product kernels (smallgemm.c: no AVX-512), a linear
         # layer on a small batch (x @ W.T, W row-major) runs 1.4x faster through
         # OpenBLAS as (W @ x.T).T: each thread then takes a block of W's rows (measured:

@@ -79,6 +79,13 @@ class Executor:
         i = 0
         while i < len(steps):
             st = steps[i]
+            if st.kind == "call" and st.op == "matmul" and i + 1 < len(steps):
+                fn = self._compile_linear(st, steps[i + 1], reads, escaping, i)
+                if fn is not None:
+                    out.append(fn)
+                    out.append(_nothing)
+                    i += 2
+                    continue
             j = i + 1
             if st.kind == "fused":
                 while j < len(steps) and self._fusable_reduction(steps[j], st):
@@ -97,6 +104,83 @@ class Executor:
             out.append(self._compile(st, i))
             i += 1
         return out
+
+    def _compile_linear(self, mm, nxt, reads, escaping, k):
+        """matmul followed at once by `+ bias` (a 1-D bias along the last dim), alone or
+        then relu / gelu / tanh / sigmoid, as one GEMM whose epilogue adds the bias and
+        applies the activation while each block of the product is in cache (pyrch/_C/
+        gemm.c); None when the pattern or the extension is not there."""
+        from .._C import gemm
+        if not gemm.available() or len(mm.args) != 2 or any(kind != "s" for kind, _ in mm.args):
+            return None
+        y = mm.outs[0]
+        if reads.get(y) != 1 or y in escaping or len(nxt.outs) != 1 or \
+                any(kind != "s" for kind, _ in nxt.args):
+            return None
+        act = None
+        if nxt.kind == "call" and nxt.op == "add" and not nxt.attrs and len(nxt.args) == 2:
+            pos = [k2 for _, k2 in nxt.args]
+        elif nxt.kind == "fused" and len(nxt.args) == 2 and 1 <= len(nxt.attrs["body"]) <= 2 \
+                and tuple(nxt.attrs["outs"]) == (len(nxt.attrs["body"]) - 1,):
+            body = nxt.attrs["body"]
+            op0, opnds, battrs, _ = body[0]
+            if op0 != "add" or dict(battrs).get("alpha", 1) != 1 or \
+                    sorted(opnds) != [("x", 0), ("x", 1)]:
+                return None
+            pos = [nxt.args[i][1] for _, i in opnds]
+            if len(body) == 2:
+                op1, opnds1, battrs1, _ = body[1]
+                if opnds1 != (("t", 0),):
+                    return None
+                battrs1 = dict(battrs1)
+                act = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}.get(op1)
+                if op1 == "gelu":
+                    act = "gelu_tanh" if battrs1.get("approximate") == "tanh" else "gelu"
+                if act is None or (op1 != "gelu" and battrs1):
+                    return None
+        else:
+            return None
+        if y not in pos:
+            return None
+        bias_slot = pos[1] if pos[0] == y else pos[0]
+        vy, vb, vo = self.value_at[y], self.value_at[bias_slot], self.value_at[nxt.outs[0]]
+        va, vw = self.value_at[mm.args[0][1]], self.value_at[mm.args[1][1]]
+        dt = vy.dtype.np
+        n = vy.shape[-1] if vy.shape else 0
+        if dt not in (np.float32, np.float64) or vb.dtype.np != dt or vo.dtype.np != dt or \
+                tuple(vb.shape) != (n,) or tuple(vo.shape) != tuple(vy.shape) or \
+                len(vw.shape) != 2 or len(va.shape) < 2 or \
+                (dt == np.float64 and act not in (None, "relu")):    # bitwise as eager in float64
+            return None
+        ia, iw, o, b = mm.args[0][1], mm.args[1][1], nxt.outs[0], nxt.bufs[0]
+        shape, kdim = tuple(vo.shape), va.shape[-1]
+        get_buf = self._buffer
+        matmul, same_as_mm = gemm.matmul, gemm.same_as_mm
+        slow = [None]
+
+        def step(v):
+            a, w, bias = v[ia], v[iw], v[bias_slot]
+            if slow[0] is None:
+                try:
+                    if type(a) is not ndarray or type(w) is not ndarray:
+                        raise TypeError
+                    a2 = a if a.ndim == 2 else a.reshape(-1, kdim)
+                    # only where eager's matmul makes the same C call: the sum then rounds
+                    # the same way, so float64 stays bitwise equal to eager
+                    if not same_as_mm(a2, w):
+                        raise TypeError
+                    out = get_buf(b) if b >= 0 else np.empty(shape, dtype=dt)
+                    matmul(a2, w, out.reshape(-1, n), bias=bias, act=act)
+                    v[o] = out
+                    return
+                except (TypeError, ValueError, AttributeError):
+                    # an unusual operand (a view numpy cannot reshape, a foreign array) or
+                    # a product eager leaves to numpy: the two steps as they were, from now on
+                    slow[0] = (self._compile(mm, k), self._compile(nxt, k + 1))
+            slow[0][0](v)
+            slow[0][1](v)
+        step.slow = slow        # [None] while the fused GEMM runs (tests look)
+        return step
 
     def _fusable_reduction(self, red, st):
         """A float32 sum / mean / sum_to of one of fused step `st`'s outputs."""

@@ -27,6 +27,10 @@ class TracedModule:
         """The IR replayed for these arguments (None before it is traced)."""
         return self._traced.graph_for(*args, **kwargs)
 
+    def executors(self):
+        """The executors of every compiled variant (see TracedFunction.executors)."""
+        return self._traced.executors()
+
     def __getattr__(self, name):
         return getattr(self.module, name)
 
