@@ -62,6 +62,8 @@ def numel(input):
 
 
 from . import backends  # noqa: E402,F401
+from . import _aliases  # noqa: E402  (torch.exp_, torch.conv2d, torch.is_nonzero, ...)
+_aliases.install(globals())
 
 _DETERMINISTIC = [False]
 _MATMUL_PRECISION = ["highest"]

@@ -6,3 +6,4 @@ from . import reduce, movement, index, linalg, svd, random, nn, comm  # noqa: F4
 from . import vision  # noqa: F401
 from . import special_dist  # noqa: F401
 from . import linalg_decomp  # noqa: F401
+from . import shape_extra  # noqa: F401

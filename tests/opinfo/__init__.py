@@ -99,3 +99,4 @@ def away_from(rng, shape, points=(0.0,), margin=0.1, scale=1.0):
 from . import elementwise, reduce, movement, index, linalg, creation, nn, comm  # noqa: E402,F401
 from . import vision  # noqa: E402,F401
 from . import special_dist  # noqa: E402,F401
+from . import shape_extra  # noqa: E402,F401
