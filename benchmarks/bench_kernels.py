@@ -1,6 +1,8 @@
 """Fused-kernel speed: GELU on 16M float32 values, forward and forward+backward,
 pyrch traced (C executor) vs PyTorch eager, numpy, and jax.jit when installed;
-and the replay overhead of a 50-node graph on 4-element tensors.
+the replay overhead of a 50-node graph on 4-element tensors; a loss-like chain
+ending in reductions (summed in the elementwise pass); traced MLP inference
+(linear layers as GEMMs with a bias/activation epilogue).
 
     python benchmarks/bench_kernels.py
     python benchmarks/bench_kernels.py --compile    # adds torch.compile
@@ -113,6 +115,39 @@ def main(argv=None):
         return x
     rows.append(compare("50-node graph on 4 elements: pyrch replay vs torch eager",
                         lambda: chain(a4, b4), t_chain, number=2000, rounds=5))
+
+    # a loss-like chain ending in reductions (2M values): the traced step sums in the
+    # elementwise pass and never stores the squared differences
+    m2 = 2048 * 1024
+    ya, yb = rng.standard_normal(m2).astype(np.float32), rng.standard_normal(m2).astype(np.float32)
+
+    @pyrch.jit.trace
+    def losses(a, b):
+        d = a - b
+        return (d * d).mean(), (d.abs() - 0.5).relu().sum()
+    pa, pb = pyrch.from_numpy(ya), pyrch.from_numpy(yb)
+    ta2, tb2 = torch.from_numpy(ya), torch.from_numpy(yb)
+
+    def t_losses():
+        d = ta2 - tb2
+        return (d * d).mean(), (d.abs() - 0.5).relu().sum()
+    rows.append(compare("MSE + hinge-sum over 2M values: pyrch traced vs torch eager",
+                        lambda: losses(pa, pb), t_losses, number=20, rounds=5))
+
+    # traced inference of an MLP: each linear layer one GEMM with its bias and activation
+    nn_p, nn_t = pyrch.nn, torch.nn
+    pyrch.manual_seed(0)
+    pm = nn_p.Sequential(nn_p.Linear(784, 512), nn_p.ReLU(), nn_p.Linear(512, 256), nn_p.GELU(),
+                         nn_p.Linear(256, 10))
+    tm = nn_t.Sequential(nn_t.Linear(784, 512), nn_t.ReLU(), nn_t.Linear(512, 256), nn_t.GELU(),
+                         nn_t.Linear(256, 10))
+    xin = rng.standard_normal((128, 784)).astype(np.float32)
+    px_in, tx_in = pyrch.from_numpy(xin), torch.from_numpy(xin)
+    with pyrch.no_grad():
+        ptm = pyrch.jit.trace(pm, (px_in,))
+    with torch.no_grad():
+        rows.append(compare("MLP 784-512-256-10 inference, batch 128: pyrch traced vs torch eager",
+                            lambda: ptm(px_in), lambda: tm(tx_in), number=100, rounds=5))
     return report(rows, "kernels (pyrch / other, lower is better)")
 
 
