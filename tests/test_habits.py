@@ -1,5 +1,6 @@
 """Everyday PyTorch habits (from an audit of pyrch against torch 2.13) that once failed."""
 import numpy as np
+import pytest
 
 import pyrch
 import pyrch.nn as nn
@@ -134,3 +135,14 @@ def test_a_zero_dim_index_picks_one_row():
     e.sum().backward()
     assert w.grad[2].tolist() == [1.0, 1.0, 1.0] and float(w.grad.sum()) == 3.0
     assert F.one_hot(pyrch.tensor(2), 4).tolist() == [0, 0, 1, 0]
+
+
+def test_bce_with_logits_rejects_integer_and_bool_targets_as_torch_does():
+    F = pyrch.nn.functional
+    x = pyrch.randn(3)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        F.binary_cross_entropy_with_logits(x, pyrch.tensor([0, 1, 1]))
+    with pytest.raises(RuntimeError, match="with two bool tensors is not supported"):
+        F.binary_cross_entropy_with_logits(x, pyrch.tensor([False, True, True]))
+    assert F.binary_cross_entropy_with_logits(x, pyrch.tensor([0.0, 1, 1], dtype=pyrch.float64)).dtype \
+        == pyrch.float64

@@ -219,6 +219,17 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size "
                          f"({input.shape})".replace("pyrch.Size", "torch.Size"))
+    if not target.is_floating_point():
+        # torch's kernel works in the target's dtype (so integer and bool targets fail)
+        if target.dtype is _p.bool:
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not "
+                               "supported. Use the `^` or `logical_xor()` operator instead.")
+        from .._dtype import TORCH_NAMES
+        names = {"float32": "Float", "float64": "Double", "float16": "Half"}
+        src = names.get(input.dtype.name, TORCH_NAMES.get(input.dtype.name, input.dtype.name))
+        dst = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
+               "uint8": "Byte"}.get(target.dtype.name, target.dtype.name)
+        raise RuntimeError(f"result type {src} can't be cast to the desired output type {dst}")
     from .functional import softplus
     sp = softplus(-input)          # = -log(sigmoid(x)), finite for every x
     if pos_weight is not None:
