@@ -7,3 +7,4 @@ from . import vision  # noqa: F401
 from . import special_dist  # noqa: F401
 from . import linalg_decomp  # noqa: F401
 from . import shape_extra  # noqa: F401
+from . import math_extra  # noqa: F401

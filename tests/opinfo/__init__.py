@@ -100,3 +100,4 @@ from . import elementwise, reduce, movement, index, linalg, creation, nn, comm  
 from . import vision  # noqa: E402,F401
 from . import special_dist  # noqa: E402,F401
 from . import shape_extra  # noqa: E402,F401
+from . import math_extra  # noqa: E402,F401
