@@ -22,8 +22,9 @@ def _like(out, a):
 
 @op("lgamma", kind="elementwise", dtype="float")
 def lgamma(xp, a):
-    """log |Gamma(input)|, elementwise."""
-    return _like(special(xp).gammaln(a), a)
+    """log |Gamma(input)|, elementwise (+inf at -inf, as torch; scipy's gammaln gives -inf)."""
+    out = special(xp).gammaln(a)
+    return _like(xp.where(xp.isneginf(a), xp.inf, out), a)
 
 
 @op("digamma", kind="elementwise", dtype="float")
