@@ -14,8 +14,9 @@ def _eps_shape(d, sample_shape):
     return tuple(d._extended_shape(sample_shape))
 
 
-class Normal(Distribution):
-    """Normal(loc, scale): the Gaussian with mean `loc` and standard deviation `scale`."""
+class _LocScale(Distribution):
+    """A location-scale family on the reals (Normal, Laplace): `loc` and `scale`
+    broadcast together, mean = mode = loc."""
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
     has_rsample = True
@@ -32,6 +33,10 @@ class Normal(Distribution):
     @property
     def mode(self):
         return self.loc
+
+
+class Normal(_LocScale):
+    """Normal(loc, scale): the Gaussian with mean `loc` and standard deviation `scale`."""
 
     @property
     def stddev(self):
@@ -122,24 +127,8 @@ class Uniform(Distribution):
         return (self.high - self.low).log()
 
 
-class Laplace(Distribution):
+class Laplace(_LocScale):
     """Laplace(loc, scale): density exp(-|x - loc| / scale) / (2 scale)."""
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch = Size() if is_number(loc) and is_number(scale) else self.loc.size()
-        super().__init__(batch, validate_args=validate_args)
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):

@@ -444,22 +444,8 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def _nanmedian_along(x, d, keepdim):
-    from .sort import argsort
-    from .scatter import gather
-    order = argsort(x, d, False, True)          # stable; NaN sorts last
-    if x.dtype.is_floating_point:
-        k = x.isnan().logical_not().sum(d, keepdim=True)
-        pos = where(k > 0, (k - 1) // 2, 0)
-    else:
-        from .movement import narrow
-        pos = None
-        idx = narrow(order, d, (x.shape[d] - 1) // 2, 1)
-    if pos is not None:
-        idx = gather(order, d, pos)
-    vals = gather(x, d, idx)
-    if not keepdim:
-        vals, idx = vals.squeeze(d), idx.squeeze(d)
-    return vals, idx
+    from .reduce import _median_along
+    return _median_along(x, d, keepdim, skip_nan=True)
 
 
 @composite("nanmedian")

@@ -931,16 +931,20 @@ _MedianT = _return_type("median")
 _AminmaxT = _return_type("aminmax", ("min", "max"))
 
 
-def _median_along(x, d, keepdim):
+def _median_along(x, d, keepdim, skip_nan=False):
     """(values, indices) of the lower median along `d` of a tensor with ndim >= 1; a slice
-    holding NaN gives NaN and the index of its first NaN."""
+    holding NaN gives NaN and the index of its first NaN, or with `skip_nan` (nanmedian)
+    the lower median of its other entries (NaN only when all are)."""
     from .sort import argsort
     from .scatter import gather
     from .elementwise import where
     n = x.shape[d]
     order = argsort(x, d, False, True)          # stable; NaN sorts last
     at = (n - 1) // 2
-    if x.dtype.is_floating_point:
+    if x.dtype.is_floating_point and skip_nan:
+        k = x.isnan().logical_not().sum(d, keepdim=True)
+        pos = where(k > 0, (k - 1) // 2, 0)
+    elif x.dtype.is_floating_point:
         nans = x.isnan().sum(d, keepdim=True)
         pos = where(nans > 0, n - nans, at)
     else:

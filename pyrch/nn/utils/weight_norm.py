@@ -80,9 +80,14 @@ def weight_norm(module, name="weight", dim=0):
 
 def remove_weight_norm(module, name="weight"):
     """Undo weight_norm: `<name>` becomes a plain parameter holding the current weight."""
+    return _remove_hook(module, name, WeightNorm, "weight_norm")
+
+
+def _remove_hook(module, name, kind, what):
+    """Remove the `kind` pre-hook reparametrizing `<name>` (weight_norm, spectral_norm)."""
     for k, (hook, _) in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, WeightNorm) and hook.name == name:
+        if isinstance(hook, kind) and hook.name == name:
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")
