@@ -110,14 +110,7 @@ class CudaExecutor:
         self.host_slots = list(plan.inputs) + list(plan.params)
         self.stats = {"fused_kernels": 0, "fused_reductions": 0, "fallback_groups": 0,
                       "calls": 0, "graph_captures": 0, "graph_launches": 0, "graph_error": None}
-        reads = {}
-        for st in plan.steps:
-            for kind, k in st.args:
-                if kind == "s":
-                    reads[k] = reads.get(k, 0) + 1
-        escaping = {k for kind, k in plan.outputs if kind == "s"}
-        escaping.update(ref[1] for _, _, ref in plan.writes if ref is not None and ref[0] == "s")
-        escaping.update(s for _, s, _, _ in plan.guards)
+        reads, escaping = plan.reads(), plan.escaping()
         self.steps = []
         self.labels = []        # what each entry of self.steps runs, for profiles (bench_gpu.py)
         self.step_outs = []     # the slots a call step writes (None: a fused step)

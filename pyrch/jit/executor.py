@@ -66,15 +66,7 @@ class Executor:
         of its outputs (float32) computes them in the same C pass (the group's C program
         accumulates them; see pyrch/_C/vm.h `out_acc`), and an output only those
         reductions read is then never stored; the reductions' own steps do nothing."""
-        plan = self.plan
-        reads = {}
-        for st in steps:
-            for kind, k in st.args:
-                if kind == "s":
-                    reads[k] = reads.get(k, 0) + 1
-        escaping = {k for kind, k in plan.outputs if kind == "s"}
-        escaping.update(ref[1] for _, _, ref in plan.writes if ref is not None and ref[0] == "s")
-        escaping.update(slot for _, slot, _, _ in plan.guards)
+        reads, escaping = self.plan.reads(), self.plan.escaping()
         out = []
         i = 0
         while i < len(steps):

@@ -130,6 +130,22 @@ class Plan:
         self.buffers = buffers              # [(shape, dtype name)]
         self.slot_of = slot_of
 
+    def reads(self):
+        """How many step arguments read each slot."""
+        n = {}
+        for st in self.steps:
+            for kind, k in st.args:
+                if kind == "s":
+                    n[k] = n.get(k, 0) + 1
+        return n
+
+    def escaping(self):
+        """Slots a replay hands out: outputs, values written to state, guarded values."""
+        esc = {k for kind, k in self.outputs if kind == "s"}
+        esc.update(ref[1] for _, _, ref in self.writes if ref is not None and ref[0] == "s")
+        esc.update(slot for _, slot, _, _ in self.guards)
+        return esc
+
     def __repr__(self):
         return "\n".join([f"Plan({self.n_slots} slots, {len(self.buffers)} buffers)"] +
                          [f"  {s!r}" for s in self.steps])
