@@ -745,3 +745,57 @@ def test_summed_outputs_are_checked():
     out = np.empty((1, 8), np.float32)
     k([x], [out], (4, 8))
     np.testing.assert_array_equal(out, np.full((1, 8), -4.0, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_batches_that_take_two_strides(dtype):
+    """Batch dims that do not collapse into one stride (attention: heads split off a
+    projection, then transposed) run in place with two batch strides, not copied."""
+    rng = np.random.default_rng(6)
+    qkv = rng.standard_normal((5, 24, 3 * 64)).astype(dtype)
+    heads = [qkv[:, :, i * 64:(i + 1) * 64].reshape(5, 24, 4, 16).transpose(0, 2, 1, 3)
+             for i in range(3)]
+    q, k, v = heads
+    assert gemm._two_level(q, k.swapaxes(-1, -2)) is not None
+    att = rng.standard_normal((5, 4, 24, 24)).astype(dtype)
+    x5 = rng.standard_normal((3, 2, 4, 40, 30)).astype(dtype).transpose(2, 0, 1, 3, 4)   # 5-D
+    y5 = rng.standard_normal((4, 3, 2, 30, 50)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for a, b in [(q, k.swapaxes(-1, -2)), (att, v), (att.swapaxes(-1, -2), v), (x5, y5)]:
+        ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        got = gemm.mm(a, b)
+        if got is None:                     # below the size gemm.mm takes: force it
+            got = np.empty(ref.shape, dtype)
+            L, F = C._lib, C._ffi
+            two = gemm._two_level(a, b)
+            assert two is not None
+            batch = int(np.prod(a.shape[:-2]))
+            m, kk = a.shape[-2:]
+            n = b.shape[-1]
+            g = gemm._struct(F, a, b, got, gemm._layout(a), gemm._layout(b), (batch, m, n, kk),
+                             (two[1], two[3], m * n), n, got.nbytes)
+            g.batch_in, g.stride_a_in, g.stride_b_in = two[0], two[2], two[4]
+            g.alpha, g.nthreads = 1.0, 2
+            assert L.pyrch_gemm(g) == 0
+        np.testing.assert_allclose(got, ref, **tol)
+
+
+def test_gemm_two_level_batches_are_bounds_checked():
+    """A batch count the inner level does not divide, or strides reaching past a buffer,
+    are rejected before any product runs (never read out of bounds)."""
+    a = np.ones((4, 8, 8), np.float32)
+    b = np.ones((4, 8, 8), np.float32)
+    out = np.empty((4, 8, 8), np.float32)
+    L, F = C._lib, C._ffi
+
+    def struct(batch_in, sa, sa_in):
+        g = gemm._struct(F, a, b, out, gemm._layout(a), gemm._layout(b), (4, 8, 8, 8),
+                         (sa, 64, 64), 8, out.nbytes)
+        g.batch_in, g.stride_a_in, g.stride_b_in = batch_in, sa_in, 0
+        g.alpha, g.nthreads = 1.0, 1
+        return g
+    assert L.pyrch_gemm(struct(2, 128, 64)) == 0            # 2 x 2 entries, inside a
+    assert L.pyrch_gemm(struct(3, 128, 64)) != 0            # 3 does not divide 4
+    assert L.pyrch_gemm(struct(2, 128, 100)) != 0           # the inner stride reaches past a
+    assert L.pyrch_gemm(struct(2, 1000, 64)) != 0           # the outer stride reaches past a
+    assert L.pyrch_gemm(struct(2, 128, -64)) != 0           # negative strides are refused

@@ -21,18 +21,30 @@ static void blas_single_threaded(void)
     }
 }
 
-/* Last element index (in elements) a stored matrix of rows x cols with leading dim ld reaches. */
+/* Whether every element of `batch` stored rows x cols matrices (leading dim ld; entry b
+ * at (b / batch_in) * stride + (b % batch_in) * stride_in) lies within nbytes. */
 static int fits(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch,
-                int64_t nbytes, int isz)
+                int64_t batch_in, int64_t stride_in, int64_t nbytes, int isz)
 {
     if (rows == 0 || cols == 0 || batch == 0)
         return 1;
-    if (ld < cols || ld < 1 || stride < 0)
+    if (ld < cols || ld < 1 || stride < 0 || stride_in < 0)
         return 0;
     int64_t last = (rows - 1) * ld + cols;
-    if (stride > 0)
+    if (batch_in > 1) {
+        if (batch % batch_in)
+            return 0;
+        last += (batch / batch_in - 1) * stride + (batch_in - 1) * stride_in;
+    } else if (stride > 0)
         last += (batch - 1) * stride;
     return last <= nbytes / isz;
+}
+
+/* Element offset of batch entry b in an operand with strides (stride, stride_in). */
+static inline int64_t batch_off(const pyrch_gemm_t *g, int64_t b, int64_t stride, int64_t stride_in)
+{
+    return g->batch_in > 1 ? (b / g->batch_in) * stride + (b % g->batch_in) * stride_in
+                           : b * stride;
 }
 
 /* One row of C: + bias, then the activation. A loop per activation (the switch outside
@@ -104,8 +116,8 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
         ? pyrch_small_sgemm_kind(g->trans_a, g->trans_b, g->m, g->n, g->k) : PYRCH_SMALL_NONE;
     for (int64_t b = b0; b < b1; b++) {
         if (g->dtype == PYRCH_F32) {
-            const float *A = (const float *)g->a + b * g->stride_a + oa;
-            const float *B = (const float *)g->b + b * g->stride_b + ob;
+            const float *A = (const float *)g->a + batch_off(g, b, g->stride_a, g->stride_a_in) + oa;
+            const float *B = (const float *)g->b + batch_off(g, b, g->stride_b, g->stride_b_in) + ob;
             float *Cm = (float *)g->c + b * g->stride_c + oc;
             if (g->k == 0) {
                 for (int64_t i = 0; i < m; i++)
@@ -120,8 +132,8 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
                 epilogue_f32(Cm, m, n, g->ldc, g->bias ? (const float *)g->bias + obias : NULL,
                              g->bias_kind, g->act);
         } else {
-            const double *A = (const double *)g->a + b * g->stride_a + oa;
-            const double *B = (const double *)g->b + b * g->stride_b + ob;
+            const double *A = (const double *)g->a + batch_off(g, b, g->stride_a, g->stride_a_in) + oa;
+            const double *B = (const double *)g->b + batch_off(g, b, g->stride_b, g->stride_b_in) + ob;
             double *Cm = (double *)g->c + b * g->stride_c + oc;
             if (g->k == 0) {
                 for (int64_t i = 0; i < m; i++)
@@ -168,9 +180,13 @@ int pyrch_gemm(const pyrch_gemm_t *g)
         return PYRCH_OK;
     if ((g->k > 0 && (g->a == NULL || g->b == NULL)) || g->c == NULL)
         return PYRCH_E_NULL;
-    if ((g->k > 0 && (!fits(ar, ac, g->lda, g->stride_a, g->batch, g->nbytes_a, isz) ||
-                      !fits(br, bc, g->ldb, g->stride_b, g->batch, g->nbytes_b, isz))) ||
-        !fits(g->m, g->n, g->ldc, g->stride_c, g->batch, g->nbytes_c, isz) ||
+    if (g->batch_in < 0 || (g->batch_in > 1 && g->batch % g->batch_in))
+        return PYRCH_E_COUNT;
+    if ((g->k > 0 && (!fits(ar, ac, g->lda, g->stride_a, g->batch, g->batch_in, g->stride_a_in,
+                            g->nbytes_a, isz) ||
+                      !fits(br, bc, g->ldb, g->stride_b, g->batch, g->batch_in, g->stride_b_in,
+                            g->nbytes_b, isz))) ||
+        !fits(g->m, g->n, g->ldc, g->stride_c, g->batch, 1, 0, g->nbytes_c, isz) ||
         (g->stride_c == 0 && g->batch > 1))
         return PYRCH_E_BOUNDS;
     if (g->bias_kind != PYRCH_BIAS_NONE) {

@@ -22,6 +22,11 @@ typedef struct {
     char *c; int64_t ldc, stride_c, nbytes_c;
     const char *bias; int64_t nbytes_bias;
     double alpha, beta;
+    /* two-level batches (attention's heads split off a projection, then transposed: the
+     * batch dims do not collapse into one stride): batch entry b is A + (b / batch_in) *
+     * stride_a + (b % batch_in) * stride_a_in, the same for B; C stays b * stride_c.
+     * batch_in <= 1: one level (stride_a, stride_b only). */
+    int64_t batch_in, stride_a_in, stride_b_in;
 } pyrch_gemm_t;
 
 int pyrch_gemm(const pyrch_gemm_t *g);

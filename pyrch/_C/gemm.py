@@ -140,6 +140,36 @@ def _as3(x, batch):
     return np.lib.stride_tricks.as_strided(x, (batch,) + x.shape[-2:], (step,) + x.strides[-2:])
 
 
+def _one_stride(shape, strides, isz):
+    """The element stride walking dims `shape` as one flat index, 0 for no dims, or None."""
+    dims = [(n, st) for n, st in zip(shape, strides) if n != 1]
+    if not dims:
+        return 0
+    for (_, s0), (n1, s1) in zip(dims, dims[1:]):
+        if s0 != s1 * n1:
+            return None
+    st = dims[-1][1]
+    return st // isz if st >= 0 and st % isz == 0 else None
+
+
+def _two_level(a, b):
+    """(batch_in, a's outer and inner element strides, b's) when the common batch dims of
+    a and b split into an outer and an inner group each walkable by one stride, else None."""
+    dims = a.shape[:-2]
+    isz = a.itemsize
+    for cut in range(1, len(dims)):
+        found = []
+        for x in (a, b):
+            so = _one_stride(dims[:cut], x.strides[:cut], isz)
+            si = _one_stride(dims[cut:], x.strides[cut:-2], isz)
+            if so is None or si is None:
+                break
+            found += [so, si]
+        else:
+            return (_prod(dims[cut:]),) + tuple(found)
+    return None
+
+
 def _small_kind(trans_a, trans_b, m, n, k):
     """Which smallgemm.c kernel the C side would use for this float32 product (0: OpenBLAS)."""
     from . import lib
@@ -188,6 +218,7 @@ def mm(a, b, out=None):
     n = b.shape[-1]
     if b.shape[-2] != k:
         return None
+    two = None
     if b.ndim == 2:
         batch = 1
         if a.ndim > 2:
@@ -209,15 +240,19 @@ def mm(a, b, out=None):
         if a.shape[:-2] != b.shape[:-2]:
             return None
         batch = _prod(a.shape[:-2])
-        # batch dims that do not collapse into one (attention's heads split off a
-        # projection, then transposed): a contiguous copy, cheaper than numpy's
-        # one-product-at-a-time loop
-        a2 = _as3(a, batch)
-        if a2 is None:
-            a2 = _as3(np.ascontiguousarray(a), batch)
-        b2 = _as3(b, batch)
-        if b2 is None:
-            b2 = _as3(np.ascontiguousarray(b), batch)
+        a2, b2 = _as3(a, batch), _as3(b, batch)
+        if a2 is None or b2 is None:
+            # batch dims that do not collapse into one (attention's heads split off a
+            # projection, then transposed): two levels of batch strides when they make
+            # two, else a contiguous copy (cheaper than numpy's product-at-a-time loop)
+            two = _two_level(a, b)
+            if two is not None:
+                a2, b2 = a, b
+            else:
+                if a2 is None:
+                    a2 = _as3(np.ascontiguousarray(a), batch)
+                if b2 is None:
+                    b2 = _as3(np.ascontiguousarray(b), batch)
         out_shape = a.shape[:-1] + (n,)
     if m * n * k * batch < _MIN_MACS:
         return None
@@ -250,9 +285,15 @@ def mm(a, b, out=None):
     elif type(out) is not np.ndarray or out.shape != out_shape or out.dtype != dt \
             or not out.flags.c_contiguous or np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return None
-    strides = (a2.strides[0] // a2.itemsize if a2.ndim == 3 else 0,
-               b2.strides[0] // b2.itemsize if b2.ndim == 3 else 0, m * n) if batch > 1 else (0, 0, 0)
+    if two is not None:
+        batch_in, sa, sa_in, sb, sb_in = two
+        strides = (sa, sb, m * n)
+    else:
+        strides = (a2.strides[0] // a2.itemsize if a2.ndim == 3 else 0,
+                   b2.strides[0] // b2.itemsize if b2.ndim == 3 else 0, m * n) if batch > 1 else (0, 0, 0)
     g = _struct(F, a2, b2, out, la, lb, (batch, m, n, k), strides, n, out.nbytes)
+    if two is not None:
+        g.batch_in, g.stride_a_in, g.stride_b_in = batch_in, sa_in, sb_in
     g.alpha = 1.0
     g.nthreads = _state["threads"]()
     rc = L.pyrch_gemm(g)
