@@ -149,11 +149,12 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
                     res.append(t)
                     continue
             res.append(get_buf(b) if b >= 0 else np.empty(shape, dtype=dt))
-        sums = []
-        for _, b, rshape, kshape, _ in red_plan:
-            r = get_buf(b) if b >= 0 else np.empty(rshape, dtype=f32)
-            sums.append(r)
-            res.append(r.reshape(kshape))
+        if red_plan:
+            sums = []
+            for _, b, rshape, kshape, _ in red_plan:
+                r = get_buf(b) if b >= 0 else np.empty(rshape, dtype=f32)
+                sums.append(r)
+                res.append(r.reshape(kshape))
         # NOTE: a plan's values have fixed shapes and dtypes and the outputs are always
         # C-contiguous, so only the inputs' strides can change the layout between replays
         # (shapes stay in the key: the C side trusts a layout's buffer extents)
@@ -168,9 +169,10 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
             kernel([np.ascontiguousarray(a) for a in xs], res, group_shape)
         for (s, _, _, _), r in zip(out_plan, res):
             v[s] = r
-        for (s, _, _, _, scale), r in zip(red_plan, sums):
-            if scale is not None:
-                np.multiply(r, scale, out=r)
-            v[s] = r
+        if red_plan:
+            for (s, _, _, _, scale), r in zip(red_plan, sums):
+                if scale is not None:
+                    np.multiply(r, scale, out=r)
+                v[s] = r
     step.native = True
     return step
