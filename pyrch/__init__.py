@@ -63,6 +63,7 @@ def numel(input):
 
 
 from . import backends  # noqa: E402,F401
+from ._tensor_extra import layout, strided  # noqa: E402,F401  (x.addcdiv_, x.lu(), x.new(...), ...)
 from . import _aliases  # noqa: E402  (torch.exp_, torch.conv2d, torch.is_nonzero, ...)
 _aliases.install(globals())
 

@@ -272,7 +272,8 @@ def _run_one(root, g0, retain_graph, create_graph):
                     if e._hooks:
                         g = _run_hooks(e._hooks, g)
                     old = e._grad
-                    if old is not None and not create_graph and not g._rg and not old._rg:
+                    if old is not None and not create_graph and not g._rg and not old._rg \
+                            and e._extra is None:
                         # the common case of _accumulate, inlined: add into .grad in place
                         od, gd = old._data, g._data
                         if type(od) is _ndarray and od.shape == gd.shape and od.flags.writeable \
@@ -366,6 +367,9 @@ def _accumulate(leaf, g, create_graph, stored):
         old._vc[0] += 1
     else:
         old.add_(g)
+    if leaf._extra is not None:      # register_post_accumulate_grad_hook's hooks
+        for h in list(leaf._extra.get("post_accumulate_grad_hooks", ())):
+            h(leaf)
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
