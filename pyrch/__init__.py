@@ -44,6 +44,7 @@ from ._C import set_num_threads, get_num_threads  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
 from . import distributions  # noqa: E402,F401
 from . import special  # noqa: E402,F401  (torch.special)
+from . import func  # noqa: E402,F401  (torch.func)
 from math import inf, nan, pi, e  # noqa: E402,F401  (torch.inf, torch.pi, ...)
 
 

@@ -9,3 +9,4 @@ from .anomaly import (set_detect_anomaly, detect_anomaly, is_anomaly_enabled,  #
                       is_anomaly_check_nan_enabled)
 from . import function, anomaly  # noqa: F401
 from .grad_mode import is_inference_mode_enabled  # noqa: F401
+from . import functional  # noqa: F401,E402
