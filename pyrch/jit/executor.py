@@ -148,6 +148,7 @@ class Executor:
         shape, kdim = tuple(vo.shape), va.shape[-1]
         get_buf = self._buffer
         matmul, same_as_mm = gemm.matmul, gemm.same_as_mm
+        may_share = np.may_share_memory
         slow = [None]
 
         def step(v):
@@ -161,7 +162,11 @@ class Executor:
                     # the same way, so float64 stays bitwise equal to eager
                     if not same_as_mm(a2, w):
                         raise TypeError
-                    out = get_buf(b) if b >= 0 else np.empty(shape, dtype=dt)
+                    out = get_buf(b) if b >= 0 else None
+                    # the plan may give the add's buffer to the matmul's operand (its last
+                    # reader was the matmul step): the fused GEMM still reads it, so not there
+                    if out is None or may_share(out, a) or may_share(out, w) or may_share(out, bias):
+                        out = np.empty(shape, dtype=dt)
                     matmul(a2, w, out.reshape(-1, n), bias=bias, act=act)
                     v[o] = out
                     return

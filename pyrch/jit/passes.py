@@ -190,9 +190,12 @@ def _rewrite(n, ins, out, consts, made):
                 return src
             return [n.replace(inputs=(src,), attrs=(("dims", comp),))]
         if inner.op == "matmul" and dims == (1, 0) and len(inner.inputs) == 2 and \
-                all(isinstance(v, Value) and len(v.shape) == 2 for v in inner.inputs):
+                all(isinstance(v, Value) and len(v.shape) == 2 for v in inner.inputs) and \
+                out.dtype.name != "float64":
             # (A @ B).T -> B.T @ A.T: BLAS reads transposed operands for free, and the
-            # result comes out contiguous (a weight gradient feeding the optimizer)
+            # result comes out contiguous (a weight gradient feeding the optimizer).
+            # Not in float64, which must stay bitwise equal to eager: BLAS blocks the
+            # two products differently and rounds them differently once k is large.
             A, B = inner.inputs
             nodes, tr = [], []
             for v in (B, A):
@@ -241,8 +244,11 @@ def _gelu_backward_nodes(g, a, out, src, scope):
         v = Value(a.shape, a.dtype)
         nodes.append(Node(op, ins, (), (v,), src, scope))
         return v
-    cdf = mk("mul", mk("add", mk("erf", mk("mul", a, c(0.7071067811865476))), 1.0), 0.5)
-    pdf = mk("mul", mk("exp", mk("mul", mk("mul", a, a), -0.5)), c(0.3989422804014327))
+    # the op's own constants: 1 / sqrt(2) is 0.7071067811865475, an ulp below the
+    # literal 0.7071067811865476 this used to write, which broke float64 bitwise equality
+    from ..ops.elementwise_nn import _INV_SQRT2, _INV_SQRT_2PI
+    cdf = mk("mul", mk("add", mk("erf", mk("mul", a, c(_INV_SQRT2))), 1.0), 0.5)
+    pdf = mk("mul", mk("exp", mk("mul", mk("mul", a, a), -0.5)), c(_INV_SQRT_2PI))
     total = mk("add", cdf, mk("mul", a, pdf))
     nodes.append(Node("mul", (g, total), (), (out,), src, scope))
     return nodes

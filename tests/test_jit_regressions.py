@@ -1,0 +1,67 @@
+"""Small deterministic reproducers of traced-vs-eager mismatches found by
+tests/test_jit_random_programs.py (each names the bug it pins)."""
+import numpy as np
+import pytest
+
+import pyrch
+from pyrch import jit
+
+F = pyrch.nn.functional
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", [None, "relu"])
+def test_fused_linear_output_does_not_overwrite_its_own_input(dtype, act):
+    """matmul -> matmul + bias under no_grad: the plan handed the add's buffer to the
+    second matmul's input (its last reader was that matmul), and the fused GEMM with a
+    bias epilogue then wrote its output over the operand it was still reading (garbage
+    of ~1e19 in float32 from the first replay on)."""
+    rng = np.random.default_rng(0)
+    w1 = pyrch.tensor(rng.standard_normal((256, 8)).astype(dtype))
+    w2 = pyrch.tensor(rng.standard_normal((256, 256)).astype(dtype))
+    b2 = pyrch.tensor(rng.standard_normal(256).astype(dtype))
+    w3 = pyrch.tensor(rng.standard_normal((5, 256)).astype(dtype))
+
+    def fn(x):
+        h = F.linear(F.linear(x, w1), w2, b2)      # 16 x 256 x 256: the C GEMM path
+        return F.linear(h.relu() if act else h, w3)
+    f = jit.trace(fn)
+    with pyrch.no_grad():
+        for _ in range(4):
+            x = pyrch.tensor(rng.standard_normal((16, 8)).astype(dtype))
+            np.testing.assert_array_equal(f(x).numpy(), fn(x).numpy())
+    assert f.stats.hits == 2
+
+
+def test_transposed_matmul_float64_stays_bitwise():
+    """(A @ B).T was rewritten to B.T @ A.T in every dtype; BLAS rounds the two
+    products differently once k is large (300: ~1e-13 apart), so a float64 replay was
+    no longer bitwise equal to eager. The rewrite is now float32-only."""
+    rng = np.random.default_rng(0)
+    w = pyrch.tensor(rng.standard_normal((300, 300)))
+
+    def fn(x):
+        e = x @ w
+        return (e.t() * 3 + e).tanh()
+    f = jit.trace(fn)
+    for _ in range(4):
+        x = pyrch.tensor(rng.standard_normal((300, 300)))
+        np.testing.assert_array_equal(f(x).numpy(), fn(x).numpy())
+    assert f.stats.hits == 2
+
+
+
+def test_gelu_backward_float64_stays_bitwise():
+    """The traced gelu_backward (spelled out so it fuses with the forward) multiplied by
+    the literal 0.7071067811865476 where the op uses 1 / sqrt(2) = 0.7071067811865475:
+    float64 gradients through gelu were an ulp off eager."""
+    rng = np.random.default_rng(0)
+
+    def fn(x):
+        h = F.gelu(x)
+        return pyrch.autograd.grad((h * h).sum(), x)[0]
+    f = jit.trace(fn)
+    for _ in range(4):
+        x = pyrch.tensor(rng.standard_normal((3, 5)), requires_grad=True)
+        np.testing.assert_array_equal(f(x).numpy(), fn(x).numpy())
+    assert f.stats.hits == 2
