@@ -68,6 +68,10 @@ def _inplace_writes(plan, g, roots):
     """
     if plan.guards:
         return {}
+    # a read of a view of the state (a reshape of a weight) reads the state too: the last
+    # read counts every value whose memory may be the state's (a fused update once wrote a
+    # weight in place while a later cat still read it through a reshape)
+    value_at = {s: v for v, s in plan.slot_of.items()}
     producer, last_read = {}, {}
     for k, st in enumerate(plan.steps):
         for s in st.outs:
@@ -75,6 +79,9 @@ def _inplace_writes(plan, g, roots):
         for kind, s in st.args:
             if kind == "s":
                 last_read[s] = k
+                v = value_at.get(s)
+                for r in (roots.get(v, ()) if v is not None else ()):
+                    last_read[("root", r)] = k
     out_roots = set()
     for x in g.outputs:
         if isinstance(x, Value):
@@ -87,7 +94,8 @@ def _inplace_writes(plan, g, roots):
         k = producer.get(vslot)
         if k is None or plan.steps[k].kind != "fused" or pslot in taken:
             continue
-        if last_read.get(pslot, -1) > k or g.params[i] in out_roots:
+        if last_read.get(pslot, -1) > k or last_read.get(("root", g.params[i]), -1) > k or \
+                g.params[i] in out_roots:
             continue
         if any(ref2 == ("s", vslot) for ref2 in plan.outputs):
             continue
