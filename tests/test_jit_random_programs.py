@@ -605,13 +605,24 @@ def _run_mlp(spec, seed, traced):
 @example(spec=(3, [8, 5, 5, 5], [(False, "gelu", None), (False, None, None), (True, None, "batchnorm")],
                "ce", "adam", 0.1, np.float64), seed=0)
 # regression: the traced gelu backward used 0.7071067811865476, the op 1 / sqrt(2)
+@example(spec=(3, [256, 256, 64], [(False, "gelu", "dropout"), (True, None, None)], "ce", "adam",
+               0.1, np.float32), seed=0)
+# float32 tolerance: an output near 0 among outputs of ~100 (see below)
 @given(mlps(), st.integers(0, 2 ** 20))
 def test_random_mlps_train_then_eval_traced_match_eager(spec, seed):
     eager = _run_mlp(spec, seed, False)
     traced = _run_mlp(spec, seed, True)
-    tol = dict(rtol=1e-12, atol=1e-12) if spec[-1] == np.float64 else dict(rtol=2e-4, atol=2e-5)
     for k, (e, t) in enumerate(zip(eager, traced)):
         for a, b in zip(e, t):
+            if spec[-1] == np.float64:
+                tol = dict(rtol=1e-12, atol=1e-12)
+            else:
+                # NOTE: float32 rounding in a sum scales with the terms summed, not with the
+                # result: an output of 0.02 computed beside outputs of ~100 carries an error
+                # of ~1e-4 after a few Adam steps at lr 0.1 (the traced GELU and GEMMs round
+                # differently from eager's). The absolute tolerance follows the array's scale.
+                scale = float(np.abs(a).max()) if np.size(a) else 1.0
+                tol = dict(rtol=2e-4, atol=2e-5 * max(1.0, scale))
             np.testing.assert_allclose(b, a, **tol, err_msg=f"call {k}")
 
 
