@@ -75,6 +75,6 @@ class lazy_property:
 
 
 def one_hot(index, num_classes, dtype):
-    """index (any shape, 0-dim included) as one-hot vectors along a new last dim."""
-    classes = pyrch.arange(num_classes, device=index.device)
-    return (index.unsqueeze(-1) == classes).to(dtype)
+    """index (int64, any shape, 0-dim included) as one-hot vectors of `dtype` along a new
+    last dim (F.one_hot in the distribution's dtype)."""
+    return pyrch.nn.functional.one_hot(index, num_classes).to(dtype)
