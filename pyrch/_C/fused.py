@@ -145,17 +145,14 @@ def compile_group(n_in, steps, outputs, dtype, acc=None):
         text.append(f"r{dst} = {steps[k][0]}({', '.join('r%d' % s for s in srcs[:len(args)])})")
     out_regs = [reg_of[o] for o in outputs]
     code = np.asarray(code_rows, dtype=np.int32).reshape(-1, 5)
-    if acc is not None and (len(acc) != len(outputs) or not any(acc)):
-        acc = None if acc is None or not any(acc) else \
-            _raise(ValueError(f"acc has {len(acc)} flags for {len(outputs)} outputs"))
+    if acc is not None and len(acc) != len(outputs):
+        raise ValueError(f"acc has {len(acc)} flags for {len(outputs)} outputs")
+    if acc is not None and not any(acc):
+        acc = None
     prog = Program(code, n_in, np.asarray(consts, dtype=np.float64), max(n_regs, 1), out_regs,
                    np.dtype(dtype), "\n".join(text), sum(op_cost(name) for name, _, _ in steps),
                    None if acc is None else tuple(bool(a) for a in acc))
     return FusedKernel(prog)
-
-
-def _raise(err):
-    raise err
 
 
 def merge_dims(shape, strides_list):

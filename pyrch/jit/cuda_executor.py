@@ -39,7 +39,7 @@ import numpy as np
 
 from .._config import flags
 from ..ops.registry import OPS
-from .plan import ufunc_of
+from .plan import reduce_axes, ufunc_of
 
 _KERNELS = {}       # (kind, source, extra) -> cupy kernel object
 _GRAPH_AFTER = 2    # plain replays before a plan is captured as a CUDA graph
@@ -85,12 +85,6 @@ def _reduction_kernel(cp, spec, op_name, out_dtype, count):
 def kernel_cache_size():
     """How many distinct generated kernels this process has built."""
     return len(_KERNELS)
-
-
-def _reduce_axes(op_name, attrs, in_shape, out_shape):
-    """The axes a reduce step sums over (keepdims form), or None if unknown."""
-    from .plan import reduce_axes
-    return reduce_axes(op_name, attrs, in_shape)
 
 
 class CudaExecutor:
@@ -295,7 +289,7 @@ class CudaExecutor:
             bshape = np.broadcast_shapes(*shapes) if shapes else ()
         except ValueError:
             return None
-        axes = _reduce_axes(red.op, red.attrs, in_shape, out_v.shape)
+        axes = reduce_axes(red.op, red.attrs, in_shape)
         if axes is None or tuple(bshape) != tuple(in_shape):
             return None
         count = 1

@@ -15,6 +15,7 @@ import time
 import numpy as np
 from numpy import ndarray
 
+from .._config import flags
 from .._dispatch import state
 
 from ..ops.registry import OPS
@@ -150,6 +151,7 @@ class Executor:
         matmul, same_as_mm = gemm.matmul, gemm.same_as_mm
         may_share = np.may_share_memory
         slow = [None]
+        layouts = {}
 
         def step(v):
             a, w, bias = v[ia], v[iw], v[bias_slot]
@@ -159,8 +161,13 @@ class Executor:
                         raise TypeError
                     a2 = a if a.ndim == 2 else a.reshape(-1, kdim)
                     # only where eager's matmul makes the same C call: the sum then rounds
-                    # the same way, so float64 stays bitwise equal to eager
-                    if not same_as_mm(a2, w):
+                    # the same way, so float64 stays bitwise equal to eager (decided once
+                    # per operand layout: shapes and dtypes are the plan's)
+                    key = (a2.strides, w.strides, flags.c)
+                    same = layouts.get(key)
+                    if same is None:
+                        same = layouts[key] = same_as_mm(a2, w)
+                    if not same:
                         raise TypeError
                     out = get_buf(b) if b >= 0 else None
                     # the plan may give the add's buffer to the matmul's operand (its last
