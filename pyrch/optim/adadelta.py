@@ -8,7 +8,7 @@ torch's update rule.
 >>> round(w.item(), 4)
 0.9968
 """
-from .optimizer import Optimizer, _bump_step, _pyrch, _use_grad
+from .optimizer import Optimizer, _bump_step, _init_state, _pyrch, _use_grad
 
 __all__ = ["Adadelta"]
 
@@ -33,14 +33,11 @@ class Adadelta(Optimizer):
     @_use_grad
     def step(self):
         """One Adadelta update of every parameter that has a gradient."""
-        pyrch = _pyrch()
         for group in self.param_groups:
             params, grads, states = self._params_with_grad(group)
             for p, s in zip(params, states):
                 if "square_avg" not in s:
-                    s["step"] = pyrch.zeros((), dtype=pyrch.float32, device=p.device)
-                    s["square_avg"] = pyrch.zeros_like(p)
-                    s["acc_delta"] = pyrch.zeros_like(p)
+                    _init_state(s, p, ("square_avg", "acc_delta"), step=True)
             for s, p in zip(states, params):
                 _bump_step(s, p)       # kept for torch's state layout; the rule does not use it
             _adadelta_update(params, grads, [s["square_avg"] for s in states],

@@ -8,8 +8,8 @@
 tensor([ 0.9000, -0.9000], requires_grad=True)
 """
 from . import _fused
-from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _pyrch,
-                        _use_grad)
+from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _init_state,
+                        _pyrch, _use_grad)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -30,15 +30,12 @@ class Adam(Optimizer):
     @_use_grad
     def step(self):
         """One Adam update of every parameter that has a gradient."""
-        pyrch = _pyrch()
         for group in self.param_groups:
             params, grads, states = self._params_with_grad(group)
             for p, s in zip(params, states):
                 if "exp_avg" not in s:
-                    s["exp_avg"] = pyrch.zeros_like(p)
-                    s["exp_avg_sq"] = pyrch.zeros_like(p)
-                    if group["amsgrad"]:
-                        s["max_exp_avg_sq"] = pyrch.zeros_like(p)
+                    _init_state(s, p, ("exp_avg", "exp_avg_sq") +
+                                (("max_exp_avg_sq",) if group["amsgrad"] else ()))
             beta1, beta2 = group["betas"]
             _adam_update(params, grads, [s["exp_avg"] for s in states],
                          [s["exp_avg_sq"] for s in states],

@@ -7,8 +7,8 @@
 >>> round(w.item(), 4)
 0.9
 """
-from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _pyrch,
-                        _use_grad)
+from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _init_state,
+                        _pyrch, _use_grad)
 
 __all__ = ["Adamax"]
 
@@ -27,13 +27,11 @@ class Adamax(Optimizer):
     @_use_grad
     def step(self):
         """One Adamax update of every parameter that has a gradient."""
-        pyrch = _pyrch()
         for group in self.param_groups:
             params, grads, states = self._params_with_grad(group)
             for p, s in zip(params, states):
                 if "exp_avg" not in s:
-                    s["exp_avg"] = pyrch.zeros_like(p)
-                    s["exp_inf"] = pyrch.zeros_like(p)
+                    _init_state(s, p, ("exp_avg", "exp_inf"))
             beta1, beta2 = group["betas"]
             _adamax_update(params, grads, [s["exp_avg"] for s in states],
                            [s["exp_inf"] for s in states],

@@ -45,6 +45,16 @@ def _pyrch():
     return pyrch
 
 
+def _init_state(state, param, names, step=False):
+    """A parameter's first optimizer state, in torch's key order: a float32 0-dim `step`
+    first when asked, then a zeros_like(param) buffer under each name."""
+    pyrch = _pyrch()
+    if step:
+        state["step"] = pyrch.zeros((), dtype=pyrch.float32, device=param.device)
+    for name in names:
+        state[name] = pyrch.zeros_like(param)
+
+
 def _bump_step(state, param):
     """Increment (creating if needed) this parameter's step count; return it as a tensor.
 

@@ -7,8 +7,8 @@
 >>> round(w.item(), 4)
 0.8
 """
-from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _pyrch,
-                        _use_grad)
+from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _init_state,
+                        _pyrch, _use_grad)
 
 __all__ = ["RAdam"]
 
@@ -30,14 +30,11 @@ class RAdam(Optimizer):
     @_use_grad
     def step(self):
         """One RAdam update of every parameter that has a gradient."""
-        pyrch = _pyrch()
         for group in self.param_groups:
             params, grads, states = self._params_with_grad(group)
             for p, s in zip(params, states):
                 if "exp_avg" not in s:
-                    s["step"] = pyrch.zeros((), dtype=pyrch.float32, device=p.device)
-                    s["exp_avg"] = pyrch.zeros_like(p)
-                    s["exp_avg_sq"] = pyrch.zeros_like(p)
+                    _init_state(s, p, ("exp_avg", "exp_avg_sq"), step=True)
             beta1, beta2 = group["betas"]
             _radam_update(params, grads, [s["exp_avg"] for s in states],
                           [s["exp_avg_sq"] for s in states],
