@@ -224,6 +224,20 @@ static int run_##SUF(const pyrch_fused_t *p, int64_t b0, int64_t b1, int64_t inn
     for (int k = 0; k < p->n_const; k++)                                                         \
         for (int i = 0; i < PYRCH_BLOCK; i++)                                                    \
             reg[p->n_in + k][i] = (T)p->consts[k];                                               \
+    /* an input with every stride 0 (a 0-dim hyperparameter: the learning rate) is one    \
+     * value for the whole run: its register is filled once, not once a block */         \
+    int whole[PYRCH_MAX_OPERANDS];                                                               \
+    for (int k = 0; k < p->n_in; k++) {                                                          \
+        whole[k] = 1;                                                                            \
+        for (int d = 0; d < nd; d++)                                                             \
+            whole[k] &= p->in_strides[k * nd + d] == 0;                                          \
+        if (whole[k]) {                                                                          \
+            T v;                                                                                 \
+            load_##SUF(&v, p->in_ptr[k], p->in_dtype[k], 0, 1);                                  \
+            for (int i = 0; i < PYRCH_BLOCK; i++)                                                \
+                reg[k][i] = v;                                                                   \
+        }                                                                                        \
+    }                                                                                            \
     const T *src[PYRCH_MAX_REGS];                                                                \
     for (int64_t blk = b0; blk < b1; blk++) {                                                    \
         int64_t outer = blk / nblk_inner;                                                        \
@@ -247,6 +261,8 @@ static int run_##SUF(const pyrch_fused_t *p, int64_t b0, int64_t b1, int64_t inn
                 dst[p->out_reg[k]] = (T *)(p->out_ptr[k] + off);                                 \
             }                                                                                    \
         for (int k = 0; k < p->n_in; k++) {                                                      \
+            if (whole[k])                                                                        \
+                continue;                                                                        \
             const int64_t *st = p->in_strides + k * nd;                                          \
             int64_t off = j * st[nd - 1];                                                        \
             for (int d = 0; d < nd - 1; d++)                                                     \
