@@ -211,6 +211,26 @@ def test_export_function_and_elementwise_ops():
         np.testing.assert_allclose(g, w.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_exports_and_loads(reduction):
+    """A loss over class indices (with an ignored row) runs in onnxruntime as
+    SoftmaxCrossEntropyLoss and comes back through pyrch.onnx.load."""
+    def f(x, t):
+        return pyrch.nn.functional.cross_entropy(x * 2.0, t, reduction=reduction, ignore_index=3)
+    x = pyrch.randn(6, 5)
+    t = pyrch.tensor([0, 3, 4, 1, 3, 2])
+    f_ = io.BytesIO()
+    proto = pyrch.onnx.export(f, (x, t), f_)
+    onnx.checker.check_model(proto)
+    assert any(n.op_type == "SoftmaxCrossEntropyLoss" for n in proto.graph.node)
+    sess = ort.InferenceSession(f_.getvalue(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    got = sess.run(None, dict(zip(names, (x.numpy(), t.numpy()))))[0]
+    np.testing.assert_allclose(got, f(x, t).numpy(), rtol=1e-5, atol=1e-6)
+    back = pyrch.onnx.load(f_.getvalue())
+    np.testing.assert_allclose(back(x, t).numpy(), f(x, t).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_unmapped_op_names_op_and_line():
     def f(x):
         return pyrch.argsort(x, dim=-1)

@@ -18,7 +18,7 @@ _INV_SQRT_2PI = float(np.float32(0.3989422804014327))
 # numpy's by an ulp, so float64 groups using them stay on the reference path.
 # float32 groups use every op (results within a few ulp, vectorised).
 _EXACT_F64 = {"add", "sub", "mul", "div", "neg", "abs", "positive", "square", "reciprocal",
-              "sqrt", "relu", "where", "clamp", "clamp_min", "clamp_max", "maximum", "minimum",
+              "sqrt", "relu", "relu_backward", "where", "clamp", "clamp_min", "clamp_max", "maximum", "minimum",
               "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
               "logical_xor", "floor", "ceil", "trunc", "sign", "clone", "hardtanh"}
 

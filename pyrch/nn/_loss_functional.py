@@ -160,6 +160,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """log_softmax over dim 1 then NLL; target is class indices or class probabilities."""
     reduction = _reduction(size_average, reduce, reduction)
+    if input.dim() == 2 and target.dim() == 1 and target.dtype is _p.int64 and \
+            weight is None and label_smoothing <= 0 and input.dtype.is_floating_point and \
+            reduction in ("mean", "sum", "none") and input.shape[0] == target.shape[0]:
+        # the common case (a batch of logits, class indices) as one op
+        return _p.cross_entropy_indices(input, target, ignore_index=ignore_index,
+                                        reduction=reduction)
     cdim = 0 if input.dim() == 1 else 1
     logp = _nn.log_softmax(input, dim=cdim)
     c = input.shape[cdim]

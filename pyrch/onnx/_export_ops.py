@@ -837,6 +837,13 @@ def _softmax(cx, n):
                    outputs=[cx.out(n)], axis=n.attr_dict()["dim"] % max(r, 1))
 
 
+@to("cross_entropy_indices")
+def _cross_entropy_indices(cx, n):
+    a = n.attr_dict()
+    return cx.emit("SoftmaxCrossEntropyLoss", [cx.x(n, 0), cx.x(n, 1)], outputs=[cx.out(n)],
+                   reduction=a.get("reduction", "mean"), ignore_index=int(a.get("ignore_index", -100)))
+
+
 def _pads(padding):
     padding = [p if isinstance(p, tuple) else (p, p) for p in padding]
     return [p[0] for p in padding] + [p[1] for p in padding]

@@ -628,6 +628,13 @@ IMPL["Softmax"] = _softmax_like(F.softmax)
 IMPL["LogSoftmax"] = _softmax_like(F.log_softmax)
 
 
+@to("SoftmaxCrossEntropyLoss")
+def _softmax_ce(x, a):
+    w = T(x[2]) if len(x) > 2 and x[2] is not None else None
+    return F.cross_entropy(T(x[0]), T(x[1]).long(), weight=w, reduction=a.get("reduction", "mean"),
+                           ignore_index=a.get("ignore_index", -100))
+
+
 # -- linear algebra --------------------------------------------------------------------------------
 @to("Gemm")
 def _gemm(x, a):

@@ -691,6 +691,102 @@ def _(g, x, w, *, n, eps):
 
 # -- losses that need their own gradient -----------------------------------------------
 
+def _ce_targets(xp, x, t, ignore_index):
+    """(keep, safe): which rows count (target != ignore_index), and targets that can
+    index a row (0 where ignored). A target outside [0, C) raises torch's IndexError on
+    the CPU; on a GPU (no host sync) it is clipped and its row's loss made NaN."""
+    c = x.shape[1]
+    keep = t != ignore_index
+    safe = t * keep
+    bad = (safe < 0) | (safe >= c)
+    if xp is np:
+        if bad.any():
+            raise IndexError(f"Target {int(t[bad.argmax()])} is out of bounds.")
+        return keep, safe, None
+    return keep, xp.clip(safe, 0, max(c - 1, 0)), bad
+
+
+@op("cross_entropy_indices", kind="opaque", dtype="keep", method=False)
+def cross_entropy_indices(xp, x, t, *, ignore_index=-100, reduction="mean"):
+    """-log_softmax(x, 1)[m, t[m]] for the rows m of x (M, C) whose target t[m] is not
+    ignore_index (0 for those that are), summed, averaged over the counted rows, or
+    per row ('none'). F.cross_entropy's common case as one op: one pass forward, one
+    backward, where log_softmax + nll_loss took 16 dispatches and 11 autograd nodes."""
+    m = x.shape[0]
+    lp = log_softmax.forward(xp, x, dim=1) if x.size else x.copy()
+    keep, safe, bad = _ce_targets(xp, x, t, ignore_index)
+    picked = xp.take_along_axis(lp, safe.reshape(m, 1), axis=1).reshape(m) if x.size else \
+        xp.zeros(m, x.dtype)
+    loss = xp.where(keep, -picked, x.dtype.type(0))       # an ignored row is 0, never NaN
+    if bad is not None:
+        loss = xp.where(bad, x.dtype.type("nan"), loss)
+    if reduction == "none":
+        return loss
+    total = loss.sum(dtype=x.dtype)
+    if reduction == "sum":
+        return xp.asarray(total, dtype=x.dtype)
+    return xp.asarray(total / keep.sum().astype(x.dtype), dtype=x.dtype)   # 0 / 0 is NaN
+
+
+def _ce_meta(x, t, reduction):
+    if len(x.shape) != 2 or len(t.shape) != 1 or t.shape[0] != x.shape[0]:
+        raise ValueError(f"Expected input batch_size ({x.shape[0] if x.shape else 1}) to match "
+                         f"target batch_size ({t.shape[0] if t.shape else 1}).")
+    if not x.dtype.is_floating_point or t.dtype.name != "int64":
+        raise RuntimeError(f"cross_entropy_indices: float input and int64 target expected, "
+                           f"got {x.dtype} and {t.dtype}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+@cross_entropy_indices.infer
+def _(x, t, *, ignore_index=-100, reduction="mean"):
+    _ce_meta(x, t, reduction)
+    return ((x.shape[0],) if reduction == "none" else ()), x.dtype
+
+
+@cross_entropy_indices.backward
+def _(g, x, t, ignore_index, reduction):
+    from .._dispatch import state
+    if not state.grad_enabled:           # a plain backward: one pass
+        return cross_entropy_indices_backward(g, x, t, ignore_index=ignore_index,
+                                              reduction=reduction), None
+    # create_graph: the same gradient from differentiable ops, so it can be differentiated
+    from .. import nn
+    keep = t != ignore_index
+    w = keep.to(x.dtype)
+    onehot = nn.functional.one_hot(t * keep, x.shape[1]).to(x.dtype)
+    scale = g * w
+    if reduction == "mean":
+        scale = scale / w.sum()
+    return (softmax(x, dim=1) - onehot) * scale.unsqueeze(1), None
+
+
+@op("cross_entropy_indices_backward", kind="opaque", dtype="keep", differentiable=False,
+    method=False)
+def cross_entropy_indices_backward(xp, g, x, t, *, ignore_index=-100, reduction="mean"):
+    """cross_entropy_indices' gradient by x: (softmax(x) - onehot(t)) * g per counted row
+    (divided by their count for 'mean'), 0 for an ignored row."""
+    m = x.shape[0]
+    if x.size == 0:
+        return xp.zeros(x.shape, x.dtype)
+    p = softmax.forward(xp, x, dim=1)
+    keep, safe, _ = _ce_targets(xp, x, t, ignore_index)
+    rows = xp.arange(m)
+    p[rows, safe] -= 1
+    scale = keep.astype(x.dtype) * g.astype(x.dtype, copy=False)
+    if reduction == "mean":
+        scale = scale / keep.sum().astype(x.dtype)
+    p *= scale.reshape(m, 1)
+    return p
+
+
+@cross_entropy_indices_backward.infer
+def _(g, x, t, *, ignore_index=-100, reduction="mean"):
+    _ce_meta(x, t, reduction)
+    return tuple(x.shape), x.dtype
+
+
 @op("binary_cross_entropy", kind="opaque", dtype="promote", method=False)
 def binary_cross_entropy(xp, x, t):
     """Unreduced -(t log x + (1 - t) log(1 - x)), each log clamped at -100 (torch's rule)."""

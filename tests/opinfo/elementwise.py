@@ -308,6 +308,16 @@ add(OpInfo("nan_to_num", lambda rng: [
 
 _relu_like = _unary(lambda r, s: away_from(r, s, (0.0,), 0.1))
 add(OpInfo("relu", _relu_like))
+add(OpInfo("relu_backward", lambda rng: [
+    Sample((rng.standard_normal((3, 4)), away_from(rng, (3, 4), (0.0,), 0.1))),
+    Sample((rng.standard_normal((40, 30)), away_from(rng, (40, 30), (0.0,), 0.1)),
+           noncontig=True, note="C"),
+    Sample((rng.standard_normal((2, 3, 4)), away_from(rng, (4,), (0.0,), 0.1)), note="broadcast"),
+    Sample((np.array([np.inf, np.nan, 1.0, 2.0]), np.array([-1.0, 0.0, 0.0, 3.0])), grad=False,
+           note="nonfinite g where out <= 0"),
+    Sample((rng.standard_normal(()), np.array(1.5)), note="0dim")],
+    torch_call=lambda lib, g, out: lib.ops.aten.threshold_backward(
+        *lib.broadcast_tensors(g, out), 0)))
 add(OpInfo("gelu", lambda rng: _unary(_normal, ints=False)(rng) + [
     Sample((rng.standard_normal((3, 4)),), {"approximate": "tanh"}, note="tanh")],
     torch_call=_F("gelu")))

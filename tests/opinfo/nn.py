@@ -183,6 +183,25 @@ add(OpInfo("binary_cross_entropy", lambda rng: [
     torch_call=lambda torch, x, t: torch.nn.functional.binary_cross_entropy(x, t, reduction="none")))
 
 
+def _ce_indices_samples(rng):
+    t = rng.integers(0, 5, 6)
+    t[3] = -100
+    return [
+        Sample((rng.standard_normal((4, 5)), rng.integers(0, 5, 4))),
+        Sample((rng.standard_normal((6, 5)) * 20, t), dict(reduction="sum"), note="large"),
+        Sample((rng.standard_normal((6, 5)), t), dict(reduction="none")),
+        Sample((rng.standard_normal((5, 3)), np.array([0, 7, 2, 7, 1])), dict(ignore_index=7),
+               noncontig=True),
+    ]
+
+
+# the gradient checks run its backward: cross_entropy_indices_backward without
+# create_graph, the differentiable composite with it (second derivatives)
+add(OpInfo("cross_entropy_indices", _ce_indices_samples,
+           call=lambda lib, x, t, **k: lib.nn.functional.cross_entropy(x, t, **k),
+           covers=("cross_entropy_indices_backward",)))
+
+
 def _layer_norm_samples(rng):
     return [
         Sample((rng.standard_normal((2, 3, 4)) * 2 + 1, rng.standard_normal(4), rng.standard_normal(4))),
