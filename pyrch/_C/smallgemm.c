@@ -12,6 +12,10 @@
  *   nt:  C = A @ B where B is stored transposed (Bt = B^T row-major) and A is
  *        row-major: each C[i, j] is a dot product of two contiguous rows, summed
  *        in 16-lane vectors and reduced at the end.
+ *   nnp: C = A @ B with B stored transposed (a linear layer's x @ W.T) and both
+ *        sides medium: a k x 64 panel of B is transposed into a buffer (B is read
+ *        once), then the nn kernel runs every row block of A over it. A is never
+ *        packed: the nn kernel broadcasts its elements from wherever they lie.
  *
  * Only the caller's part of C is touched (gemm.c splits C across the pool's
  * threads). The kernels need AVX-512F: pyrch_small_sgemm returns 0 (not done)
@@ -19,6 +23,7 @@
  * Bounds were checked by pyrch_gemm before any part runs; tail vectors use
  * masked loads and stores, which never touch a masked-off element. */
 #include <stdint.h>
+#include <stdlib.h>
 #include "smallgemm.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -110,6 +115,51 @@ SG_TARGET static void sgemm_nn(int64_t m, int64_t n, int64_t k, const float *A, 
             nn_dispatch(ri, cv, A + i * sai, sai, sap, B + j, ldb, C + i * ldc + j, ldc, k, tail);
         }
     }
+}
+
+/* panel[p * 64 + c] = Bt[c * ldb + p] for c < w (the columns j.. of B = Bt^T), p < k.
+ * Runs of 16 p at a time: 16 rows of Bt are read along p (one cache line each) and
+ * written as 16 columns of the panel, through a 16 x 16 transpose in registers. */
+SG_TARGET static void pack_bt(const float *Bt, int64_t ldb, int64_t w, int64_t k, float *panel)
+{
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+        for (int64_t c0 = 0; c0 < w; c0 += 16) {
+            int64_t cw = w - c0 < 16 ? w - c0 : 16;
+            float tile[16][16];
+            for (int64_t c = 0; c < cw; c++)
+                _mm512_storeu_ps(tile[c], _mm512_loadu_ps(Bt + (c0 + c) * ldb + p));
+            for (int64_t q = 0; q < 16; q++) {
+                float *dst = panel + (p + q) * 64 + c0;
+                for (int64_t c = 0; c < cw; c++)
+                    dst[c] = tile[c][q];
+            }
+        }
+    }
+    for (; p < k; p++)
+        for (int64_t c = 0; c < w; c++)
+            panel[p * 64 + c] = Bt[c * ldb + p];
+}
+
+/* C = A @ Bt^T (A any layout: strides sai, sap), a 64-column panel of B at a time */
+SG_TARGET static int sgemm_nnp(int64_t m, int64_t n, int64_t k, const float *A, int64_t sai,
+                               int64_t sap, const float *Bt, int64_t ldb, float *C, int64_t ldc)
+{
+    float *panel = NULL;
+    if (posix_memalign((void **)&panel, 64, sizeof(float) * 64 * (size_t)k))
+        return 0;                       /* no memory: OpenBLAS takes the product */
+    for (int64_t j = 0; j < n; j += 16 * NN_CV) {
+        int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
+        int cv = (int)((w + 15) / 16);
+        __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
+        pack_bt(Bt + j * ldb, ldb, w, k, panel);
+        for (int64_t i = 0; i < m; i += NN_RI) {
+            int ri = m - i < NN_RI ? (int)(m - i) : NN_RI;
+            nn_dispatch(ri, cv, A + i * sai, sai, sap, panel, 64, C + i * ldc + j, ldc, k, tail);
+        }
+    }
+    free(panel);
+    return 1;
 }
 
 /* C[0:RI, 0:RJ] = A[0:RI, 0:k] @ Bt[0:RJ, 0:k]^T, both row-major along k */
@@ -215,6 +265,12 @@ int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64
         return PYRCH_SMALL_NN;
     if (trans_b && !trans_a && (m <= PYRCH_SMALL_DIM || n <= PYRCH_SMALL_DIM))
         return PYRCH_SMALL_NT;
+    /* NOTE: not for A stored transposed (a weight gradient's g^T @ x): its columns are
+     * read lda apart, and with a power-of-two lda those lines share a few L1 sets and
+     * evict each other; packed strips of A did not beat OpenBLAS either (514 vs 451 us
+     * on 512x128 @ 128x784), so OpenBLAS keeps those */
+    if (!trans_a && k <= PYRCH_MID_K && m >= PYRCH_MID_M && n > PYRCH_SMALL_DIM)
+        return trans_b ? PYRCH_MID_NNP : PYRCH_MID_NN;
     return PYRCH_SMALL_NONE;
 }
 
@@ -225,6 +281,12 @@ int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, co
         sgemm_nn(m, n, k, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, ldb, C, ldc);
         return 1;
     }
+    if (kind == PYRCH_MID_NN) {
+        sgemm_nn(m, n, k, A, lda, 1, B, ldb, C, ldc);
+        return 1;
+    }
+    if (kind == PYRCH_MID_NNP)
+        return sgemm_nnp(m, n, k, A, lda, 1, B, ldb, C, ldc);
     if (kind == PYRCH_SMALL_NT && !trans_a) {
         sgemm_nt(m, n, k, A, lda, B, ldb, C, ldc);
         return 1;
