@@ -65,7 +65,7 @@ static void copy_short_##SUF(T *restrict d, const T *restrict s, int64_t n)     
         d[k] = s[k];                                                                        \
 }                                                                                           \
                                                                                             \
-static void im2col_##SUF(const pyrch_conv_t *g, const T *x, T *cols)                        \
+static void im2col_##SUF(const pyrch_conv_t *g, const T *x, T *cols, int64_t n0, int64_t n1) \
 {                                                                                           \
     const int64_t L = g->OH * g->OW, plane = g->H * g->W;                                   \
     for (int64_t c = 0; c < g->C; c++)                                                      \
@@ -74,7 +74,7 @@ static void im2col_##SUF(const pyrch_conv_t *g, const T *x, T *cols)            
                 int64_t w0, lo, hi;                                                         \
                 span(g, j, &w0, &lo, &hi);                                                  \
                 T *row = cols + ((c * g->kh + i) * g->kw + j) * g->N * L;                   \
-                for (int64_t n = 0; n < g->N; n++) {                                        \
+                for (int64_t n = n0; n < n1; n++) {                                         \
                     const T *src = x + (n * g->C + c) * plane;                              \
                     T *dst = row + n * L;                                                   \
                     for (int64_t oh = 0; oh < g->OH; oh++, dst += g->OW) {                  \
@@ -101,17 +101,18 @@ static void im2col_##SUF(const pyrch_conv_t *g, const T *x, T *cols)            
 }                                                                                           \
                                                                                             \
 __attribute__((target_clones("avx512f", "arch=haswell", "default")))                         \
-static void col2im_##SUF(const pyrch_conv_t *g, const T *cols, T *img)                      \
+static void col2im_##SUF(const pyrch_conv_t *g, const T *cols, T *img, int64_t n0,         \
+                         int64_t n1)                                                        \
 {                                                                                           \
     const int64_t L = g->OH * g->OW, plane = g->H * g->W;                                   \
-    memset(img, 0, sizeof(T) * (size_t)(g->N * g->C * plane));                              \
+    memset(img + n0 * g->C * plane, 0, sizeof(T) * (size_t)((n1 - n0) * g->C * plane));     \
     for (int64_t c = 0; c < g->C; c++)                                                      \
         for (int64_t i = 0; i < g->kh; i++)                                                 \
             for (int64_t j = 0; j < g->kw; j++) {                                           \
                 int64_t w0, lo, hi;                                                         \
                 span(g, j, &w0, &lo, &hi);                                                  \
                 const T *row = cols + ((c * g->kh + i) * g->kw + j) * g->N * L;             \
-                for (int64_t n = 0; n < g->N; n++) {                                        \
+                for (int64_t n = n0; n < n1; n++) {                                         \
                     T *dst = img + (n * g->C + c) * plane;                                  \
                     const T *src = row + n * L;                                             \
                     for (int64_t oh = 0; oh < g->OH; oh++) {                                \
@@ -135,6 +136,46 @@ static void col2im_##SUF(const pyrch_conv_t *g, const T *cols, T *img)          
 DEFINE_IM2COL(float, f32)
 DEFINE_IM2COL(double, f64)
 
+#define PYRCH_CONV_MAX_PARTS 64
+
+/* One call split by samples: part t takes samples [N t / parts, N (t + 1) / parts). */
+typedef struct {
+    const pyrch_conv_t *g;
+    const void *src;
+    void *dst;
+    int col2im, parts;
+} conv_job_t;
+
+static void conv_part(void *ctx, int t)
+{
+    const conv_job_t *job = ctx;
+    const pyrch_conv_t *g = job->g;
+    int64_t n0 = g->N * t / job->parts, n1 = g->N * (t + 1) / job->parts;
+    if (job->col2im) {
+        if (g->esz == 4)
+            col2im_f32(g, job->src, job->dst, n0, n1);
+        else
+            col2im_f64(g, job->src, job->dst, n0, n1);
+    } else if (g->esz == 4)
+        im2col_f32(g, job->src, job->dst, n0, n1);
+    else
+        im2col_f64(g, job->src, job->dst, n0, n1);
+}
+
+static void run_split(const pyrch_conv_t *g, const void *src, void *dst, int col2im)
+{
+    conv_job_t job = {g, src, dst, col2im, g->nthreads};
+    if (job.parts > PYRCH_CONV_MAX_PARTS)
+        job.parts = PYRCH_CONV_MAX_PARTS;
+    if (job.parts > g->N)
+        job.parts = (int)g->N;
+    if (job.parts <= 1) {
+        job.parts = 1;
+        conv_part(&job, 0);
+    } else
+        pyrch_pool_run(conv_part, &job, job.parts);
+}
+
 int pyrch_im2col(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, void *cols,
                  int64_t cols_nbytes)
 {
@@ -152,10 +193,7 @@ int pyrch_im2col(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, void *c
         return PYRCH_E_BOUNDS;
     if (xn == 0)                        /* C == 0 or N == 0 gives cn == 0 above */
         return PYRCH_E_COUNT;
-    if (g->esz == 4)
-        im2col_f32(g, x, cols);
-    else
-        im2col_f64(g, x, cols);
+    run_split(g, x, cols, 0);
     return PYRCH_OK;
 }
 
@@ -172,10 +210,7 @@ int pyrch_col2im(const pyrch_conv_t *g, const void *cols, int64_t cols_nbytes, v
         return PYRCH_E_NULL;
     if (xn * g->esz > img_nbytes || cn * g->esz > cols_nbytes)
         return PYRCH_E_BOUNDS;
-    if (g->esz == 4)
-        col2im_f32(g, cols, img);
-    else
-        col2im_f64(g, cols, img);
+    run_split(g, cols, img, 1);
     return PYRCH_OK;
 }
 

@@ -8,7 +8,9 @@
  * padding needs nothing more. col2im zeroes img and adds every column entry
  * back where im2col read it (positions outside the plane are dropped).
  * esz is the element size: 4 (float32) or 8 (float64). Every count, stride
- * and byte bound is checked; a bad call returns a PYRCH_E_* code. */
+ * and byte bound is checked; a bad call returns a PYRCH_E_* code. Both split
+ * the samples across nthreads threads of the VM's pool (1 or less: the
+ * calling thread alone); each sample's columns and image plane are its own. */
 #ifndef PYRCH_CONV_H
 #define PYRCH_CONV_H
 #include <stdint.h>
@@ -18,6 +20,7 @@ typedef struct {
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;
     int64_t OH, OW;              /* output positions */
     int esz;                     /* 4 or 8 */
+    int nthreads;
 } pyrch_conv_t;
 
 int pyrch_im2col(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, void *cols,

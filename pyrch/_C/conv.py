@@ -15,6 +15,7 @@ import numpy as np
 from .fused import _ERRORS
 
 _ESZ = {np.dtype(np.float32): 4, np.dtype(np.float64): 8}
+_PAR_MIN = 1 << 16          # column elements below which one thread does it all
 
 
 def _entry(name):
@@ -33,6 +34,10 @@ def _geometry(shape, kernel, stride, padding, dilation, out, esz):
     g.dh, g.dw = dilation
     g.OH, g.OW = out
     g.esz = esz
+    # split by samples across pyrch's threads once there is enough to copy
+    from . import get_num_threads
+    work = shape[0] * shape[1] * kernel[0] * kernel[1] * out[0] * out[1]
+    g.nthreads = get_num_threads() if work >= _PAR_MIN else 1
     return g
 
 
