@@ -390,6 +390,83 @@ def test_im2col_bounds_are_checked_in_c():
     assert lib.pyrch_im2col(ffi.NULL, px, x.nbytes, pc, cols.nbytes) < 0
 
 
+def _conv_reference(x, w, pad, out):
+    """float64 cross-correlation, stride 1, low-side padding `pad`, output size `out`."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.zeros((n, c, pad[0] + h + out[0] + kh, pad[1] + wd + out[1] + kw))
+    xp[:, :, pad[0]:pad[0] + h, pad[1]:pad[1] + wd] = x
+    y = np.zeros((n, o) + tuple(out))
+    for i in range(kh):
+        for j in range(kw):
+            y += np.einsum("nchw,oc->nohw", xp[:, :, i:i + out[0], j:j + out[1]], w[:, :, i, j])
+    return y
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_direct_conv_matches_reference_and_stays_in_bounds(threads):
+    """conv.c's column-free float32 convolution: every padding (none, symmetric, one
+    side, wider than the kernel), outputs cropped below the padded size, 1 x 1 images
+    and kernels."""
+    from pyrch._C import conv
+    rng = np.random.default_rng(6)
+    before = C.get_num_threads()
+    C.set_num_threads(threads)
+    try:
+        for (n, c, o, h, wd, kh, kw, pad, out) in [
+                (64, 1, 6, 28, 28, 5, 5, (2, 2), (28, 28)), (64, 6, 16, 14, 14, 5, 5, (0, 0), (10, 10)),
+                (3, 2, 7, 6, 9, 3, 2, (1, 0), (6, 8)), (1, 1, 1, 1, 1, 1, 1, (0, 0), (1, 1)),
+                (2, 3, 4, 5, 5, 3, 3, (3, 3), (9, 9)), (2, 3, 13, 8, 30, 2, 5, (1, 4), (7, 20)),
+                (5, 4, 3, 4, 4, 3, 3, (5, 5), (2, 2)), (2, 17, 9, 1, 40, 1, 7, (0, 3), (1, 40))]:
+            x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
+            w = rng.standard_normal((o, c, kh, kw)).astype(np.float32)
+            y = conv.conv2d(x, w, (1, 1), pad, (1, 1), out)
+            if y is None:
+                assert not _small_on()          # no AVX-512: the im2col path takes it
+                return
+            want = _conv_reference(x.astype(np.float64), w.astype(np.float64), pad, out)
+            np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * np.sqrt(c * kh * kw))
+        assert conv.conv2d(x, w, (2, 1), pad, (1, 1), out) is None      # stride 2: not taken
+        assert conv.conv2d(x.astype(np.float64), w, (1, 1), pad, (1, 1), out) is None
+    finally:
+        C.set_num_threads(before)
+
+
+def test_direct_conv_checks_its_buffers_in_c():
+    lib, ffi = C.lib(), C.ffi()
+    x = np.ones((2, 3, 5, 5), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    flat = np.full(2 * 4 * 5 * 5 + 16, 7.0, np.float32)
+    px, pw, py = (ffi.cast("void *", a.ctypes.data) for a in (x, w, flat))
+
+    def call(o=4, xb=x.nbytes, wb=w.nbytes, yb=2 * 4 * 25 * 4, **kw):
+        a = dict(N=2, C=3, H=5, W=5, kh=3, kw=3, sh=1, sw=1, ph=1, pw=1, dh=1, dw=1, OH=5, OW=5,
+                 esz=4, nthreads=1)
+        a.update(kw)
+        g = ffi.new("pyrch_conv_t *")
+        for f, v in a.items():
+            setattr(g, f, v)
+        return lib.pyrch_conv2d_f32(g, px, xb, pw, wb, o, py, yb)
+    if call() == 1:
+        pytest.skip("no AVX-512F on this CPU: the direct kernel is never taken")
+    assert call() == 0 and (flat[200:] == 7.0).all() and (flat[:200] > 0).all()
+    assert call(N=3) < 0 and call(C=4) < 0 and call(o=5) < 0       # more than the buffers hold
+    assert call(OH=6) < 0 and call(OW=6) < 0
+    assert call(xb=x.nbytes - 4) < 0 and call(wb=w.nbytes - 4) < 0 and call(yb=199 * 4) < 0
+    assert call(o=0) < 0 and call(o=-3) < 0 and call(N=-1) < 0 and call(ph=-1) < 0
+    assert call(H=1 << 40, W=1 << 40) < 0 and call(N=1 << 62, C=1 << 62) < 0
+    assert call(o=1 << 62) < 0
+    assert call(esz=8) == 1 and call(sh=2, OH=3) == 1 and call(dw=2, OW=3) == 1   # not taken
+    assert call(OH=1 << 12, OW=1 << 12, yb=1 << 60) == 1      # padded planes too big: im2col
+    assert lib.pyrch_conv2d_f32(ffi.NULL, px, x.nbytes, pw, w.nbytes, 4, py, 800) < 0
+    g = ffi.new("pyrch_conv_t *")
+    for f, v in dict(N=2, C=3, H=5, W=5, kh=3, kw=3, sh=1, sw=1, ph=1, pw=1, dh=1, dw=1, OH=5,
+                     OW=5, esz=4, nthreads=1).items():
+        setattr(g, f, v)
+    assert lib.pyrch_conv2d_f32(g, ffi.NULL, x.nbytes, pw, w.nbytes, 4, py, 800) < 0
+    assert lib.pyrch_conv2d_f32(g, px, x.nbytes, pw, w.nbytes, 4, ffi.NULL, 800) < 0
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32, np.bool_])
 @pytest.mark.parametrize("row", [(), (3,), (2, 5)])
 def test_row_gather_and_scatter_add_match_numpy(dtype, row):

@@ -1,8 +1,10 @@
 /* im2col / col2im (see conv.h). */
 #include <stddef.h>
 #include <string.h>
+#include <stdlib.h>
 #include "conv.h"
 #include "vm.h"
+#include "smallgemm.h"
 
 static int mul_ok(int64_t a, int64_t b, int64_t *out)
 {
@@ -214,3 +216,112 @@ int pyrch_col2im(const pyrch_conv_t *g, const void *cols, int64_t cols_nbytes, v
     return PYRCH_OK;
 }
 
+
+/* -- direct (implicit-GEMM) float32 convolution ------------------------------------ */
+
+/* padded samples up to this many floats (1 MB) stay in a core's L2 */
+#define PYRCH_CONV_DIRECT_MAX ((int64_t)1 << 18)
+
+typedef struct {
+    const pyrch_conv_t *g;
+    const float *x, *w;
+    float *y;
+    int64_t O, Hp, Wp;
+    const int64_t *roff;
+    int parts;
+    int status[PYRCH_CONV_MAX_PARTS];
+} direct_job_t;
+
+static void direct_part(void *ctx, int t)
+{
+    direct_job_t *job = ctx;
+    const pyrch_conv_t *g = job->g;
+    int64_t n0 = g->N * t / job->parts, n1 = g->N * (t + 1) / job->parts;
+    int64_t Hp = job->Hp, Wp = job->Wp, plane = Hp * Wp, P = g->OH * Wp;
+    int64_t ckk = g->C * g->kh * g->kw;
+    /* the padded planes, with slack: the dropped positions of the last row read up
+     * to kw - 1 floats past the last plane */
+    float *xp = calloc((size_t)(g->C * plane + Wp + 64), sizeof(float));
+    float *tmp = malloc(sizeof(float) * (size_t)(job->O * P));
+    if (xp == NULL || tmp == NULL) {
+        free(xp);
+        free(tmp);
+        job->status[t] = PYRCH_E_NOMEM;
+        return;
+    }
+    /* rows ph.. and columns pw.. of each plane hold the image (clipped to the plane);
+     * the rest stays zero for every sample */
+    int64_t rows = g->H < Hp - g->ph ? g->H : Hp - g->ph;
+    int64_t cols = g->W < Wp - g->pw ? g->W : Wp - g->pw;
+    if (cols <= 0)
+        rows = 0;                       /* the padding alone covers the plane */
+    for (int64_t n = n0; n < n1; n++) {
+        for (int64_t c = 0; c < g->C; c++)
+            for (int64_t h = 0; h < rows; h++)
+                memcpy(xp + c * plane + (h + g->ph) * Wp + g->pw,
+                       job->x + ((n * g->C + c) * g->H + h) * g->W, sizeof(float) * (size_t)cols);
+        pyrch_small_sgemm_rows(job->O, P, ckk, job->w, ckk, xp, job->roff, tmp, P);
+        float *yn = job->y + n * job->O * g->OH * g->OW;
+        for (int64_t o = 0; o < job->O; o++)
+            for (int64_t oh = 0; oh < g->OH; oh++)
+                memcpy(yn + (o * g->OH + oh) * g->OW, tmp + o * P + oh * Wp,
+                       sizeof(float) * (size_t)g->OW);
+    }
+    free(xp);
+    free(tmp);
+}
+
+int pyrch_conv2d_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, const void *w,
+                     int64_t w_nbytes, int64_t O, void *y, int64_t y_nbytes)
+{
+    int64_t xn, cn;
+    int rc = check(g, &xn, &cn);
+    if (rc != PYRCH_OK)
+        return rc;
+    if (g->esz != 4 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1)
+        return PYRCH_CONV_NOT_TAKEN;
+    if (O < 1 || O > ((int64_t)1 << 30))
+        return PYRCH_E_COUNT;
+    int64_t Hp = g->OH + g->kh - 1, Wp = g->OW + g->kw - 1;
+    int64_t wn, yn, t;
+    if (!mul_ok(O, g->C, &t) || !mul_ok(t, g->kh * g->kw, &wn) || !mul_ok(g->N, O, &t) ||
+        !mul_ok(t, g->OH, &t) || !mul_ok(t, g->OW, &yn) || yn > INT64_MAX / 8)
+        return PYRCH_E_COUNT;
+    if (g->C * Hp * Wp > PYRCH_CONV_DIRECT_MAX || O * g->OH * Wp > PYRCH_CONV_DIRECT_MAX ||
+        g->C * g->kh * g->kw > PYRCH_CONV_DIRECT_MAX)
+        return PYRCH_CONV_NOT_TAKEN;
+    if (yn == 0)
+        return PYRCH_OK;
+    if (x == NULL || w == NULL || y == NULL)
+        return PYRCH_E_NULL;
+    if (xn * 4 > x_nbytes || wn * 4 > w_nbytes || yn * 4 > y_nbytes)
+        return PYRCH_E_BOUNDS;
+    int64_t ckk = g->C * g->kh * g->kw;
+    int64_t *roff = malloc(sizeof(int64_t) * (size_t)ckk);
+    if (roff == NULL)
+        return PYRCH_E_NOMEM;
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++)
+                roff[(c * g->kh + i) * g->kw + j] = c * Hp * Wp + i * Wp + j;
+    /* a probe: 0 when the rows kernel is off or missing (no AVX-512) */
+    if (!pyrch_small_sgemm_rows(0, 0, 0, NULL, 0, NULL, NULL, NULL, 0)) {
+        free(roff);
+        return PYRCH_CONV_NOT_TAKEN;
+    }
+    direct_job_t job = {g, x, w, y, O, Hp, Wp, roff, g->nthreads, {PYRCH_OK}};
+    if (job.parts > PYRCH_CONV_MAX_PARTS)
+        job.parts = PYRCH_CONV_MAX_PARTS;
+    if (job.parts > g->N)
+        job.parts = (int)g->N;
+    if (job.parts <= 1) {
+        job.parts = 1;
+        direct_part(&job, 0);
+    } else
+        pyrch_pool_run(direct_part, &job, job.parts);
+    free(roff);
+    for (int t = 0; t < job.parts; t++)
+        if (job.status[t] != PYRCH_OK)
+            return job.status[t];
+    return PYRCH_OK;
+}

@@ -28,4 +28,17 @@ int pyrch_im2col(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, void *c
 int pyrch_col2im(const pyrch_conv_t *g, const void *cols, int64_t cols_nbytes, void *img,
                  int64_t img_nbytes);
 
+/* y (N, O, OH, OW) = the float32 convolution of x (N, C, H, W) with w (O, C, kh, kw),
+ * stride 1, dilation 1, one group, without materialising columns: each sample's
+ * zero-padded planes are a small buffer, and output positions oh * Wp + ow over the
+ * padded width Wp = OW + kw - 1 make every (c, i, j) row of the implicit column
+ * matrix a contiguous run of that buffer (smallgemm.c's rows kernel); the kw - 1
+ * positions past OW in each output row are computed and dropped. Returns PYRCH_OK, a
+ * PYRCH_E_* code for a bad call, or PYRCH_CONV_NOT_TAKEN when it does not apply here
+ * (another geometry or dtype, no AVX-512, a padded sample too big for cache): the
+ * caller then takes the im2col path. */
+#define PYRCH_CONV_NOT_TAKEN 1
+int pyrch_conv2d_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, const void *w,
+                     int64_t w_nbytes, int64_t O, void *y, int64_t y_nbytes);
+
 #endif

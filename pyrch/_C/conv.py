@@ -83,3 +83,25 @@ def col2im(cols, shape, kernel, stride, padding, dilation, out):
              F.from_buffer("char[]", cols), cols.nbytes,
              F.from_buffer("char[]", img, require_writable=True), img.nbytes), "col2im")
     return img
+
+
+def conv2d(x, w, stride, padding, dilation, out):
+    """The float32 convolution of a contiguous (N, C, H, W) x with a contiguous (O, C, KH,
+    KW) w without columns (conv.c's direct kernel), or None where it does not apply
+    (another geometry or dtype, no AVX-512, an older build): use im2col then."""
+    f = _entry("pyrch_conv2d_f32")
+    if f is None or type(x) is not np.ndarray or type(w) is not np.ndarray \
+            or x.dtype != np.float32 or w.dtype != np.float32 or x.ndim != 4 or w.ndim != 4 \
+            or not x.flags.c_contiguous or not w.flags.c_contiguous:
+        return None
+    kernel = w.shape[2:]
+    y = np.empty((x.shape[0], w.shape[0]) + tuple(out), np.float32)
+    from . import ffi
+    F = ffi()
+    rc = f(_geometry(x.shape, kernel, stride, padding, dilation, out, 4),
+           F.from_buffer("char[]", x), x.nbytes, F.from_buffer("char[]", w), w.nbytes,
+           w.shape[0], F.from_buffer("char[]", y, require_writable=True), y.nbytes)
+    if rc == 1:                         # PYRCH_CONV_NOT_TAKEN
+        return None
+    _check(rc, "direct convolution")
+    return y

@@ -37,8 +37,8 @@ enum { NN_RI = 6, NN_CV = 4, NT_RI = 4, NT_RJ = 6 };
 
 /* C[0:RI, 0:16*CV] = A[0:RI, 0:k] @ B[0:k, 0:16*CV]; the last vector is masked by `tail` */
 SG_INLINE void nn_tile(const int RI, const int CV, const float *A, int64_t sai, int64_t sap,
-                       const float *B, int64_t ldb, float *C, int64_t ldc, int64_t k,
-                       __mmask16 tail)
+                       const float *B, int64_t ldb, const int64_t *roff, float *C, int64_t ldc,
+                       int64_t k, __mmask16 tail)
 {
     __m512 acc[NN_RI][NN_CV];
 #pragma GCC unroll 8
@@ -47,7 +47,7 @@ SG_INLINE void nn_tile(const int RI, const int CV, const float *A, int64_t sai, 
         for (int c = 0; c < CV; c++)
             acc[r][c] = _mm512_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
-        const float *b = B + p * ldb;
+        const float *b = roff ? B + roff[p] : B + p * ldb;    /* roff: row p starts there */
         __m512 bv[NN_CV];
 #pragma GCC unroll 8
         for (int c = 0; c < CV; c++)
@@ -74,9 +74,10 @@ SG_INLINE void nn_tile(const int RI, const int CV, const float *A, int64_t sai, 
 }
 
 #define NN_CASE(ri, cv) case (ri) * 8 + (cv): \
-    nn_tile(ri, cv, A, sai, sap, B, ldb, C, ldc, k, tail); break;
+    nn_tile(ri, cv, A, sai, sap, B, ldb, ROFF, C, ldc, k, tail); break;
 #define NN_ROW(ri) NN_CASE(ri, 1) NN_CASE(ri, 2) NN_CASE(ri, 3) NN_CASE(ri, 4)
 
+#define ROFF NULL
 SG_TARGET static void nn_dispatch(int ri, int cv, const float *A, int64_t sai, int64_t sap,
                                   const float *B, int64_t ldb, float *C, int64_t ldc, int64_t k,
                                   __mmask16 tail)
@@ -86,6 +87,20 @@ SG_TARGET static void nn_dispatch(int ri, int cv, const float *A, int64_t sai, i
     default: break;
     }
 }
+#undef ROFF
+
+/* the same tiles with row p of B at B + roff[p] */
+#define ROFF roff
+SG_TARGET static void nno_dispatch(int ri, int cv, const float *A, int64_t sai, int64_t sap,
+                                   const float *B, int64_t ldb, const int64_t *roff, float *C,
+                                   int64_t ldc, int64_t k, __mmask16 tail)
+{
+    switch (ri * 8 + cv) {
+    NN_ROW(1) NN_ROW(2) NN_ROW(3) NN_ROW(4) NN_ROW(5) NN_ROW(6)
+    default: break;
+    }
+}
+#undef ROFF
 
 SG_TARGET static void sgemm_nn(int64_t m, int64_t n, int64_t k, const float *A, int64_t sai,
                                int64_t sap, const float *B, int64_t ldb, float *C, int64_t ldc)
@@ -243,6 +258,21 @@ SG_TARGET static void sgemm_nt(int64_t m, int64_t n, int64_t k, const float *A, 
     }
 }
 
+SG_TARGET static void sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                                  const float *B, const int64_t *roff, float *C, int64_t ldc)
+{
+    for (int64_t j = 0; j < n; j += 16 * NN_CV) {
+        int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
+        int cv = (int)((w + 15) / 16);
+        __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
+        for (int64_t i = 0; i < m; i += NN_RI) {
+            int ri = m - i < NN_RI ? (int)(m - i) : NN_RI;
+            nno_dispatch(ri, cv, A + i * lda, lda, 1, B + j, 0, roff, C + i * ldc + j, ldc, k,
+                         tail);
+        }
+    }
+}
+
 static int have_avx512(void)
 {
     static int known = -1;          /* a benign race: every caller computes the same */
@@ -274,6 +304,16 @@ int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64
     return PYRCH_SMALL_NONE;
 }
 
+int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                           const float *B, const int64_t *roff, float *C, int64_t ldc)
+{
+    if (!small_on || !have_avx512())
+        return 0;
+    if (m > 0 && n > 0 && k > 0)
+        sgemm_rows(m, n, k, A, lda, B, roff, C, ldc);
+    return 1;
+}
+
 int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, const float *A,
                       int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc)
 {
@@ -295,6 +335,13 @@ int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, co
 }
 
 #else   /* not x86-64 with GCC/Clang: OpenBLAS takes every product */
+
+int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                           const float *B, const int64_t *roff, float *C, int64_t ldc)
+{
+    (void)m; (void)n; (void)k; (void)A; (void)lda; (void)B; (void)roff; (void)C; (void)ldc;
+    return 0;
+}
 
 void pyrch_set_small_gemm(int on) { (void)on; }
 

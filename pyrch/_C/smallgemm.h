@@ -21,6 +21,11 @@ int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64
 /* C (m x n, ldc) = op(A) @ op(B) with the kernel `kind`; 1 when done, 0 when not */
 int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, const float *A,
                       int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc);
+/* C (m x n, ldc) = A (m x k, row-major, lda) @ B, where row p of B is the n floats
+ * starting at B + roff[p] (a convolution's shifted image rows, conv.c). 1 when done, 0
+ * when the kernels are off or the CPU lacks AVX-512F. The caller checked every read. */
+int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                           const float *B, const int64_t *roff, float *C, int64_t ldc);
 /* turn the kernels on (1, the default) or off (0): for A/B measurements and tests */
 void pyrch_set_small_gemm(int on);
 

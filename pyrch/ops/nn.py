@@ -106,6 +106,14 @@ def _c_cols(x, kernel, stride, padding, dilation, groups, out):
 def _conv_c(x, w, stride, padding, dilation, groups):
     kernel = w.shape[2:]
     out = _conv_out(x.shape[2:], kernel, stride, padding, dilation)
+    if groups == 1 and x.dtype == np.float32 and _c_ok(x, kernel, out) and x.shape[1] == w.shape[1]:
+        # float32, stride 1: no columns at all (conv.c's direct kernel), where it applies
+        x4, w4 = (x, w) if x.ndim == 4 else (x.reshape(x.shape[:2] + (1,) + x.shape[2:]),
+                                               w.reshape(w.shape[:2] + (1,) + w.shape[2:]))
+        y = _c_conv().conv2d(np.ascontiguousarray(x4), np.ascontiguousarray(w4),
+                             *_as_2d(kernel, stride, padding, dilation, out)[1:])
+        if y is not None:
+            return y.reshape((x.shape[0], w.shape[0]) + out)
     cols = _c_cols(x, kernel, stride, padding, dilation, groups, out)
     if cols is None or w.dtype != cols.dtype:
         return None
