@@ -288,6 +288,13 @@ def test_maxpool_argmax_in_c_matches_the_numpy_path():
         np.testing.assert_array_equal(N.max_pool_indices.forward(np, x, **kw), want)
         checked += 1
     assert checked > 150
+    # big enough to split the planes across threads: inside windows and padded ones
+    for shape, kw in [((64, 6, 28, 28), dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0))),
+                      ((8, 33, 17, 19), dict(kernel=(3, 3), stride=(2, 1), padding=(1, 1)))]:
+        x = rng.integers(-3, 3, shape).astype(np.float32)
+        kw.update(dilation=(1, 1), ceil_mode=False)
+        np.testing.assert_array_equal(N.max_pool_indices.forward(np, x, **kw),
+                                      N.max_pool_indices.forward(np, x.astype(np.float64), **kw))
 
 
 def test_maxpool_bounds_are_checked_in_c():
@@ -301,7 +308,7 @@ def test_maxpool_bounds_are_checked_in_c():
     def call(a):
         return lib.pyrch_maxpool2d_f32(px, a["xb"], a["planes"], a["H"], a["W"], a["kh"], a["kw"],
                                        a["sh"], a["sw"], a["ph"], a["pw"], a["dh"], a["dw"],
-                                       a["OH"], a["OW"], pi, a["ib"])
+                                       a["OH"], a["OW"], pi, a["ib"], a.get("threads", 2))
     assert call(args()) == 0
     assert call(args(planes=3)) < 0                 # more planes than the buffer holds
     assert call(args(OH=3)) < 0                     # more outputs than idx holds

@@ -98,10 +98,47 @@ static void row_checked(const float *src, int64_t *dst, int64_t oh, const win_t 
     }
 }
 
+#define PYRCH_POOL_MAX_PARTS 64
+
+typedef struct {
+    const float *x;
+    int64_t *idx;
+    const win_t *g;
+    int64_t planes, plane, OH;
+    int inside, parts;
+    int status[PYRCH_POOL_MAX_PARTS];
+} pool_job_t;
+
+/* Planes [planes t / parts, planes (t + 1) / parts), with this part's row buffers. */
+static void pool_part(void *ctx, int t)
+{
+    pool_job_t *job = ctx;
+    const win_t *g = job->g;
+    int64_t p0 = job->planes * t / job->parts, p1 = job->planes * (t + 1) / job->parts;
+    float *bv = job->inside ? malloc(sizeof(float) * (size_t)g->OW) : NULL;
+    int32_t *bi = job->inside ? malloc(sizeof(int32_t) * (size_t)g->OW) : NULL;
+    if (job->inside && (bv == NULL || bi == NULL)) {
+        free(bv);
+        free(bi);
+        job->status[t] = PYRCH_E_NOMEM;
+        return;
+    }
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t oh = 0; oh < job->OH; oh++) {
+            int64_t *dst = job->idx + (p * job->OH + oh) * g->OW;
+            if (job->inside)
+                row_inside(job->x + p * job->plane, dst, oh, g, bv, bi);
+            else
+                row_checked(job->x + p * job->plane, dst, oh, g);
+        }
+    free(bv);
+    free(bi);
+}
+
 int pyrch_maxpool2d_f32(const float *x, int64_t x_nbytes, int64_t planes, int64_t H, int64_t W,
                         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                         int64_t dh, int64_t dw, int64_t OH, int64_t OW,
-                        int64_t *idx, int64_t idx_nbytes)
+                        int64_t *idx, int64_t idx_nbytes, int nthreads)
 {
     if (planes < 0 || H < 1 || W < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 ||
         pw < 0 || dh < 1 || dw < 1 || OH < 0 || OW < 0)
@@ -125,22 +162,20 @@ int pyrch_maxpool2d_f32(const float *x, int64_t x_nbytes, int64_t planes, int64_
      * row kernel, with a running (max, index) per output column */
     int inside = ph == 0 && pw == 0 && (OH - 1) * sh + (kh - 1) * dh < H &&
                  (OW - 1) * sw + (kw - 1) * dw < W && plane <= INT32_MAX;
-    float *bv = inside ? malloc(sizeof(float) * (size_t)OW) : NULL;
-    int32_t *bi = inside ? malloc(sizeof(int32_t) * (size_t)OW) : NULL;
-    if (inside && (bv == NULL || bi == NULL)) {
-        free(bv);
-        free(bi);
-        return PYRCH_E_NOMEM;
-    }
-    for (int64_t p = 0; p < planes; p++)
-        for (int64_t oh = 0; oh < OH; oh++) {
-            int64_t *dst = idx + (p * OH + oh) * OW;
-            if (inside)
-                row_inside(x + p * plane, dst, oh, &g, bv, bi);
-            else
-                row_checked(x + p * plane, dst, oh, &g);
-        }
-    free(bv);
-    free(bi);
+    pool_job_t job = {x, idx, &g, planes, plane, OH, inside, nthreads, {PYRCH_OK}};
+    /* planes split across pyrch's threads once there is enough to do */
+    if (job.parts > PYRCH_POOL_MAX_PARTS)
+        job.parts = PYRCH_POOL_MAX_PARTS;
+    if (job.parts > planes)
+        job.parts = (int)planes;
+    if (on * kh * kw < ((int64_t)1 << 16) || job.parts < 1)
+        job.parts = 1;
+    if (job.parts == 1)
+        pool_part(&job, 0);
+    else
+        pyrch_pool_run(pool_part, &job, job.parts);
+    for (int t = 0; t < job.parts; t++)
+        if (job.status[t] != PYRCH_OK)
+            return job.status[t];
     return PYRCH_OK;
 }

@@ -148,6 +148,21 @@ def _conv_transpose_c(gy, w, size, stride, padding, dilation, groups):
     out = tuple(gy.shape[2:])
     if not _c_ok(gy, kernel, out) or w.dtype != gy.dtype:
         return None
+    if groups == 1 and gy.dtype == np.float32 and all(s == 1 for s in stride) and \
+            all(d == 1 for d in dilation) and all(lo <= k - 1 for (lo, _), k in zip(padding, kernel)):
+        # stride 1: the adjoint is a convolution of gy, padded k - 1 - low on the low side,
+        # with the kernel flipped and its channel axes swapped (conv.c's direct kernel)
+        wf = np.ascontiguousarray(w.swapaxes(0, 1)[(slice(None), slice(None)) +
+                                                   (slice(None, None, -1),) * len(kernel)])
+        lows = tuple((k - 1 - lo, 0) for (lo, _), k in zip(padding, kernel))
+        g4, w4 = (gy, wf) if gy.ndim == 4 else (gy.reshape(gy.shape[:2] + (1,) + gy.shape[2:]),
+                                                 wf.reshape(wf.shape[:2] + (1,) + wf.shape[2:]))
+        size4 = tuple(size) if gy.ndim == 4 else (1,) + tuple(size)
+        x = _c_conv().conv2d(np.ascontiguousarray(g4), w4, (1, 1),
+                             tuple(lo for lo, _ in (lows if gy.ndim == 4 else ((0, 0),) + lows)),
+                             (1, 1), size4)
+        if x is not None:
+            return x.reshape((gy.shape[0], w.shape[1]) + tuple(size))
     n, o = gy.shape[:2]
     c = w.shape[1] * groups
     wm = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)           # (G, C/G*K, O/G)
