@@ -433,6 +433,17 @@ def test_direct_conv_matches_reference_and_stays_in_bounds(threads):
                 return
             want = _conv_reference(x.astype(np.float64), w.astype(np.float64), pad, out)
             np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * np.sqrt(c * kh * kw))
+            # the weight gradient: <gy, conv(x, w)> is linear in w, so its gradient is the
+            # sum over samples and positions of gy times x shifted by each kernel offset
+            gy = rng.standard_normal(y.shape).astype(np.float32)
+            dw = conv.conv2d_weight(x, gy, (kh, kw), pad, out)
+            xp = np.zeros((n, c, pad[0] + h + out[0] + kh, pad[1] + wd + out[1] + kw))
+            xp[:, :, pad[0]:pad[0] + h, pad[1]:pad[1] + wd] = x
+            want_dw = np.stack([np.stack([np.einsum("nohw,nchw->oc", gy.astype(np.float64),
+                                                    xp[:, :, i:i + out[0], j:j + out[1]])
+                                          for j in range(kw)], -1) for i in range(kh)], -2)
+            np.testing.assert_allclose(dw, want_dw, rtol=1e-4,
+                                       atol=1e-4 * np.sqrt(n * out[0] * out[1]))
         assert conv.conv2d(x, w, (2, 1), pad, (1, 1), out) is None      # stride 2: not taken
         assert conv.conv2d(x.astype(np.float64), w, (1, 1), pad, (1, 1), out) is None
     finally:
@@ -472,6 +483,22 @@ def test_direct_conv_checks_its_buffers_in_c():
         setattr(g, f, v)
     assert lib.pyrch_conv2d_f32(g, ffi.NULL, x.nbytes, pw, w.nbytes, 4, py, 800) < 0
     assert lib.pyrch_conv2d_f32(g, px, x.nbytes, pw, w.nbytes, 4, ffi.NULL, 800) < 0
+    # the weight gradient: gy is `flat` (N, O, OH, OW), dw is `w`'s buffer
+    def wcall(o=4, xb=x.nbytes, gb=2 * 4 * 25 * 4, wb=w.nbytes, **kw):
+        a = dict(N=2, C=3, H=5, W=5, kh=3, kw=3, sh=1, sw=1, ph=1, pw=1, dh=1, dw=1, OH=5, OW=5,
+                 esz=4, nthreads=2)
+        a.update(kw)
+        gg = ffi.new("pyrch_conv_t *")
+        for f, v in a.items():
+            setattr(gg, f, v)
+        return lib.pyrch_conv2d_weight_f32(gg, px, xb, py, gb, o, pw, wb)
+    assert wcall() == 0
+    assert wcall(N=3) < 0 and wcall(C=4) < 0 and wcall(o=5) < 0 and wcall(OH=6) < 0
+    assert wcall(xb=x.nbytes - 4) < 0 and wcall(gb=199 * 4) < 0 and wcall(wb=w.nbytes - 4) < 0
+    assert wcall(o=0) < 0 and wcall(N=1 << 62, C=1 << 62) < 0 and wcall(kh=0) < 0
+    assert wcall(esz=8) == 1 and wcall(sh=2, OH=3) == 1
+    assert lib.pyrch_conv2d_weight_f32(g, ffi.NULL, x.nbytes, py, 800, 4, pw, w.nbytes) < 0
+    assert lib.pyrch_conv2d_weight_f32(g, px, x.nbytes, py, 800, 4, ffi.NULL, w.nbytes) < 0
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32, np.bool_])

@@ -230,6 +230,8 @@ typedef struct {
     const int64_t *roff;
     int parts;
     int status[PYRCH_CONV_MAX_PARTS];
+    const float *gy;                /* the weight gradient's: output gradient, partial sums */
+    float *partial;
 } direct_job_t;
 
 static void direct_part(void *ctx, int t)
@@ -271,11 +273,15 @@ static void direct_part(void *ctx, int t)
     free(tmp);
 }
 
-int pyrch_conv2d_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, const void *w,
-                     int64_t w_nbytes, int64_t O, void *y, int64_t y_nbytes)
+/* The checks both direct kernels share; on PYRCH_OK *wn / *yn are the weight and
+ * output element counts and *roff the offset of each (c, i, j) row in a sample's
+ * padded planes (the caller frees it; NULL when there is nothing to do). */
+static int direct_setup(const pyrch_conv_t *g, int64_t O, int64_t *xn, int64_t *wn,
+                        int64_t *yn, int64_t **roff)
 {
-    int64_t xn, cn;
-    int rc = check(g, &xn, &cn);
+    int64_t cn, t;
+    *roff = NULL;
+    int rc = check(g, xn, &cn);
     if (rc != PYRCH_OK)
         return rc;
     if (g->esz != 4 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1)
@@ -283,45 +289,145 @@ int pyrch_conv2d_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, con
     if (O < 1 || O > ((int64_t)1 << 30))
         return PYRCH_E_COUNT;
     int64_t Hp = g->OH + g->kh - 1, Wp = g->OW + g->kw - 1;
-    int64_t wn, yn, t;
-    if (!mul_ok(O, g->C, &t) || !mul_ok(t, g->kh * g->kw, &wn) || !mul_ok(g->N, O, &t) ||
-        !mul_ok(t, g->OH, &t) || !mul_ok(t, g->OW, &yn) || yn > INT64_MAX / 8)
+    if (!mul_ok(O, g->C, &t) || !mul_ok(t, g->kh * g->kw, wn) || !mul_ok(g->N, O, &t) ||
+        !mul_ok(t, g->OH, &t) || !mul_ok(t, g->OW, yn) || *yn > INT64_MAX / 8)
         return PYRCH_E_COUNT;
     if (g->C * Hp * Wp > PYRCH_CONV_DIRECT_MAX || O * g->OH * Wp > PYRCH_CONV_DIRECT_MAX ||
         g->C * g->kh * g->kw > PYRCH_CONV_DIRECT_MAX)
         return PYRCH_CONV_NOT_TAKEN;
-    if (yn == 0)
+    /* a probe: 0 when the kernels are off or missing (no AVX-512) */
+    if (!pyrch_small_sgemm_rows(0, 0, 0, NULL, 0, NULL, NULL, NULL, 0))
+        return PYRCH_CONV_NOT_TAKEN;
+    if (*yn == 0)
         return PYRCH_OK;
-    if (x == NULL || w == NULL || y == NULL)
-        return PYRCH_E_NULL;
-    if (xn * 4 > x_nbytes || wn * 4 > w_nbytes || yn * 4 > y_nbytes)
-        return PYRCH_E_BOUNDS;
     int64_t ckk = g->C * g->kh * g->kw;
-    int64_t *roff = malloc(sizeof(int64_t) * (size_t)ckk);
-    if (roff == NULL)
+    *roff = malloc(sizeof(int64_t) * (size_t)ckk);
+    if (*roff == NULL)
         return PYRCH_E_NOMEM;
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++)
-                roff[(c * g->kh + i) * g->kw + j] = c * Hp * Wp + i * Wp + j;
-    /* a probe: 0 when the rows kernel is off or missing (no AVX-512) */
-    if (!pyrch_small_sgemm_rows(0, 0, 0, NULL, 0, NULL, NULL, NULL, 0)) {
-        free(roff);
-        return PYRCH_CONV_NOT_TAKEN;
-    }
-    direct_job_t job = {g, x, w, y, O, Hp, Wp, roff, g->nthreads, {PYRCH_OK}};
-    if (job.parts > PYRCH_CONV_MAX_PARTS)
-        job.parts = PYRCH_CONV_MAX_PARTS;
-    if (job.parts > g->N)
-        job.parts = (int)g->N;
-    if (job.parts <= 1) {
-        job.parts = 1;
-        direct_part(&job, 0);
-    } else
-        pyrch_pool_run(direct_part, &job, job.parts);
-    free(roff);
-    for (int t = 0; t < job.parts; t++)
-        if (job.status[t] != PYRCH_OK)
-            return job.status[t];
+                (*roff)[(c * g->kh + i) * g->kw + j] = c * Hp * Wp + i * Wp + j;
     return PYRCH_OK;
+}
+
+/* Run part(job, t) for the samples split into job->parts (clipped to [1, N]). */
+static int direct_run(direct_job_t *job, void (*part)(void *, int))
+{
+    if (job->parts > PYRCH_CONV_MAX_PARTS)
+        job->parts = PYRCH_CONV_MAX_PARTS;
+    if (job->parts > job->g->N)
+        job->parts = (int)job->g->N;
+    if (job->parts <= 1) {
+        job->parts = 1;
+        part(job, 0);
+    } else
+        pyrch_pool_run(part, job, job->parts);
+    for (int t = 0; t < job->parts; t++)
+        if (job->status[t] != PYRCH_OK)
+            return job->status[t];
+    return PYRCH_OK;
+}
+
+int pyrch_conv2d_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, const void *w,
+                     int64_t w_nbytes, int64_t O, void *y, int64_t y_nbytes)
+{
+    int64_t xn, wn, yn, *roff;
+    int rc = direct_setup(g, O, &xn, &wn, &yn, &roff);
+    if (rc != PYRCH_OK || yn == 0)
+        return rc;
+    if (x == NULL || w == NULL || y == NULL)
+        rc = PYRCH_E_NULL;
+    else if (xn * 4 > x_nbytes || wn * 4 > w_nbytes || yn * 4 > y_nbytes)
+        rc = PYRCH_E_BOUNDS;
+    else {
+        direct_job_t job = {g, x, w, y, O, g->OH + g->kh - 1, g->OW + g->kw - 1, roff,
+                            g->nthreads, {PYRCH_OK}, NULL, NULL};
+        rc = direct_run(&job, direct_part);
+    }
+    free(roff);
+    return rc;
+}
+
+/* Samples [n0, n1) of the weight gradient into this part's partial sum (O x C*kh*kw). */
+static void weight_part(void *ctx, int t)
+{
+    direct_job_t *job = ctx;
+    const pyrch_conv_t *g = job->g;
+    int64_t n0 = g->N * t / job->parts, n1 = g->N * (t + 1) / job->parts;
+    int64_t Hp = job->Hp, Wp = job->Wp, plane = Hp * Wp, P = g->OH * Wp;
+    int64_t ckk = g->C * g->kh * g->kw, O = job->O;
+    float *xp = calloc((size_t)(g->C * plane + Wp + 64), sizeof(float));
+    float *gw = calloc((size_t)(O * P), sizeof(float));     /* 0 past OW in every row */
+    float *tmp = malloc(sizeof(float) * (size_t)(O * ckk));
+    float *acc = job->partial + (int64_t)t * O * ckk;
+    if (xp == NULL || gw == NULL || tmp == NULL) {
+        free(xp);
+        free(gw);
+        free(tmp);
+        job->status[t] = PYRCH_E_NOMEM;
+        return;
+    }
+    memset(acc, 0, sizeof(float) * (size_t)(O * ckk));
+    int64_t rows = g->H < Hp - g->ph ? g->H : Hp - g->ph;
+    int64_t cols = g->W < Wp - g->pw ? g->W : Wp - g->pw;
+    if (cols <= 0)
+        rows = 0;
+    for (int64_t n = n0; n < n1; n++) {
+        for (int64_t c = 0; c < g->C; c++)
+            for (int64_t h = 0; h < rows; h++)
+                memcpy(xp + c * plane + (h + g->ph) * Wp + g->pw,
+                       job->x + ((n * g->C + c) * g->H + h) * g->W, sizeof(float) * (size_t)cols);
+        const float *gn = job->gy + n * O * g->OH * g->OW;
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t oh = 0; oh < g->OH; oh++)
+                memcpy(gw + o * P + oh * Wp, gn + (o * g->OH + oh) * g->OW,
+                       sizeof(float) * (size_t)g->OW);
+        /* dw[o, (c, i, j)] += sum over positions of gy[o, p] * x shifted by (i, j) */
+        pyrch_small_sgemm_nt_rows(O, ckk, P, gw, P, xp, job->roff, tmp, ckk);
+        for (int64_t e = 0; e < O * ckk; e++)
+            acc[e] += tmp[e];
+    }
+    free(xp);
+    free(gw);
+    free(tmp);
+}
+
+int pyrch_conv2d_weight_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes,
+                            const void *gy, int64_t gy_nbytes, int64_t O, void *dw,
+                            int64_t dw_nbytes)
+{
+    int64_t xn, wn, yn, *roff;
+    int rc = direct_setup(g, O, &xn, &wn, &yn, &roff);
+    if (rc != PYRCH_OK)
+        return rc;
+    if (dw == NULL || (yn > 0 && (x == NULL || gy == NULL)))
+        rc = PYRCH_E_NULL;
+    else if (xn * 4 > x_nbytes || wn * 4 > dw_nbytes || yn * 4 > gy_nbytes)
+        rc = PYRCH_E_BOUNDS;
+    else if (yn == 0)
+        memset(dw, 0, sizeof(float) * (size_t)wn);
+    else {
+        int parts = g->nthreads < 1 ? 1 : g->nthreads;
+        if (parts > PYRCH_CONV_MAX_PARTS)
+            parts = PYRCH_CONV_MAX_PARTS;
+        float *partial = malloc(sizeof(float) * (size_t)(wn * parts));
+        if (partial == NULL)
+            rc = PYRCH_E_NOMEM;
+        else {
+            direct_job_t job = {g, x, NULL, NULL, O, g->OH + g->kh - 1, g->OW + g->kw - 1,
+                                roff, parts, {PYRCH_OK}, gy, partial};
+            rc = direct_run(&job, weight_part);
+            if (rc == PYRCH_OK) {         /* the parts' sums, in part order */
+                float *out = dw;
+                memcpy(out, partial, sizeof(float) * (size_t)wn);
+                for (int t = 1; t < job.parts; t++)
+                    for (int64_t e = 0; e < wn; e++)
+                        out[e] += partial[t * wn + e];
+            }
+            free(partial);
+        }
+    }
+    free(roff);
+    return rc;
 }

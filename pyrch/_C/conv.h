@@ -40,5 +40,13 @@ int pyrch_col2im(const pyrch_conv_t *g, const void *cols, int64_t cols_nbytes, v
 #define PYRCH_CONV_NOT_TAKEN 1
 int pyrch_conv2d_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, const void *w,
                      int64_t w_nbytes, int64_t O, void *y, int64_t y_nbytes);
+/* dw (O, C, kh, kw) = the gradient of pyrch_conv2d_f32 by its weight, given x and the
+ * output gradient gy (N, O, OH, OW): the same padded planes, with gy widened to Wp
+ * (zeros in the dropped positions) and dot products against the shifted image rows,
+ * summed over samples (per thread, then across threads in a fixed order). The same
+ * return codes. */
+int pyrch_conv2d_weight_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes,
+                            const void *gy, int64_t gy_nbytes, int64_t O, void *dw,
+                            int64_t dw_nbytes);
 
 #endif

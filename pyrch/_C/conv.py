@@ -105,3 +105,25 @@ def conv2d(x, w, stride, padding, dilation, out):
         return None
     _check(rc, "direct convolution")
     return y
+
+
+def conv2d_weight(x, gy, kernel, padding, out):
+    """The gradient by its (O, C, KH, KW) weight of the float32 stride-1 convolution of a
+    contiguous (N, C, H, W) x whose output gradient is the contiguous gy (N, O, *out),
+    without columns (conv.c), or None where it does not apply: use im2col then."""
+    f = _entry("pyrch_conv2d_weight_f32")
+    if f is None or type(x) is not np.ndarray or type(gy) is not np.ndarray \
+            or x.dtype != np.float32 or gy.dtype != np.float32 or x.ndim != 4 or gy.ndim != 4 \
+            or not x.flags.c_contiguous or not gy.flags.c_contiguous:
+        return None
+    o = gy.shape[1]
+    dw = np.empty((o, x.shape[1]) + tuple(kernel), np.float32)
+    from . import ffi
+    F = ffi()
+    rc = f(_geometry(x.shape, kernel, (1, 1), padding, (1, 1), out, 4),
+           F.from_buffer("char[]", x), x.nbytes, F.from_buffer("char[]", gy), gy.nbytes, o,
+           F.from_buffer("char[]", dw, require_writable=True), dw.nbytes)
+    if rc == 1:                         # PYRCH_CONV_NOT_TAKEN
+        return None
+    _check(rc, "direct convolution weight gradient")
+    return dw

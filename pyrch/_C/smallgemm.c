@@ -179,8 +179,13 @@ SG_TARGET static int sgemm_nnp(int64_t m, int64_t n, int64_t k, const float *A, 
 
 /* C[0:RI, 0:RJ] = A[0:RI, 0:k] @ Bt[0:RJ, 0:k]^T, both row-major along k */
 SG_INLINE void nt_tile(const int RI, const int RJ, const float *A, int64_t lda, const float *Bt,
-                       int64_t ldb, float *C, int64_t ldc, int64_t k)
+                       int64_t ldb, const int64_t *roff, float *C, int64_t ldc, int64_t k)
 {
+    /* roff: row c of Bt starts at Bt + roff[c] (a convolution's shifted image rows) */
+    const float *brow[NT_RJ];
+#pragma GCC unroll 8
+    for (int c = 0; c < RJ; c++)
+        brow[c] = roff ? Bt + roff[c] : Bt + c * ldb;
     __m512 acc[NT_RI][NT_RJ];
 #pragma GCC unroll 8
     for (int r = 0; r < RI; r++)
@@ -195,7 +200,7 @@ SG_INLINE void nt_tile(const int RI, const int RJ, const float *A, int64_t lda, 
             av[r] = _mm512_loadu_ps(A + r * lda + p);
 #pragma GCC unroll 8
         for (int c = 0; c < RJ; c++) {
-            __m512 bv = _mm512_loadu_ps(Bt + c * ldb + p);
+            __m512 bv = _mm512_loadu_ps(brow[c] + p);
 #pragma GCC unroll 8
             for (int r = 0; r < RI; r++)
                 acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
@@ -209,7 +214,7 @@ SG_INLINE void nt_tile(const int RI, const int RJ, const float *A, int64_t lda, 
             av[r] = _mm512_maskz_loadu_ps(tail, A + r * lda + p);
 #pragma GCC unroll 8
         for (int c = 0; c < RJ; c++) {
-            __m512 bv = _mm512_maskz_loadu_ps(tail, Bt + c * ldb + p);
+            __m512 bv = _mm512_maskz_loadu_ps(tail, brow[c] + p);
 #pragma GCC unroll 8
             for (int r = 0; r < RI; r++)
                 acc[r][c] = _mm512_fmadd_ps(av[r], bv, acc[r][c]);
@@ -222,10 +227,11 @@ SG_INLINE void nt_tile(const int RI, const int RJ, const float *A, int64_t lda, 
             C[r * ldc + c] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
-#define NT_CASE(ri, rj) case (ri) * 8 + (rj): nt_tile(ri, rj, A, lda, Bt, ldb, C, ldc, k); break;
+#define NT_CASE(ri, rj) case (ri) * 8 + (rj): nt_tile(ri, rj, A, lda, Bt, ldb, ROFF, C, ldc, k); break;
 #define NT_ROW(ri) NT_CASE(ri, 1) NT_CASE(ri, 2) NT_CASE(ri, 3) NT_CASE(ri, 4) NT_CASE(ri, 5) \
     NT_CASE(ri, 6)
 
+#define ROFF NULL
 SG_TARGET static void nt_dispatch(int ri, int rj, const float *A, int64_t lda, const float *Bt,
                                   int64_t ldb, float *C, int64_t ldc, int64_t k)
 {
@@ -234,6 +240,20 @@ SG_TARGET static void nt_dispatch(int ri, int rj, const float *A, int64_t lda, c
     default: break;
     }
 }
+#undef ROFF
+
+/* the same tiles with row c of Bt at Bt + roff[c] */
+#define ROFF roff
+SG_TARGET static void nto_dispatch(int ri, int rj, const float *A, int64_t lda, const float *Bt,
+                                   const int64_t *roff, float *C, int64_t ldc, int64_t k)
+{
+    const int64_t ldb = 0;
+    switch (ri * 8 + rj) {
+    NT_ROW(1) NT_ROW(2) NT_ROW(3) NT_ROW(4)
+    default: break;
+    }
+}
+#undef ROFF
 
 SG_TARGET static void sgemm_nt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                                const float *Bt, int64_t ldb, float *C, int64_t ldc)
@@ -304,6 +324,21 @@ int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64
     return PYRCH_SMALL_NONE;
 }
 
+int pyrch_small_sgemm_nt_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                              const float *Bt, const int64_t *roff, float *C, int64_t ldc)
+{
+    if (!small_on || !have_avx512())
+        return 0;
+    for (int64_t j = 0; j < n; j += NT_RJ) {
+        int rj = n - j < NT_RJ ? (int)(n - j) : NT_RJ;
+        for (int64_t i = 0; i < m; i += NT_RI) {
+            int ri = m - i < NT_RI ? (int)(m - i) : NT_RI;
+            nto_dispatch(ri, rj, A + i * lda, lda, Bt, roff + j, C + i * ldc + j, ldc, k);
+        }
+    }
+    return 1;
+}
+
 int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                            const float *B, const int64_t *roff, float *C, int64_t ldc)
 {
@@ -340,6 +375,13 @@ int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int6
                            const float *B, const int64_t *roff, float *C, int64_t ldc)
 {
     (void)m; (void)n; (void)k; (void)A; (void)lda; (void)B; (void)roff; (void)C; (void)ldc;
+    return 0;
+}
+
+int pyrch_small_sgemm_nt_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                              const float *Bt, const int64_t *roff, float *C, int64_t ldc)
+{
+    (void)m; (void)n; (void)k; (void)A; (void)lda; (void)Bt; (void)roff; (void)C; (void)ldc;
     return 0;
 }
 

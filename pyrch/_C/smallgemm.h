@@ -26,6 +26,11 @@ int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, co
  * when the kernels are off or the CPU lacks AVX-512F. The caller checked every read. */
 int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                            const float *B, const int64_t *roff, float *C, int64_t ldc);
+/* C (m x n, ldc) = A (m x k, row-major, lda) @ Bt^T, where row c of Bt (column c of
+ * the product's B) is the k floats at Bt + roff[c]: dot products of contiguous runs (a
+ * convolution's weight gradient, conv.c). 1 when done, 0 as above. */
+int pyrch_small_sgemm_nt_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                              const float *Bt, const int64_t *roff, float *C, int64_t ldc);
 /* turn the kernels on (1, the default) or off (0): for A/B measurements and tests */
 void pyrch_set_small_gemm(int on);
 

@@ -130,6 +130,15 @@ def _conv_c(x, w, stride, padding, dilation, groups):
 
 def _conv_weight_c(x, gy, kernel, stride, padding, dilation, groups):
     out = tuple(gy.shape[2:])
+    if groups == 1 and x.dtype == np.float32 and gy.dtype == np.float32 and \
+            all(s == 1 for s in stride) and all(d == 1 for d in dilation) and _c_ok(x, kernel, out):
+        # stride 1: no columns (conv.c's direct kernel), where it applies
+        k2, s2, p2, d2, o2 = _as_2d(kernel, stride, padding, dilation, out)
+        x4 = x if x.ndim == 4 else x.reshape(x.shape[:2] + (1,) + x.shape[2:])
+        g4 = gy if gy.ndim == 4 else gy.reshape(gy.shape[:2] + (1,) + gy.shape[2:])
+        dw = _c_conv().conv2d_weight(np.ascontiguousarray(x4), np.ascontiguousarray(g4), k2, p2, o2)
+        if dw is not None:
+            return dw.reshape((gy.shape[1], x.shape[1]) + tuple(kernel))
     cols = _c_cols(x, kernel, stride, padding, dilation, groups, out)
     if cols is None or gy.dtype != cols.dtype:
         return None
