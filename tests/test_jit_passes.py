@@ -397,6 +397,24 @@ def test_simplify_sum_of_padded_slices_that_tile_a_dim_becomes_cat():
     np.testing.assert_array_equal(slots[plan.outputs[0][1]], np.concatenate(arrays, axis=1))
 
 
+def test_simplify_turns_summed_getitem_backwards_into_cat():
+    """What an eager backward records now: getitem_backward(g) per piece (zeros implicit),
+    summed by the engine -> the same single cat."""
+    vs = [V(3, 2, name=f"g{i}") for i in range(3)]
+    s = [V(3, 6) for _ in range(3)]
+    t1, t2 = V(3, 6), V(3, 6)
+    nodes = [Node("getitem_backward", (vs[i],),
+                  {"key": (("s", None, None, None), ("s", 2 * i, 2 * i + 2, None)),
+                   "shape": (3, 6)}, (s[i],)) for i in (1, 2, 0)]
+    nodes += [N("add", (s[0], s[1]), t1), N("add", (t1, s[2]), t2)]
+    out = passes.dce(passes.simplify(G(nodes, (t2,), inputs=tuple(vs))))
+    assert [n.op for n in out.nodes] == ["cat"] and out.nodes[0].inputs == tuple(vs)
+    verify(out)
+    # two pieces that leave a gap stay as they are
+    g = G([nodes[1], nodes[2], N("add", (s[0], s[2]), t1)], (t1,), inputs=(vs[2], vs[0]))
+    assert [n.op for n in passes.dce(passes.simplify(g)).nodes] == ["getitem_backward"] * 2 + ["add"]
+
+
 def test_simplify_keeps_adds_of_overlapping_partial_or_nonzero_padding():
     vs = [V(3, 2, name=f"g{i}") for i in range(3)]
     z = V(3, 6)

@@ -255,16 +255,22 @@ def _gelu_backward_nodes(g, a, out, src, scope):
 
 
 def _slice_piece(n, out, consts, made):
-    """(dim, start, stop, value) when `out` = setitem(zeros, one-dim slice, value), else None.
+    """(dim, start, stop, value) when `out` = setitem(zeros, one-dim slice, value) or
+    getitem_backward(value) of such a slice, else None.
 
     That is what the backward of a slice (split, chunk, narrow) produces for each
     piece; the engine then adds the pieces up.
     """
-    if n is None or n.op != "setitem" or len(n.inputs) != 2:
+    if n is not None and n.op == "getitem_backward" and len(n.inputs) == 1:
+        base, v = None, n.inputs[0]             # the same piece, its zeros implicit
+        if not isinstance(v, Value):
+            return None
+    elif n is None or n.op != "setitem" or len(n.inputs) != 2:
         return None
-    base, v = n.inputs
-    if not isinstance(base, Value) or base not in consts or not isinstance(v, Value):
-        return None
+    else:
+        base, v = n.inputs
+        if not isinstance(base, Value) or base not in consts or not isinstance(v, Value):
+            return None
     key = n.attr_dict().get("key")
     nd = len(out.shape)
     if not isinstance(key, tuple) or len(key) > nd or v.dtype != out.dtype:
@@ -286,9 +292,10 @@ def _slice_piece(n, out, consts, made):
     want = tuple(stop - start if d == dim else s for d, s in enumerate(out.shape))
     if stop <= start or tuple(v.shape) != want:
         return None
-    arr = consts[base]
-    if getattr(arr, "shape", None) != tuple(out.shape) or np.any(arr):
-        return None
+    if base is not None:
+        arr = consts[base]
+        if getattr(arr, "shape", None) != tuple(out.shape) or np.any(arr):
+            return None
     return dim, start, stop, v
 
 

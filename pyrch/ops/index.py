@@ -268,8 +268,27 @@ def getitem_op(xp, a, *, key):
 
 @getitem_op.backward
 def _(g, meta, key):
+    if not state.grad_enabled:          # a plain backward: one op, one pass
+        return (dispatch(getitem_backward, (g,), {"key": key, "shape": tuple(meta.shapes[0])}),)
+    # create_graph: setitem into zeros, which is differentiable
     z = g.new_zeros(meta.shapes[0])
     return (dispatch(setitem_op, (z, g), {"key": key}),)
+
+
+@op("getitem_backward", kind="opaque", dtype="keep", differentiable=False, method=False)
+def getitem_backward(xp, g, *, key, shape):
+    """getitem's gradient: zeros of the input's `shape` with g where `key` read (what
+    setitem(zeros, key, g) gives, without copying the zeros once more). The backward
+    of `q, k, v = qkv.split(C, 2)` makes three; a traced graph turns their sum into a
+    cat (jit/passes.py)."""
+    out = xp.zeros(shape, g.dtype)
+    out[_decode(key, ())] = g
+    return out
+
+
+@getitem_backward.infer
+def _(g, *, key, shape):
+    return tuple(shape), g.dtype
 
 
 def _walk(key, nd, idx_ndims):

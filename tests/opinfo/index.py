@@ -71,7 +71,9 @@ def _setitem_samples(rng):
     ]
 
 
-add(OpInfo("getitem", _getitem, call=_call))
+# the gradient checks run getitem's backward: getitem_backward without create_graph,
+# setitem into zeros with it (second derivatives)
+add(OpInfo("getitem", _getitem, call=_call, covers=("getitem_backward",)))
 add(OpInfo("index", _index, call=_call, covers=("nonzero",)))
 add(OpInfo("setitem", _setitem_samples, call=_setitem))
 
