@@ -237,13 +237,47 @@ def test_softmax_rows_bounds_are_checked_in_c():
     x = np.zeros((4, 8), np.float32)
     y = np.zeros((4, 8), np.float32)
     px, py = ffi.cast("const float *", x.ctypes.data), ffi.cast("float *", y.ctypes.data)
-    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, 4, 8, 0) == 0
-    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, 5, 8, 0) < 0     # a row too many
-    assert lib.pyrch_softmax_f32(px, x.nbytes - 4, 8, py, y.nbytes, 8, 4, 8, 0) < 0  # lying extent
-    assert lib.pyrch_softmax_f32(px, x.nbytes, 7, py, y.nbytes, 8, 4, 8, 0) < 0     # rows overlap
-    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, -1, 8, 0) < 0
-    assert lib.pyrch_softmax_f32(ffi.NULL, 0, 8, py, y.nbytes, 8, 4, 8, 0) < 0
-    assert lib.pyrch_softmax_f32(px, x.nbytes, 1 << 62, py, y.nbytes, 8, 4, 8, 0) < 0  # overflow
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, 4, 8, 0, 2) == 0
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, 5, 8, 0, 2) < 0     # a row too many
+    assert lib.pyrch_softmax_f32(px, x.nbytes - 4, 8, py, y.nbytes, 8, 4, 8, 0, 2) < 0  # lying extent
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 7, py, y.nbytes, 8, 4, 8, 0, 2) < 0     # rows overlap
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, -1, 8, 0, 2) < 0
+    assert lib.pyrch_softmax_f32(ffi.NULL, 0, 8, py, y.nbytes, 8, 4, 8, 0, 2) < 0
+    assert lib.pyrch_softmax_f32(px, x.nbytes, 1 << 62, py, y.nbytes, 8, 4, 8, 0, 2) < 0  # overflow
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_backward_rows_match_numpy_on_threads(log):
+    from pyrch._C import rows
+    rng = np.random.default_rng(7)
+    before = C.get_num_threads()
+    try:
+        for threads in (1, 2):
+            C.set_num_threads(threads)
+            for shape in [(5, 3, 37), (16, 4, 64, 64), (1, 1)]:
+                x = rng.standard_normal(shape).astype(np.float32) * 3
+                g = rng.standard_normal(shape).astype(np.float32)
+                y = rows.softmax(x, log=log)
+                y64, g64 = y.astype(np.float64), g.astype(np.float64)
+                want = g64 - np.exp(y64) * g64.sum(-1, keepdims=True) if log else \
+                    y64 * (g64 - (g64 * y64).sum(-1, keepdims=True))
+                np.testing.assert_allclose(rows.softmax_backward(g, y, log=log), want,
+                                           rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(rows.softmax(x, log=log), y, rtol=1e-6, atol=1e-7)
+    finally:
+        C.set_num_threads(before)
+    lib, ffi = C.lib(), C.ffi()
+    a = np.zeros((4, 8), np.float32)
+    p = ffi.cast("float *", a.ctypes.data)
+    f = lib.pyrch_softmax_backward_f32
+    assert f(p, a.nbytes, p, a.nbytes, p, a.nbytes, 4, 8, int(log), 2) == 0
+    assert f(p, a.nbytes, p, a.nbytes, p, a.nbytes, 5, 8, 0, 2) < 0            # a row too many
+    assert f(p, a.nbytes - 4, p, a.nbytes, p, a.nbytes, 4, 8, 0, 2) < 0        # lying extents
+    assert f(p, a.nbytes, p, a.nbytes - 4, p, a.nbytes, 4, 8, 0, 2) < 0
+    assert f(p, a.nbytes, p, a.nbytes, p, a.nbytes - 4, 4, 8, 0, 2) < 0
+    assert f(p, a.nbytes, p, a.nbytes, p, a.nbytes, -1, 8, 0, 2) < 0
+    assert f(ffi.NULL, a.nbytes, p, a.nbytes, p, a.nbytes, 4, 8, 0, 2) < 0
+    assert f(p, a.nbytes, p, a.nbytes, p, a.nbytes, 1 << 60, 1 << 10, 0, 2) < 0   # overflow
 
 
 def test_set_num_threads_controls_the_vm_and_numpys_blas():

@@ -17,7 +17,7 @@ from .fused import _ERRORS
 def softmax(a, log=False):
     """softmax (or log_softmax) of float32 `a` over its last axis, or None when the
     extension cannot take it (other dtypes, rows not contiguous, no extension)."""
-    from . import lib, ffi
+    from . import lib, ffi, get_num_threads
     L = lib()
     if L is None or a.dtype != np.float32 or type(a) is not np.ndarray or a.ndim == 0:
         return None
@@ -29,9 +29,30 @@ def softmax(a, log=False):
     F = ffi()
     rc = L.pyrch_softmax_f32(F.from_buffer("float[]", a), a.nbytes, n,
                              F.from_buffer("float[]", out, require_writable=True), out.nbytes, n,
-                             rows, n, int(log))
+                             rows, n, int(log), get_num_threads())
     if rc != 0:
         raise RuntimeError(f"pyrch/_C rejected the softmax: {_ERRORS.get(rc, rc)}")
+    return out
+
+
+def softmax_backward(g, y, log=False):
+    """The gradient by x of softmax(x) (or log_softmax) over the last axis from the
+    output gradient `g` and the forward's output `y` (float32), or None when the
+    extension cannot take them."""
+    from . import lib, ffi, get_num_threads
+    L = lib()
+    if L is None or not hasattr(L, "pyrch_softmax_backward_f32") or \
+            any(type(a) is not np.ndarray or a.dtype != np.float32 for a in (g, y)) or \
+            g.shape != y.shape or g.ndim == 0:
+        return None
+    g, y = np.ascontiguousarray(g), np.ascontiguousarray(y)
+    n = g.shape[-1]
+    rows = g.size // n if n else 0
+    out = np.empty(g.shape, np.float32)
+    F = ffi()
+    _run("pyrch_softmax_backward_f32", "softmax backward", F.from_buffer("float[]", g), g.nbytes,
+         F.from_buffer("float[]", y), y.nbytes, F.from_buffer("float[]", out, require_writable=True),
+         out.nbytes, rows, n, int(log), get_num_threads())
     return out
 
 

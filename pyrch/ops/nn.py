@@ -541,7 +541,28 @@ _softmax_public(softmax)
 
 @softmax.backward
 def _(g, out, dim):
+    from .._dispatch import state
+    if not state.grad_enabled:           # a plain backward: one pass (float32 rows in C)
+        return (softmax_backward(g, out, dim=dim, log=False),)
     return (out * (g - (g * out).sum(dim=dim, keepdim=True)),)
+
+
+@op("softmax_backward", kind="opaque", dtype="keep", differentiable=False, method=False)
+def softmax_backward(xp, g, y, *, dim, log=False):
+    """The gradient by x of softmax(x, dim) (y * (g - sum(g y))) or, with log=True, of
+    log_softmax(x, dim) (g - exp(y) sum(g)), from the output gradient g and the output y."""
+    if xp is np and y.ndim and (dim == -1 or dim == y.ndim - 1) and g.shape == y.shape:
+        r = _c_rows().softmax_backward(g, y, log=log)
+        if r is not None:
+            return r
+    if log:
+        return (g - xp.exp(y) * g.sum(axis=dim, keepdims=True)).astype(y.dtype, copy=False)
+    return (y * (g - (g * y).sum(axis=dim, keepdims=True))).astype(y.dtype, copy=False)
+
+
+@softmax_backward.infer
+def _(g, y, *, dim, log=False):
+    return tuple(y.shape), y.dtype
 
 
 @op("log_softmax", kind="opaque", dtype="keep")
@@ -569,6 +590,9 @@ _softmax_public(log_softmax)
 
 @log_softmax.backward
 def _(g, out, dim):
+    from .._dispatch import state
+    if not state.grad_enabled:
+        return (softmax_backward(g, out, dim=dim, log=True),)
     return (g - out.exp() * g.sum(dim=dim, keepdim=True),)
 
 
