@@ -36,13 +36,14 @@ def _(g, out):
     return (relu_backward(g, out),)
 
 
-# g where out > 0, else 0 (torch's threshold_backward(g, out, 0)): one op, so eager mode
+# 0 where out <= 0, else g (torch's threshold_backward(g, out, 0)): one op, so eager mode
 # runs one C pass (float32) instead of a compare and a select, and a fused program
 # reads the forward's output once
-@op("relu_backward", kind="elementwise", dtype="keep", method=False, cexpr="(b > 0 ? a : 0)")
+@op("relu_backward", kind="elementwise", dtype="keep", method=False, cexpr="(b <= 0 ? 0 : a)")
 def relu_backward(xp, g, y):
-    """g where y > 0, else 0, y being relu's output (the gradient at exactly 0 is 0, as
-    in torch; a NaN or inf in g where y <= 0 gives 0, never NaN)."""
+    """0 where y <= 0, else g, y being relu's output, as torch's threshold_backward: the
+    gradient at exactly 0 is 0, a NaN or inf in g there gives 0, and a NaN input (whose
+    relu is NaN) passes g through."""
     if g.dtype == np.float32 and y.dtype == np.float32 and type(g) is np.ndarray and \
             type(y) is np.ndarray and g.shape == y.shape and g.size >= 1024:
         k = _CPU_SPECIAL._kernel("relu_backward", 2)
@@ -51,7 +52,7 @@ def relu_backward(xp, g, y):
             k([x if all(st >= 0 for st in x.strides) else np.ascontiguousarray(x)
                for x in (g, y)], [r])
             return r
-    return xp.where(y > 0, g, g.dtype.type(0))
+    return xp.where(y <= 0, g.dtype.type(0), g)
 
 
 @relu_backward.backward

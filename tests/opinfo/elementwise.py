@@ -313,8 +313,8 @@ add(OpInfo("relu_backward", lambda rng: [
     Sample((rng.standard_normal((40, 30)), away_from(rng, (40, 30), (0.0,), 0.1)),
            noncontig=True, note="C"),
     Sample((rng.standard_normal((2, 3, 4)), away_from(rng, (4,), (0.0,), 0.1)), note="broadcast"),
-    Sample((np.array([np.inf, np.nan, 1.0, 2.0]), np.array([-1.0, 0.0, 0.0, 3.0])), grad=False,
-           note="nonfinite g where out <= 0"),
+    Sample((np.array([np.inf, np.nan, 1.0, 2.0, 5.0]), np.array([-1.0, 0.0, 0.0, 3.0, np.nan])),
+           grad=False, note="nonfinite g where out <= 0, NaN out"),
     Sample((rng.standard_normal(()), np.array(1.5)), note="0dim")],
     torch_call=lambda lib, g, out: lib.ops.aten.threshold_backward(
         *lib.broadcast_tensors(g, out), 0)))
