@@ -128,6 +128,22 @@ def test_where_condition_must_be_bool():
         pyrch.where(pyrch.tensor([1.0]), pyrch.tensor([1.0]), 0.0)
 
 
+@pytest.mark.parametrize("scalar", [0.0, -2, 1e40, float("nan")])
+def test_where_against_a_number_on_big_float32_arrays(scalar):
+    """Large float32 selects against a Python number run in C; the result is numpy's
+    (the number as float32: 1e40 becomes inf), in either branch, NaN kept."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 70)).astype(np.float32)
+    x[5, 5] = np.nan
+    c = x > 0.2
+    for got, want in [(pyrch.where(pyrch.tensor(c), pyrch.tensor(x), scalar),
+                       np.where(c, x, np.float32(scalar))),
+                      (pyrch.where(pyrch.tensor(c), scalar, pyrch.tensor(x)),
+                       np.where(c, np.float32(scalar), x))]:
+        assert got.dtype == pyrch.float32
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
 def test_clamp_needs_a_bound():
     with pytest.raises(RuntimeError, match="At least one of 'min' or 'max' must not be None"):
         pyrch.clamp(pyrch.tensor([1.0]))

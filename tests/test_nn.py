@@ -700,6 +700,12 @@ def test_out_of_range_class_targets_and_embedding_indices_raise_torchs_errors():
     ok = F.nll_loss(x.log_softmax(1), pyrch.tensor([1, 2, 7, 3]), ignore_index=7)
     assert ok.isfinite().item()
     F.cross_entropy(x, pyrch.tensor([1, 2, -100, 3]))          # the default ignore_index
+    # a traced loss checks every replay's targets too (never a wrapped-around row)
+    step = pyrch.jit.trace(lambda logits, t: F.cross_entropy(logits, t))
+    step(x, pyrch.tensor([1, 2, 3, 4]))
+    step(x, pyrch.tensor([1, 2, 3, 4]))
+    with pytest.raises(IndexError, match="Target 10 is out of bounds"):
+        step(x, pyrch.tensor([1, 2, 10, 4]))
     w = pyrch.randn(65, 40, requires_grad=True)
     for idx in ([-1, 3], [65]):
         with pytest.raises(IndexError, match="index out of range in self"):
