@@ -491,14 +491,17 @@ def test_direct_conv_checks_its_buffers_in_c():
     flat = np.full(2 * 4 * 5 * 5 + 16, 7.0, np.float32)
     px, pw, py = (ffi.cast("void *", a.ctypes.data) for a in (x, w, flat))
 
-    def call(o=4, xb=x.nbytes, wb=w.nbytes, yb=2 * 4 * 25 * 4, **kw):
+    def geo(**kw):
         a = dict(N=2, C=3, H=5, W=5, kh=3, kw=3, sh=1, sw=1, ph=1, pw=1, dh=1, dw=1, OH=5, OW=5,
-                 esz=4, nthreads=1)
+                 esz=4, nthreads=2)
         a.update(kw)
         g = ffi.new("pyrch_conv_t *")
         for f, v in a.items():
             setattr(g, f, v)
-        return lib.pyrch_conv2d_f32(g, px, xb, pw, wb, o, py, yb)
+        return g
+
+    def call(o=4, xb=x.nbytes, wb=w.nbytes, yb=2 * 4 * 25 * 4, **kw):
+        return lib.pyrch_conv2d_f32(geo(**kw), px, xb, pw, wb, o, py, yb)
     if call() == 1:
         pytest.skip("no AVX-512F on this CPU: the direct kernel is never taken")
     assert call() == 0 and (flat[200:] == 7.0).all() and (flat[:200] > 0).all()
@@ -511,21 +514,12 @@ def test_direct_conv_checks_its_buffers_in_c():
     assert call(esz=8) == 1 and call(sh=2, OH=3) == 1 and call(dw=2, OW=3) == 1   # not taken
     assert call(OH=1 << 12, OW=1 << 12, yb=1 << 60) == 1      # padded planes too big: im2col
     assert lib.pyrch_conv2d_f32(ffi.NULL, px, x.nbytes, pw, w.nbytes, 4, py, 800) < 0
-    g = ffi.new("pyrch_conv_t *")
-    for f, v in dict(N=2, C=3, H=5, W=5, kh=3, kw=3, sh=1, sw=1, ph=1, pw=1, dh=1, dw=1, OH=5,
-                     OW=5, esz=4, nthreads=1).items():
-        setattr(g, f, v)
+    g = geo()
     assert lib.pyrch_conv2d_f32(g, ffi.NULL, x.nbytes, pw, w.nbytes, 4, py, 800) < 0
     assert lib.pyrch_conv2d_f32(g, px, x.nbytes, pw, w.nbytes, 4, ffi.NULL, 800) < 0
     # the weight gradient: gy is `flat` (N, O, OH, OW), dw is `w`'s buffer
     def wcall(o=4, xb=x.nbytes, gb=2 * 4 * 25 * 4, wb=w.nbytes, **kw):
-        a = dict(N=2, C=3, H=5, W=5, kh=3, kw=3, sh=1, sw=1, ph=1, pw=1, dh=1, dw=1, OH=5, OW=5,
-                 esz=4, nthreads=2)
-        a.update(kw)
-        gg = ffi.new("pyrch_conv_t *")
-        for f, v in a.items():
-            setattr(gg, f, v)
-        return lib.pyrch_conv2d_weight_f32(gg, px, xb, py, gb, o, pw, wb)
+        return lib.pyrch_conv2d_weight_f32(geo(**kw), px, xb, py, gb, o, pw, wb)
     assert wcall() == 0
     assert wcall(N=3) < 0 and wcall(C=4) < 0 and wcall(o=5) < 0 and wcall(OH=6) < 0
     assert wcall(xb=x.nbytes - 4) < 0 and wcall(gb=199 * 4) < 0 and wcall(wb=w.nbytes - 4) < 0

@@ -104,6 +104,28 @@ SG_TARGET static void nno_dispatch(int ri, int cv, const float *A, int64_t sai, 
 }
 #undef ROFF
 
+/* Column blocks outer: a k x 64 panel of B stays in cache while every row block of A
+ * passes over it. Row p of B at B + p * ldb, or at B + roff[p] when roff is given. */
+SG_TARGET static void nn_columns(int64_t m, int64_t n, int64_t k, const float *A, int64_t sai,
+                                 int64_t sap, const float *B, int64_t ldb, const int64_t *roff,
+                                 float *C, int64_t ldc)
+{
+    for (int64_t j = 0; j < n; j += 16 * NN_CV) {
+        int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
+        int cv = (int)((w + 15) / 16);
+        __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
+        for (int64_t i = 0; i < m; i += NN_RI) {
+            int ri = m - i < NN_RI ? (int)(m - i) : NN_RI;
+            if (roff)
+                nno_dispatch(ri, cv, A + i * sai, sai, sap, B + j, 0, roff, C + i * ldc + j, ldc,
+                             k, tail);
+            else
+                nn_dispatch(ri, cv, A + i * sai, sai, sap, B + j, ldb, C + i * ldc + j, ldc, k,
+                            tail);
+        }
+    }
+}
+
 SG_TARGET static void sgemm_nn(int64_t m, int64_t n, int64_t k, const float *A, int64_t sai,
                                int64_t sap, const float *B, int64_t ldb, float *C, int64_t ldc)
 {
@@ -121,17 +143,7 @@ SG_TARGET static void sgemm_nn(int64_t m, int64_t n, int64_t k, const float *A, 
         }
         return;
     }
-    /* column blocks outer: a k x 64 panel of B stays in cache while every row block
-     * of A passes over it */
-    for (int64_t j = 0; j < n; j += 16 * NN_CV) {
-        int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
-        int cv = (int)((w + 15) / 16);
-        __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
-        for (int64_t i = 0; i < m; i += NN_RI) {
-            int ri = m - i < NN_RI ? (int)(m - i) : NN_RI;
-            nn_dispatch(ri, cv, A + i * sai, sai, sap, B + j, ldb, C + i * ldc + j, ldc, k, tail);
-        }
-    }
+    nn_columns(m, n, k, A, sai, sap, B, ldb, NULL, C, ldc);
 }
 
 /* panel[p * 64 + c] = Bt[c * ldb + p] for c < w (the columns j.. of B = Bt^T), p < k.
@@ -296,21 +308,6 @@ SG_TARGET static void sgemm_nt(int64_t m, int64_t n, int64_t k, const float *A, 
     }
 }
 
-SG_TARGET static void sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
-                                  const float *B, const int64_t *roff, float *C, int64_t ldc)
-{
-    for (int64_t j = 0; j < n; j += 16 * NN_CV) {
-        int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
-        int cv = (int)((w + 15) / 16);
-        __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
-        for (int64_t i = 0; i < m; i += NN_RI) {
-            int ri = m - i < NN_RI ? (int)(m - i) : NN_RI;
-            nno_dispatch(ri, cv, A + i * lda, lda, 1, B + j, 0, roff, C + i * ldc + j, ldc, k,
-                         tail);
-        }
-    }
-}
-
 static int have_avx512(void)
 {
     static int known = -1;          /* a benign race: every caller computes the same */
@@ -363,7 +360,7 @@ int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int6
     if (!small_on || !have_avx512())
         return 0;
     if (m > 0 && n > 0 && k > 0)
-        sgemm_rows(m, n, k, A, lda, B, roff, C, ldc);
+        nn_columns(m, n, k, A, lda, 1, B, 0, roff, C, ldc);
     return 1;
 }
 

@@ -18,6 +18,20 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
+def _c_binary(name, a, b, min_size):
+    """Op `name` of two same-shape float32 numpy arrays as one C pass (the op's own
+    cexpr), or None (other dtypes or shapes, fewer than `min_size` values, no extension)."""
+    if a.dtype != np.float32 or b.dtype != np.float32 or type(a) is not np.ndarray or \
+            type(b) is not np.ndarray or a.shape != b.shape or a.size < min_size:
+        return None
+    k = _CPU_SPECIAL._kernel(name, 2)
+    if k is None:
+        return None
+    out = np.empty(a.shape, np.float32)
+    k([x if all(st >= 0 for st in x.strides) else np.ascontiguousarray(x) for x in (a, b)], [out])
+    return out
+
+
 @op("relu", kind="elementwise", dtype="keep", cexpr="(a <= 0 ? 0 : a)")
 def relu(xp, a):
     """max(input, 0); NaN stays NaN.
@@ -44,14 +58,9 @@ def relu_backward(xp, g, y):
     """0 where y <= 0, else g, y being relu's output, as torch's threshold_backward: the
     gradient at exactly 0 is 0, a NaN or inf in g there gives 0, and a NaN input (whose
     relu is NaN) passes g through."""
-    if g.dtype == np.float32 and y.dtype == np.float32 and type(g) is np.ndarray and \
-            type(y) is np.ndarray and g.shape == y.shape and g.size >= 1024:
-        k = _CPU_SPECIAL._kernel("relu_backward", 2)
-        if k is not None:
-            r = np.empty(g.shape, np.float32)
-            k([x if all(st >= 0 for st in x.strides) else np.ascontiguousarray(x)
-               for x in (g, y)], [r])
-            return r
+    r = _c_binary("relu_backward", g, y, 1024)
+    if r is not None:
+        return r
     return xp.where(y <= 0, g.dtype.type(0), g)
 
 
@@ -93,14 +102,9 @@ def _(g, a):
           "0.3989422804014327))")
 def gelu_backward(xp, g, a):
     """g * d gelu(a) / da (the exact, erf form)."""
-    if a.dtype == np.float32 and g.dtype == np.float32 and type(a) is np.ndarray and \
-            type(g) is np.ndarray and a.size >= 4096 and g.shape == a.shape:
-        k = _CPU_SPECIAL._kernel("gelu_backward", 2)
-        if k is not None:
-            out = np.empty(a.shape, np.float32)
-            k([x if all(st >= 0 for st in x.strides) else np.ascontiguousarray(x)
-               for x in (g, a)], [out])
-            return out
+    out = _c_binary("gelu_backward", g, a, 4096)
+    if out is not None:
+        return out
     t = a.dtype.type
     cdf = (special(xp).erf(a * t(_INV_SQRT2)) + 1) * t(0.5)
     pdf = xp.exp(a * a * t(-0.5)) * t(_INV_SQRT_2PI)
