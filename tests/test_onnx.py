@@ -231,6 +231,26 @@ def test_cross_entropy_exports_and_loads(reduction):
     np.testing.assert_allclose(back(x, t).numpy(), f(x, t).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_weighted_softmax_cross_entropy_loss_imports():
+    """An ONNX SoftmaxCrossEntropyLoss with class weights (as other exporters write it)
+    loads as F.cross_entropy(weight=...), the same numbers as onnxruntime's."""
+    from onnx import helper, TensorProto
+    node = helper.make_node("SoftmaxCrossEntropyLoss", ["x", "t", "w"], ["y"], reduction="mean",
+                            ignore_index=2)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 4]),
+                                        helper.make_tensor_value_info("t", TensorProto.INT64, [5]),
+                                        helper.make_tensor_value_info("w", TensorProto.FLOAT, [4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    t = np.array([0, 2, 3, 1, 3])
+    w = np.array([0.5, 2.0, 1.0, 3.0], np.float32)
+    want = ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": x, "t": t, "w": w})[0]
+    got = pyrch.onnx.load(model)(pyrch.tensor(x), pyrch.tensor(t), pyrch.tensor(w))
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
 def test_unmapped_op_names_op_and_line():
     def f(x):
         return pyrch.argsort(x, dim=-1)
