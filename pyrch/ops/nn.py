@@ -754,11 +754,13 @@ def _ce_targets(xp, x, t, ignore_index):
     c = x.shape[1]
     keep = t != ignore_index
     safe = t * keep
-    bad = (safe < 0) | (safe >= c)
     if xp is np:
-        if bad.any():
+        # two reductions, then the offending target only on the error path
+        if safe.size and (safe.min() < 0 or safe.max() >= c):
+            bad = (safe < 0) | (safe >= c)
             raise IndexError(f"Target {int(t[bad.argmax()])} is out of bounds.")
         return keep, safe, None
+    bad = (safe < 0) | (safe >= c)
     return keep, xp.clip(safe, 0, max(c - 1, 0)), bad
 
 
@@ -771,8 +773,7 @@ def cross_entropy_indices(xp, x, t, *, ignore_index=-100, reduction="mean"):
     m = x.shape[0]
     lp = log_softmax.forward(xp, x, dim=1) if x.size else x.copy()
     keep, safe, bad = _ce_targets(xp, x, t, ignore_index)
-    picked = xp.take_along_axis(lp, safe.reshape(m, 1), axis=1).reshape(m) if x.size else \
-        xp.zeros(m, x.dtype)
+    picked = lp[xp.arange(m), safe] if x.size else xp.zeros(m, x.dtype)
     loss = xp.where(keep, -picked, x.dtype.type(0))       # an ignored row is 0, never NaN
     if bad is not None:
         loss = xp.where(bad, x.dtype.type("nan"), loss)
