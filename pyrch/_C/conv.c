@@ -1,4 +1,4 @@
-/* im2col / col2im (see conv.h). */
+/* im2col / col2im, and the direct float32 convolution and its weight gradient (see conv.h). */
 #include <stddef.h>
 #include <string.h>
 #include <stdlib.h>

@@ -1,7 +1,11 @@
-"""im2col / col2im for 2-D (and 1-D) convolution in C, float32 and float64.
+"""Convolution in C: im2col / col2im for 2-D (and 1-D) convolution, float32 and
+float64, and a direct float32 path (stride 1, dilation 1, one group) for the
+forward and the weight gradient that never builds the columns.
 
 The columns are laid out (C*KH*KW, N, OH*OW), so one GEMM over every sample's
-output positions does a whole convolution (see `pyrch.ops.nn`).
+output positions does a whole convolution (see `pyrch.ops.nn`). The direct path
+(`conv2d`, `conv2d_weight`) works on each sample's zero-padded planes instead; the
+input gradient is `conv2d` of the padded output gradient with the flipped kernel.
 
 >>> import numpy as np
 >>> from pyrch._C import conv
