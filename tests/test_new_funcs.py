@@ -8,20 +8,11 @@ import pyrch
 torch = pytest.importorskip("torch")
 
 
+from torch_compare import both  # noqa: E402
+
+
 def _both(fn):
-    """fn(lib) in pyrch and torch: same exception type and message, or equal results."""
-    try:
-        want = fn(torch)
-    except Exception as e:  # noqa: BLE001
-        with pytest.raises(type(e)) as got:
-            fn(pyrch)
-        assert str(got.value) == str(e)
-        return
-    got = fn(pyrch)
-    for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
-        assert tuple(g.shape) == tuple(w.shape)
-        assert g.dtype.name == str(w.dtype).replace("torch.", "")
-        np.testing.assert_allclose(g.numpy().astype(np.float64), w.numpy().astype(np.float64))
+    both(fn, tol=1e-7)
 
 
 @pytest.mark.parametrize("case", [

@@ -17,34 +17,7 @@ SQ = [[2.0, 0.5, 1.0], [0.3, 3.0, -1.0], [1.0, -0.7, 4.0]]
 POS = [[0.5, 1.25, 2.0], [1.5, 0.75, 3.5]]
 
 
-def _np(t):
-    return np.asarray(t.detach().numpy(force=True) if hasattr(t, "detach") else t, dtype=np.float64)
-
-
-def _same(g, w, tol=1e-6):
-    if isinstance(w, (tuple, list)):
-        assert len(g) == len(w)
-        for a, b in zip(g, w):
-            _same(a, b, tol)
-        return
-    if not hasattr(w, "shape"):
-        assert g == w
-        return
-    assert tuple(g.shape) == tuple(w.shape)
-    assert g.dtype.name == str(w.dtype).replace("torch.", "")
-    np.testing.assert_allclose(_np(g), _np(w), rtol=tol, atol=tol)
-
-
-def _both(fn, tol=1e-6):
-    """fn(lib) in pyrch and torch: the same exception type and message, or equal results."""
-    try:
-        want = fn(torch)
-    except Exception as e:  # noqa: BLE001
-        with pytest.raises(type(e)) as got:
-            fn(pyrch)
-        assert str(got.value) == str(e)
-        return
-    _same(fn(pyrch), want, tol)
+from torch_compare import as_float64 as _np, both as _both, same as _same  # noqa: E402
 
 
 # (method, self's data, dtype, args(lib), kwargs, differentiable in self)

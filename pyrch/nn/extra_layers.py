@@ -14,6 +14,7 @@ from .linear import Linear
 from .loss import _Loss, _WeightedLoss
 from .module import Module
 from .parameter import Parameter
+from .sparse import _padding_idx
 from ._conv_functional import _tuple
 
 
@@ -124,13 +125,7 @@ class EmbeddingBag(Module):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
-        if padding_idx is not None:
-            if padding_idx > 0:
-                assert padding_idx < num_embeddings, "padding_idx must be within num_embeddings"
-            elif padding_idx < 0:
-                assert padding_idx >= -num_embeddings, "padding_idx must be within num_embeddings"
-                padding_idx = num_embeddings + padding_idx
-        self.padding_idx = padding_idx
+        self.padding_idx = _padding_idx(padding_idx, num_embeddings, "padding_idx")
         if _weight is None:
             self.weight = Parameter(_p.empty(num_embeddings, embedding_dim, device=device,
                                              dtype=dtype))
