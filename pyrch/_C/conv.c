@@ -234,6 +234,23 @@ typedef struct {
     float *partial;
 } direct_job_t;
 
+/* Sample n's image into its zero-padded planes xp (C planes of Hp x Wp): rows ph.. and
+ * columns pw.. hold the image, clipped to the plane; the rest was zeroed once and stays
+ * zero for every sample. */
+static void fill_planes(const direct_job_t *job, int64_t n, float *xp)
+{
+    const pyrch_conv_t *g = job->g;
+    int64_t Hp = job->Hp, Wp = job->Wp;
+    int64_t rows = g->H < Hp - g->ph ? g->H : Hp - g->ph;
+    int64_t cols = g->W < Wp - g->pw ? g->W : Wp - g->pw;
+    if (cols <= 0)
+        return;                         /* the padding alone covers the plane */
+    for (int64_t c = 0; c < g->C; c++)
+        for (int64_t h = 0; h < rows; h++)
+            memcpy(xp + (c * Hp + h + g->ph) * Wp + g->pw,
+                   job->x + ((n * g->C + c) * g->H + h) * g->W, sizeof(float) * (size_t)cols);
+}
+
 static void direct_part(void *ctx, int t)
 {
     direct_job_t *job = ctx;
@@ -251,17 +268,8 @@ static void direct_part(void *ctx, int t)
         job->status[t] = PYRCH_E_NOMEM;
         return;
     }
-    /* rows ph.. and columns pw.. of each plane hold the image (clipped to the plane);
-     * the rest stays zero for every sample */
-    int64_t rows = g->H < Hp - g->ph ? g->H : Hp - g->ph;
-    int64_t cols = g->W < Wp - g->pw ? g->W : Wp - g->pw;
-    if (cols <= 0)
-        rows = 0;                       /* the padding alone covers the plane */
     for (int64_t n = n0; n < n1; n++) {
-        for (int64_t c = 0; c < g->C; c++)
-            for (int64_t h = 0; h < rows; h++)
-                memcpy(xp + c * plane + (h + g->ph) * Wp + g->pw,
-                       job->x + ((n * g->C + c) * g->H + h) * g->W, sizeof(float) * (size_t)cols);
+        fill_planes(job, n, xp);
         pyrch_small_sgemm_rows(job->O, P, ckk, job->w, ckk, xp, job->roff, tmp, P);
         float *yn = job->y + n * job->O * g->OH * g->OW;
         for (int64_t o = 0; o < job->O; o++)
@@ -369,15 +377,8 @@ static void weight_part(void *ctx, int t)
         return;
     }
     memset(acc, 0, sizeof(float) * (size_t)(O * ckk));
-    int64_t rows = g->H < Hp - g->ph ? g->H : Hp - g->ph;
-    int64_t cols = g->W < Wp - g->pw ? g->W : Wp - g->pw;
-    if (cols <= 0)
-        rows = 0;
     for (int64_t n = n0; n < n1; n++) {
-        for (int64_t c = 0; c < g->C; c++)
-            for (int64_t h = 0; h < rows; h++)
-                memcpy(xp + c * plane + (h + g->ph) * Wp + g->pw,
-                       job->x + ((n * g->C + c) * g->H + h) * g->W, sizeof(float) * (size_t)cols);
+        fill_planes(job, n, xp);
         const float *gn = job->gy + n * O * g->OH * g->OW;
         for (int64_t o = 0; o < O; o++)
             for (int64_t oh = 0; oh < g->OH; oh++)

@@ -94,12 +94,16 @@ def _as_2d(kernel, stride, padding, dilation, out):
         (1,) + tuple(out)
 
 
+def _as4d(a):
+    """A 2-D convolution operand (N, C, H, W) as a contiguous array; a 1-D one as H = 1."""
+    return np.ascontiguousarray(a if a.ndim == 4 else a.reshape(a.shape[:2] + (1,) + a.shape[2:]))
+
+
 def _c_cols(x, kernel, stride, padding, dilation, groups, out):
     """(G, C/G*K, N, L) columns of x from the C extension, or None."""
     if not _c_ok(x, kernel, out):
         return None
-    x4 = x if x.ndim == 4 else x.reshape(x.shape[:2] + (1,) + x.shape[2:])
-    cols = _c_conv().im2col(np.ascontiguousarray(x4), *_as_2d(kernel, stride, padding, dilation, out))
+    cols = _c_conv().im2col(_as4d(x), *_as_2d(kernel, stride, padding, dilation, out))
     return None if cols is None else cols.reshape((groups, -1) + cols.shape[1:])
 
 
@@ -108,10 +112,7 @@ def _conv_c(x, w, stride, padding, dilation, groups):
     out = _conv_out(x.shape[2:], kernel, stride, padding, dilation)
     if groups == 1 and x.dtype == np.float32 and _c_ok(x, kernel, out) and x.shape[1] == w.shape[1]:
         # float32, stride 1: no columns at all (conv.c's direct kernel), where it applies
-        x4, w4 = (x, w) if x.ndim == 4 else (x.reshape(x.shape[:2] + (1,) + x.shape[2:]),
-                                               w.reshape(w.shape[:2] + (1,) + w.shape[2:]))
-        y = _c_conv().conv2d(np.ascontiguousarray(x4), np.ascontiguousarray(w4),
-                             *_as_2d(kernel, stride, padding, dilation, out)[1:])
+        y = _c_conv().conv2d(_as4d(x), _as4d(w), *_as_2d(kernel, stride, padding, dilation, out)[1:])
         if y is not None:
             return y.reshape((x.shape[0], w.shape[0]) + out)
     cols = _c_cols(x, kernel, stride, padding, dilation, groups, out)
@@ -133,10 +134,8 @@ def _conv_weight_c(x, gy, kernel, stride, padding, dilation, groups):
     if groups == 1 and x.dtype == np.float32 and gy.dtype == np.float32 and \
             all(s == 1 for s in stride) and all(d == 1 for d in dilation) and _c_ok(x, kernel, out):
         # stride 1: no columns (conv.c's direct kernel), where it applies
-        k2, s2, p2, d2, o2 = _as_2d(kernel, stride, padding, dilation, out)
-        x4 = x if x.ndim == 4 else x.reshape(x.shape[:2] + (1,) + x.shape[2:])
-        g4 = gy if gy.ndim == 4 else gy.reshape(gy.shape[:2] + (1,) + gy.shape[2:])
-        dw = _c_conv().conv2d_weight(np.ascontiguousarray(x4), np.ascontiguousarray(g4), k2, p2, o2)
+        k2, _, p2, _, o2 = _as_2d(kernel, stride, padding, dilation, out)
+        dw = _c_conv().conv2d_weight(_as4d(x), _as4d(gy), k2, p2, o2)
         if dw is not None:
             return dw.reshape((gy.shape[1], x.shape[1]) + tuple(kernel))
     cols = _c_cols(x, kernel, stride, padding, dilation, groups, out)
@@ -161,15 +160,11 @@ def _conv_transpose_c(gy, w, size, stride, padding, dilation, groups):
             all(d == 1 for d in dilation) and all(lo <= k - 1 for (lo, _), k in zip(padding, kernel)):
         # stride 1: the adjoint is a convolution of gy, padded k - 1 - low on the low side,
         # with the kernel flipped and its channel axes swapped (conv.c's direct kernel)
-        wf = np.ascontiguousarray(w.swapaxes(0, 1)[(slice(None), slice(None)) +
-                                                   (slice(None, None, -1),) * len(kernel)])
-        lows = tuple((k - 1 - lo, 0) for (lo, _), k in zip(padding, kernel))
-        g4, w4 = (gy, wf) if gy.ndim == 4 else (gy.reshape(gy.shape[:2] + (1,) + gy.shape[2:]),
-                                                 wf.reshape(wf.shape[:2] + (1,) + wf.shape[2:]))
-        size4 = tuple(size) if gy.ndim == 4 else (1,) + tuple(size)
-        x = _c_conv().conv2d(np.ascontiguousarray(g4), w4, (1, 1),
-                             tuple(lo for lo, _ in (lows if gy.ndim == 4 else ((0, 0),) + lows)),
-                             (1, 1), size4)
+        wf = w.swapaxes(0, 1)[(slice(None), slice(None)) + (slice(None, None, -1),) * len(kernel)]
+        lows = tuple(k - 1 - lo for (lo, _), k in zip(padding, kernel))
+        lead = (0,) * (2 - len(kernel))            # a 1-D convolution runs as H = 1
+        x = _c_conv().conv2d(_as4d(gy), _as4d(wf), (1, 1), lead + lows, (1, 1),
+                             (1,) * len(lead) + tuple(size))
         if x is not None:
             return x.reshape((gy.shape[0], w.shape[1]) + tuple(size))
     n, o = gy.shape[:2]
