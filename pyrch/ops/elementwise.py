@@ -127,6 +127,11 @@ def c_select(op_name, arrays):
     # NOTE: small selects stay on numpy before any other check (this runs on every where)
     if max(getattr(a, "size", 0) for a in arrays) < 4096:
         return None
+    # a number beside the arrays arrives as a numpy scalar of the result dtype (dispatch
+    # casts it): a 0-dim operand. np.where is slow here (numpy 2.4: 6 ns a value on a
+    # random mask, 380 us on 65k values against 40 us in C), and relu's mask and many
+    # backward rules select against 0.
+    arrays = [np.asarray(a) if type(a) is np.float32 else a for a in arrays]
     for a in arrays:
         if type(a) is not np.ndarray or a.dtype not in (_F32, _BOOL) or \
                 any(st < 0 for st in a.strides):
@@ -555,24 +560,10 @@ def where(xp, condition, input, other):
     if getattr(condition, "dtype", None) != bool:
         raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor "
                            f"with dtype {getattr(condition, 'dtype', type(condition).__name__)}")
-    ti, to = getattr(input, "dtype", None), getattr(other, "dtype", None)
-    if (ti == _F32 or to == _F32) and xp is np:
-        # NOTE: np.where is slow here (numpy 2.4: 6 ns an element on a random mask, 65k
-        # elements 380 us against 40 us in C), and backward rules select against 0.:
-        # a Python number beside a float32 array is a 0-dim float32 operand, as the
-        # result's dtype already is (a number never promotes a float32 tensor)
-        if ti is None and isinstance(input, (int, float)) and not isinstance(input, bool):
-            input = np.asarray(input, dtype=_F32)
-        elif to is None and isinstance(other, (int, float)) and not isinstance(other, bool):
-            other = np.asarray(other, dtype=_F32)
-        if type(input) is np.float32:           # dispatch hands numbers in as numpy scalars
-            input = np.asarray(input)
-        if type(other) is np.float32:
-            other = np.asarray(other)
-        if getattr(input, "dtype", None) == _F32 and getattr(other, "dtype", None) == _F32:
-            out = c_select("where", (condition, input, other))
-            if out is not None:
-                return out
+    if getattr(input, "dtype", None) == _F32 and getattr(other, "dtype", None) == _F32:
+        out = c_select("where", (condition, input, other))
+        if out is not None:
+            return out
     return xp.where(condition, input, other)
 
 
