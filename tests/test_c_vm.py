@@ -788,28 +788,29 @@ def _small_on():
     return bool(C._lib.pyrch_small_sgemm_kind(0, 0, 4, 64, 64))
 
 
-@pytest.mark.parametrize("layout", ["nn", "tn", "nt"])
+@pytest.mark.parametrize("layout", ["nn", "tn", "nt", "tt"])
 def test_small_product_kernels_match_numpy_for_every_tile_and_tail(layout):
-    """Every register-tile size (rows 1-7, vector tails, k tails), operands that are
-    transposed views or slices of wider arrays, and no write past the output."""
+    """Every register-tile size (rows 1-7, vector tails, k tails and blocks of k, which
+    add to C), operands that are transposed views or slices of wider arrays, and no
+    write past the output."""
     rng = np.random.default_rng(3)
     dims = [(1, 1, 1), (2, 15, 3), (3, 16, 16), (4, 17, 17), (5, 63, 33), (6, 64, 5), (7, 65, 100),
             (13, 130, 31), (16, 784, 512), (32, 47, 9), (200, 20, 40), (300, 784, 16), (40, 5, 700),
             (64, 33, 33), (70, 100, 37), (131, 257, 300), (97, 65, 1024)]    # medium: both sides > 32
     for m, n, k in dims:
-        if layout == "tn":
+        if layout[0] == "t":
             a = rng.standard_normal((k, m + 3)).astype(np.float32)[:, 1:m + 1].T   # transposed slice
         else:
             a = rng.standard_normal((m, k + 5)).astype(np.float32)[:, 2:k + 2]     # rows wider than k
-        if layout == "nt":
+        if layout[1] == "t":
             b = rng.standard_normal((n, k)).astype(np.float32).T
         else:
             b = rng.standard_normal((k, n + 7)).astype(np.float32)[:, :n]
-        small = C._lib.pyrch_small_sgemm_kind(int(layout == "tn"), int(layout == "nt"), m, n, k)
-        if _small_on() and (layout != "nt" and min(m, k) <= 32 or layout == "nt" and min(m, n) <= 32):
+        small = C._lib.pyrch_small_sgemm_kind(int(layout[0] == "t"), int(layout[1] == "t"), m, n, k)
+        if _small_on() and (layout[1] == "n" and min(m, k) <= 32 or layout == "nt" and min(m, n) <= 32):
             assert small, (layout, m, n, k)
-        if _small_on() and m >= 64 and n > 32 and k <= 1024 and layout != "tn":   # medium
-            assert small == (4 if layout == "nt" else 3) or min(m, k) <= 32, (layout, m, n, k)
+        if _small_on() and m >= 64 and n > 32 and k <= 1024:   # medium: the packed kernel
+            assert small == (4 if layout[1] == "t" else 3) or min(m, k) <= 32, (layout, m, n, k)
         flat = np.full(m * n + 32, 7.0, np.float32)
         out = flat[:m * n].reshape(m, n)
         gemm.matmul(a, b, out)
@@ -823,7 +824,7 @@ def test_small_product_kernels_agree_with_openblas_on_threads():
     rng = np.random.default_rng(4)
     shapes = [((16, 784), (784, 512)), ((512, 16), (16, 784)), ((16, 256), (256, 512)),
               ((6, 25), (25, 50176)), ((64, 6, 25), (64, 25, 784)), ((128, 784), (784, 512)),
-              ((1024, 128), (128, 384)), ((512, 128), (128, 784))]
+              ((1024, 128), (128, 384)), ((512, 128), (128, 784)), ((384, 1024), (1024, 128))]
     try:
         for sa, sb in shapes:
             a = rng.standard_normal(sa).astype(np.float32)
@@ -836,6 +837,8 @@ def test_small_product_kernels_agree_with_openblas_on_threads():
             np.testing.assert_allclose(got[1], got[0], rtol=1e-5, atol=1e-4)
             wt = np.ascontiguousarray(b.swapaxes(-1, -2)).swapaxes(-1, -2)    # x @ W.T layout
             np.testing.assert_allclose(gemm.mm(a, wt), got[0], rtol=1e-5, atol=1e-4)
+            gt = np.ascontiguousarray(a.swapaxes(-1, -2)).swapaxes(-1, -2)    # g.T @ x layout
+            np.testing.assert_allclose(gemm.mm(gt, b), got[0], rtol=1e-5, atol=1e-4)
     finally:
         C._lib.pyrch_set_small_gemm(1)
 

@@ -12,11 +12,12 @@
  *   nt:  C = A @ B where B is stored transposed (Bt = B^T row-major) and A is
  *        row-major: each C[i, j] is a dot product of two contiguous rows, summed
  *        in 16-lane vectors and reduced at the end.
- *   nnp: both sides medium (A row-major): a k x 64 panel of B is packed into a
- *        contiguous buffer (B is read once: transposed when B is stored transposed,
- *        as in a linear layer's x @ W.T, else its rows copied), then the nn kernel
- *        runs every row block of A over it. A is never packed: the nn kernel
- *        broadcasts its elements from wherever they lie.
+ *   packed: both sides medium: per block of 128 steps of k, a 128 x 64 panel of B
+ *        is packed into a contiguous buffer (transposed when B is stored
+ *        transposed, as in a linear layer's x @ W.T, else its rows copied), then
+ *        the nn kernel runs every row strip of A over it, adding to C after the
+ *        first block. A row-major A is read in place; A stored transposed (a
+ *        weight gradient's g^T @ x) is packed into strips first.
  *
  * Only the caller's part of C is touched (gemm.c splits C across the pool's
  * threads). The kernels need AVX-512F: pyrch_small_sgemm returns 0 (not done)
@@ -40,14 +41,16 @@ enum { NN_RI = 6, NN_CV = 4, NT_RI = 4, NT_RJ = 6 };
 /* C[0:RI, 0:16*CV] = A[0:RI, 0:k] @ B[0:k, 0:16*CV]; the last vector is masked by `tail` */
 SG_INLINE void nn_tile(const int RI, const int CV, const float *A, int64_t sai, int64_t sap,
                        const float *B, int64_t ldb, const int64_t *roff, float *C, int64_t ldc,
-                       int64_t k, __mmask16 tail)
+                       int64_t k, __mmask16 tail, int add)
 {
     __m512 acc[NN_RI][NN_CV];
 #pragma GCC unroll 8
     for (int r = 0; r < RI; r++)
 #pragma GCC unroll 8
-        for (int c = 0; c < CV; c++)
-            acc[r][c] = _mm512_setzero_ps();
+        for (int c = 0; c < CV; c++)          /* add: C += the product (a later k block) */
+            acc[r][c] = !add ? _mm512_setzero_ps()
+                : c == CV - 1 ? _mm512_maskz_loadu_ps(tail, C + r * ldc + 16 * c)
+                              : _mm512_loadu_ps(C + r * ldc + 16 * c);
     for (int64_t p = 0; p < k; p++) {
         const float *b = roff ? B + roff[p] : B + p * ldb;    /* roff: row p starts there */
         __m512 bv[NN_CV];
@@ -76,10 +79,11 @@ SG_INLINE void nn_tile(const int RI, const int CV, const float *A, int64_t sai, 
 }
 
 #define NN_CASE(ri, cv) case (ri) * 8 + (cv): \
-    nn_tile(ri, cv, A, sai, sap, B, ldb, ROFF, C, ldc, k, tail); break;
+    nn_tile(ri, cv, A, sai, sap, B, ldb, ROFF, C, ldc, k, tail, ADD); break;
 #define NN_ROW(ri) NN_CASE(ri, 1) NN_CASE(ri, 2) NN_CASE(ri, 3) NN_CASE(ri, 4)
 
 #define ROFF NULL
+#define ADD 0
 SG_TARGET static void nn_dispatch(int ri, int cv, const float *A, int64_t sai, int64_t sap,
                                   const float *B, int64_t ldb, float *C, int64_t ldc, int64_t k,
                                   __mmask16 tail)
@@ -89,10 +93,25 @@ SG_TARGET static void nn_dispatch(int ri, int cv, const float *A, int64_t sai, i
     default: break;
     }
 }
+#undef ADD
+
+/* the same tiles adding to C (a later block of k), B row-major */
+#define ADD add
+SG_TARGET static void nna_dispatch(int ri, int cv, const float *A, int64_t sai, int64_t sap,
+                                   const float *B, int64_t ldb, float *C, int64_t ldc, int64_t k,
+                                   __mmask16 tail, int add)
+{
+    switch (ri * 8 + cv) {
+    NN_ROW(1) NN_ROW(2) NN_ROW(3) NN_ROW(4) NN_ROW(5) NN_ROW(6)
+    default: break;
+    }
+}
+#undef ADD
 #undef ROFF
 
 /* the same tiles with row p of B at B + roff[p] */
 #define ROFF roff
+#define ADD 0
 SG_TARGET static void nno_dispatch(int ri, int cv, const float *A, int64_t sai, int64_t sap,
                                    const float *B, int64_t ldb, const int64_t *roff, float *C,
                                    int64_t ldc, int64_t k, __mmask16 tail)
@@ -102,6 +121,7 @@ SG_TARGET static void nno_dispatch(int ri, int cv, const float *A, int64_t sai, 
     default: break;
     }
 }
+#undef ADD
 #undef ROFF
 
 /* Column blocks outer: a k x 64 panel of B stays in cache while every row block of A
@@ -146,23 +166,51 @@ SG_TARGET static void sgemm_nn(int64_t m, int64_t n, int64_t k, const float *A, 
     nn_columns(m, n, k, A, sai, sap, B, ldb, NULL, C, ldc);
 }
 
+/* The 16 x 16 transpose of r[0..15] in registers: on return r[q] holds element q of
+ * every input row (lanes 0-15 = rows 0-15). Four rounds of two-input shuffles: pairs
+ * of elements, then of pairs, then of 128-bit quarters, then of halves. */
+SG_INLINE void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {           /* per quarter: a0 b0 a1 b1 | a2 b2 a3 b3 */
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {           /* per quarter: column e of rows i..i+3 */
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* u[4g + e], quarter l: rows 4g..4g+3 of column 4l + e */
+    for (int e = 0; e < 4; e++) {
+        __m512 lo0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);   /* columns e, e+8: rows 0-7 */
+        __m512 hi0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);   /* columns e+4, e+12 */
+        __m512 lo1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88);   /* rows 8-15 */
+        __m512 hi1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xDD);
+        r[e] = _mm512_shuffle_f32x4(lo0, lo1, 0x88);
+        r[e + 8] = _mm512_shuffle_f32x4(lo0, lo1, 0xDD);
+        r[e + 4] = _mm512_shuffle_f32x4(hi0, hi1, 0x88);
+        r[e + 12] = _mm512_shuffle_f32x4(hi0, hi1, 0xDD);
+    }
+}
+
 /* panel[p * 64 + c] = Bt[c * ldb + p] for c < w (the columns j.. of B = Bt^T), p < k.
- * Runs of 16 p at a time: 16 rows of Bt are read along p (one cache line each) and
- * written as 16 columns of the panel, through a 16 x 16 transpose in registers. */
+ * 16 rows of Bt are read 16 p at a time (a cache line each), transposed in registers
+ * and stored as 16 rows of the panel; rows past w are never read. */
 SG_TARGET static void pack_bt(const float *Bt, int64_t ldb, int64_t w, int64_t k, float *panel)
 {
     int64_t p = 0;
     for (; p + 16 <= k; p += 16) {
         for (int64_t c0 = 0; c0 < w; c0 += 16) {
             int64_t cw = w - c0 < 16 ? w - c0 : 16;
-            float tile[16][16];
-            for (int64_t c = 0; c < cw; c++)
-                _mm512_storeu_ps(tile[c], _mm512_loadu_ps(Bt + (c0 + c) * ldb + p));
-            for (int64_t q = 0; q < 16; q++) {
-                float *dst = panel + (p + q) * 64 + c0;
-                for (int64_t c = 0; c < cw; c++)
-                    dst[c] = tile[c][q];
-            }
+            __mmask16 cols = (__mmask16)(0xFFFFu >> (16 - cw));
+            __m512 r[16];
+            for (int64_t c = 0; c < 16; c++)
+                r[c] = c < cw ? _mm512_loadu_ps(Bt + (c0 + c) * ldb + p) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int q = 0; q < 16; q++)
+                _mm512_mask_storeu_ps(panel + (p + q) * 64 + c0, cols, r[q]);
         }
     }
     for (; p < k; p++)
@@ -170,7 +218,6 @@ SG_TARGET static void pack_bt(const float *Bt, int64_t ldb, int64_t w, int64_t k
             panel[p * 64 + c] = Bt[c * ldb + p];
 }
 
-/* C = A @ Bt^T (A any layout: strides sai, sap), a 64-column panel of B at a time */
 /* panel[p * 64 + c] = B[p * ldb + c] for c < w: rows of B copied contiguous */
 static void pack_b(const float *B, int64_t ldb, int64_t w, int64_t k, float *panel)
 {
@@ -178,31 +225,68 @@ static void pack_b(const float *B, int64_t ldb, int64_t w, int64_t k, float *pan
         memcpy(panel + p * 64, B + p * ldb, sizeof(float) * (size_t)w);
 }
 
-/* C = A @ B (A any layout: strides sai, sap), a 64-column panel of B at a time, packed
- * into a contiguous buffer first: transposed from Bt (B stored transposed, `trans`) or
- * copied row by row from B. In place, B's rows lie ldb apart, and for a power-of-two
- * ldb and a long k those rows share a few cache sets (128 x 1024 @ 1024 x 512: 1145 us
- * in place against 805 in OpenBLAS; packed, the NT layout ran 753). */
-SG_TARGET static int sgemm_nnp(int trans, int64_t m, int64_t n, int64_t k, const float *A,
-                               int64_t sai, int64_t sap, const float *Bt, int64_t ldb, float *C,
-                               int64_t ldc)
+/* Rows [i0, i0 + ri) of A stored transposed (A[i, p] at A + p * lda + i), columns
+ * [0, kc): apack[p * NN_RI + r] = A[i0 + r, p], one masked load and store per p */
+SG_TARGET static void pack_at(const float *A, int64_t lda, int ri, int64_t kc, float *apack)
 {
-    float *panel = NULL;
-    if (posix_memalign((void **)&panel, 64, sizeof(float) * 64 * (size_t)k))
-        return 0;                       /* no memory: OpenBLAS takes the product */
-    for (int64_t j = 0; j < n; j += 16 * NN_CV) {
-        int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
-        int cv = (int)((w + 15) / 16);
-        __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
-        if (trans)
-            pack_bt(Bt + j * ldb, ldb, w, k, panel);
-        else
-            pack_b(Bt + j, ldb, w, k, panel);
-        for (int64_t i = 0; i < m; i += NN_RI) {
-            int ri = m - i < NN_RI ? (int)(m - i) : NN_RI;
-            nn_dispatch(ri, cv, A + i * sai, sai, sap, panel, 64, C + i * ldc + j, ldc, k, tail);
+    __mmask16 rows = (__mmask16)((1u << ri) - 1);
+    for (int64_t p = 0; p < kc; p++)
+        _mm512_mask_storeu_ps(apack + p * NN_RI, rows, _mm512_maskz_loadu_ps(rows, A + p * lda));
+}
+
+/* C = A @ B, a block of PK_K steps of k at a time (later blocks add to C):
+ *   - a PK_K x 64 panel of B at a time is packed contiguous (32 KB: it stays in L1
+ *     while every row strip of A passes over it), transposed from Bt when B is stored
+ *     transposed (a linear layer's x @ W.T) or copied row by row from B. In place,
+ *     B's rows lie ldb apart, and for a power-of-two ldb those rows share a few cache
+ *     sets (128 x 1024 @ 1024 x 512: 1145 us in place against 805 in OpenBLAS);
+ *   - A stored transposed (a weight gradient's g^T @ x, sai == 1) is packed into
+ *     strips of NN_RI rows ([p][r]), once per block of k: in place its columns lie lda
+ *     apart, and every strip would read k lines that share a few cache sets. A
+ *     row-major A is read in place: a strip reads NN_RI rows, each along k.
+ * 0 when out of memory (OpenBLAS takes the product). */
+#define PK_K 128
+SG_TARGET static int sgemm_packed(int64_t m, int64_t n, int64_t k, const float *A, int64_t sai,
+                                  int64_t sap, int trans_b, const float *B, int64_t ldb, float *C,
+                                  int64_t ldc)
+{
+    int64_t strips = (m + NN_RI - 1) / NN_RI;
+    int64_t kb = k < PK_K ? k : PK_K;
+    int pa = sai == 1 && m > 1;                 /* A stored transposed: pack its strips */
+    float *panel = NULL, *apack = NULL;
+    if (posix_memalign((void **)&panel, 64, sizeof(float) * 64 * (size_t)kb))
+        return 0;
+    if (pa && posix_memalign((void **)&apack, 64, sizeof(float) * NN_RI * (size_t)(kb * strips))) {
+        free(panel);
+        return 0;
+    }
+    for (int64_t k0 = 0; k0 < k; k0 += PK_K) {
+        int64_t kc = k - k0 < PK_K ? k - k0 : PK_K;
+        for (int64_t s = 0; pa && s < strips; s++) {
+            int ri = m - s * NN_RI < NN_RI ? (int)(m - s * NN_RI) : NN_RI;
+            pack_at(A + s * NN_RI + k0 * sap, sap, ri, kc, apack + s * NN_RI * kc);
+        }
+        for (int64_t j = 0; j < n; j += 16 * NN_CV) {
+            int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
+            int cv = (int)((w + 15) / 16);
+            __mmask16 tail = (__mmask16)(0xFFFFu >> (16 * cv - w));
+            if (trans_b)
+                pack_bt(B + j * ldb + k0, ldb, w, kc, panel);
+            else
+                pack_b(B + k0 * ldb + j, ldb, w, kc, panel);
+            for (int64_t s = 0; s < strips; s++) {
+                int ri = m - s * NN_RI < NN_RI ? (int)(m - s * NN_RI) : NN_RI;
+                float *c = C + s * NN_RI * ldc + j;
+                if (pa)
+                    nna_dispatch(ri, cv, apack + s * NN_RI * kc, 1, NN_RI, panel, 64, c, ldc, kc,
+                                 tail, k0 > 0);
+                else
+                    nna_dispatch(ri, cv, A + s * NN_RI * sai + k0 * sap, sai, sap, panel, 64, c,
+                                 ldc, kc, tail, k0 > 0);
+            }
         }
     }
+    free(apack);
     free(panel);
     return 1;
 }
@@ -330,11 +414,7 @@ int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64
         return PYRCH_SMALL_NN;
     if (trans_b && !trans_a && (m <= PYRCH_SMALL_DIM || n <= PYRCH_SMALL_DIM))
         return PYRCH_SMALL_NT;
-    /* NOTE: not for A stored transposed (a weight gradient's g^T @ x): its columns are
-     * read lda apart, and with a power-of-two lda those lines share a few L1 sets and
-     * evict each other; packed strips of A did not beat OpenBLAS either (514 vs 451 us
-     * on 512x128 @ 128x784), so OpenBLAS keeps those */
-    if (!trans_a && k <= PYRCH_MID_K && m >= PYRCH_MID_M && n > PYRCH_SMALL_DIM)
+    if (k <= PYRCH_MID_K && m >= PYRCH_MID_M && n > PYRCH_SMALL_DIM)
         return trans_b ? PYRCH_MID_NNP : PYRCH_MID_NN;
     return PYRCH_SMALL_NONE;
 }
@@ -372,7 +452,8 @@ int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, co
         return 1;
     }
     if (kind == PYRCH_MID_NN || kind == PYRCH_MID_NNP)
-        return sgemm_nnp(kind == PYRCH_MID_NNP, m, n, k, A, lda, 1, B, ldb, C, ldc);
+        return sgemm_packed(m, n, k, A, trans_a ? 1 : lda, trans_a ? lda : 1, kind == PYRCH_MID_NNP,
+                            B, ldb, C, ldc);
     if (kind == PYRCH_SMALL_NT && !trans_a) {
         sgemm_nt(m, n, k, A, lda, B, ldb, C, ldc);
         return 1;

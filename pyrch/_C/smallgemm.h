@@ -6,15 +6,15 @@
 #include <stdint.h>
 
 #define PYRCH_SMALL_DIM 32
-/* medium products (both sides over PYRCH_SMALL_DIM, A row-major): the NN kernel over
- * packed k x 64 panels of B, while a panel stays in a core's L2 */
+/* medium products (both sides over PYRCH_SMALL_DIM, any layout): the NN kernel over
+ * packed 128 x 64 panels of B (and strips of A when A is stored transposed) */
 #define PYRCH_MID_K 1024
 #define PYRCH_MID_M 64
 enum { PYRCH_SMALL_NONE = 0, PYRCH_SMALL_NN = 1, PYRCH_SMALL_NT = 2, PYRCH_MID_NN = 3,
        PYRCH_MID_NNP = 4 };
 
 /* 0 (OpenBLAS takes it), PYRCH_SMALL_NN, PYRCH_SMALL_NT, PYRCH_MID_NN or PYRCH_MID_NNP
- * (B row-major or stored transposed: packed a 64-column panel at a time); always 0
+ * (B row-major or stored transposed: packed a 128 x 64 panel at a time); always 0
  * without AVX-512F or after pyrch_set_small_gemm(0). gemm.c splits a PYRCH_MID_*
  * product by columns, so each thread packs or reads only its own panels of B. */
 int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k);
