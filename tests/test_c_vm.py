@@ -210,14 +210,15 @@ def test_integer_attribute_is_a_constant_not_a_value_id():
     np.testing.assert_allclose(out, ref, rtol=1e-6)
 
 
+@pytest.mark.parametrize("n", [37, 10, 1, 15, 16])      # short rows are padded to a vector
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_rows_match_numpy_with_masks_and_nan(log):
+def test_softmax_rows_match_numpy_with_masks_and_nan(log, n):
     from pyrch._C import rows
     rng = np.random.default_rng(0)
-    x = (rng.standard_normal((5, 3, 37)) * 10).astype(np.float32)
-    x[..., 20:] = -np.inf          # a causal-style mask
+    x = (rng.standard_normal((5, 3, n)) * 10).astype(np.float32)
+    x[..., n // 2 + 1:] = -np.inf  # a causal-style mask
     x[0, 0] = -np.inf              # a fully masked row: NaN, as in numpy and torch
-    x[1, 1, 4] = np.nan            # NaN anywhere poisons its row
+    x[1, 1, n // 3] = np.nan       # NaN anywhere poisons its row
     with np.errstate(all="ignore"):
         s = x.astype(np.float64) - x.max(-1, keepdims=True)
         ref = s - np.log(np.exp(s).sum(-1, keepdims=True)) if log else \
@@ -244,6 +245,67 @@ def test_softmax_rows_bounds_are_checked_in_c():
     assert lib.pyrch_softmax_f32(px, x.nbytes, 8, py, y.nbytes, 8, -1, 8, 0, 2) < 0
     assert lib.pyrch_softmax_f32(ffi.NULL, 0, 8, py, y.nbytes, 8, 4, 8, 0, 2) < 0
     assert lib.pyrch_softmax_f32(px, x.nbytes, 1 << 62, py, y.nbytes, 8, 4, 8, 0, 2) < 0  # overflow
+
+
+def test_cross_entropy_rows_bounds_and_targets_are_checked_in_c():
+    lib, ffi = C.lib(), C.ffi()
+    x = np.zeros((4, 3), np.float32)
+    t = np.array([0, 2, -100, 1], np.int64)
+    loss, out, g = np.zeros(4, np.float32), np.zeros((4, 3), np.float32), np.ones(4, np.float32)
+    bad, kept = ffi.new("int64_t *"), ffi.new("int64_t *")
+    p = lambda a: ffi.cast("float *", a.ctypes.data)
+    pt = ffi.cast("const int64_t *", t.ctypes.data)
+    fwd = lambda **k: lib.pyrch_cross_entropy_f32(
+        p(x), k.get("xb", x.nbytes), pt, k.get("tb", t.nbytes), k.get("rows", 4), k.get("n", 3),
+        -100, p(loss), k.get("lb", loss.nbytes), bad, kept, 2)
+    bwd = lambda **k: lib.pyrch_cross_entropy_backward_f32(
+        p(g), k.get("gb", g.nbytes), k.get("gs", 1), 3.0, p(x), x.nbytes, pt, t.nbytes,
+        k.get("rows", 4), 3, -100, p(out), k.get("ob", out.nbytes), bad, 2)
+    assert fwd() == 0 and kept[0] == 3
+    np.testing.assert_allclose(loss, [np.log(3), np.log(3), 0, np.log(3)], rtol=1e-6)
+    assert bwd() == 0
+    np.testing.assert_allclose(out[2], 0)
+    np.testing.assert_allclose(out[0], np.array([-2, 1, 1]) / 9, rtol=1e-6)
+    for k in ({"xb": x.nbytes - 4}, {"tb": 24}, {"lb": 12}, {"rows": 5}, {"n": 4}):
+        assert fwd(**k) < 0, k                      # every lying extent is refused
+    assert fwd(rows=-1) < 0 and fwd(n=0) < 0
+    for k in ({"gb": 12}, {"ob": out.nbytes - 4}, {"rows": 5}, {"gs": -1}):
+        assert bwd(**k) < 0, k
+    assert bwd(gb=4, gs=0) == 0                     # one g for every row
+    t[1] = 3                                        # a target past the classes
+    assert fwd() == -11 and bad[0] == 1 and bwd() == -11 and bad[0] == 1
+    t[1] = -5
+    assert fwd() == -11 and bad[0] == 1
+
+
+def test_cross_entropy_rows_split_across_threads_match_float64():
+    from pyrch._C import rows
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((1024, 65)) * 4).astype(np.float32)
+    t = rng.integers(0, 65, 1024)
+    t[::7] = -100
+    keep = t != -100
+    s = x.astype(np.float64) - x.max(1, keepdims=True)
+    lse = np.log(np.exp(s).sum(1))
+    ref = np.where(keep, lse - s[np.arange(1024), np.where(keep, t, 0)], 0)
+    p = np.exp(s - lse[:, None])
+    p[np.arange(1024), np.where(keep, t, 0)] -= 1
+    gref = p * keep[:, None] / keep.sum()
+    before = C.get_num_threads()
+    try:
+        got = {}
+        for threads in (1, 2):
+            C.set_num_threads(threads)
+            loss, kept = rows.cross_entropy(x, t, -100)
+            g = rows.cross_entropy_backward(np.array(1, np.float32), x, t, -100, kept)
+            got[threads] = (loss, g)
+            assert kept == keep.sum()
+            np.testing.assert_allclose(loss, ref, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(g, gref, rtol=1e-5, atol=1e-8)
+        for a, b in zip(got[1], got[2]):
+            np.testing.assert_array_equal(a, b)       # rows are independent: the same bits
+    finally:
+        C.set_num_threads(before)
 
 
 @pytest.mark.parametrize("log", [False, True])

@@ -236,6 +236,11 @@ def test_cross_entropy(reduction):
                dict(reduction=reduction))
     # extreme logits stay finite, as in torch
     _loss_case("cross_entropy", (_EXTREME, np.array([0, 1])), dict(reduction=reduction), atol=1e-3)
+    # ignored rows (the one-op path: float32 in C, float64 in numpy); every row ignored
+    # gives torch's NaN mean loss and a zero gradient
+    for dt in ("float32", "float64"):
+        for t in ([1, -100, 4, 2], [-100] * 4, [0, 0, 0, 0]):
+            _loss_case("cross_entropy", (_LOGITS, np.array(t)), dict(reduction=reduction), dtype=dt)
 
 
 def test_cross_entropy_unbatched_and_nll():

@@ -15,4 +15,22 @@ int pyrch_softmax_backward_f32(const float *g, int64_t g_nbytes, const float *y,
                                int64_t y_nbytes, float *out, int64_t out_nbytes, int64_t rows,
                                int64_t n, int log_softmax, int nthreads);
 
+/* F.cross_entropy over class indices for float32 logits x (rows, n), contiguous,
+ * and int64 targets t (rows): loss[r] = logsumexp(x[r]) - x[r, t[r]], 0 where
+ * t[r] == ignore_index. A target outside [0, n) that is not ignore_index returns
+ * PYRCH_E_INDEX with its row in *bad_row (nothing else is then written). *kept: the
+ * rows that count. Rows split across up to nthreads threads of the VM's pool. */
+int pyrch_cross_entropy_f32(const float *x, int64_t x_nbytes, const int64_t *t,
+                            int64_t t_nbytes, int64_t rows, int64_t n, int64_t ignore_index,
+                            float *loss, int64_t loss_nbytes, int64_t *bad_row, int64_t *kept,
+                            int nthreads);
+/* Its gradient by x: out[r] = (softmax(x[r]) - onehot(t[r])) * (g[r * g_stride] / div),
+ * zero for an ignored row (g_stride 0: one g for every row; div: the kept count for
+ * a mean, else 1). Targets are checked as above. */
+int pyrch_cross_entropy_backward_f32(const float *g, int64_t g_nbytes, int64_t g_stride,
+                                     float div, const float *x, int64_t x_nbytes,
+                                     const int64_t *t, int64_t t_nbytes, int64_t rows, int64_t n,
+                                     int64_t ignore_index, float *out, int64_t out_nbytes,
+                                     int64_t *bad_row, int nthreads);
+
 #endif

@@ -1,4 +1,5 @@
-"""Row kernels in C: softmax and log-softmax over the last dimension (float32).
+"""Row kernels in C: softmax and log-softmax over the last dimension (float32),
+cross-entropy over class indices and its gradient, layer norm.
 
 One pass finds each row's max, a second computes exp(x - max) (vectorised) and
 its sum, a third scales; numpy needs five passes and four temporaries.
@@ -53,6 +54,71 @@ def softmax_backward(g, y, log=False):
     _run("pyrch_softmax_backward_f32", "softmax backward", F.from_buffer("float[]", g), g.nbytes,
          F.from_buffer("float[]", y), y.nbytes, F.from_buffer("float[]", out, require_writable=True),
          out.nbytes, rows, n, int(log), get_num_threads())
+    return out
+
+
+def _ce_args(x, t):
+    """(lib, ffi) when the C cross-entropy takes these operands: float32 logits (M, C)
+    and int64 targets (M,), both C-contiguous numpy arrays; else None."""
+    from . import lib, ffi
+    L = lib()
+    if L is None or not hasattr(L, "pyrch_cross_entropy_f32") or type(x) is not np.ndarray or \
+            type(t) is not np.ndarray or x.dtype != np.float32 or t.dtype != np.int64 or \
+            x.ndim != 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or x.shape[1] < 1 or \
+            not (x.flags.c_contiguous and t.flags.c_contiguous):
+        return None
+    return L, ffi()
+
+
+def _threads():
+    from . import get_num_threads
+    return get_num_threads()
+
+
+def _ce_raise(rc, bad, t, what):
+    if rc == -11:                                       # PYRCH_E_INDEX
+        raise IndexError(f"Target {int(t[bad[0]])} is out of bounds.")
+    raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
+
+
+def cross_entropy(x, t, ignore_index):
+    """(per-row losses, counted rows) of cross-entropy over class indices: float32 x
+    (M, C), int64 t (M,); 0 for a row whose target is ignore_index. None when the
+    extension cannot take the operands; IndexError for a target outside [0, C)."""
+    args = _ce_args(x, t)
+    if args is None:
+        return None
+    L, F = args
+    loss = np.empty(x.shape[0], np.float32)
+    bad, kept = F.new("int64_t *"), F.new("int64_t *")
+    rc = L.pyrch_cross_entropy_f32(F.from_buffer("float[]", x), x.nbytes,
+                                   F.from_buffer("int64_t[]", t), t.nbytes, x.shape[0], x.shape[1],
+                                   int(ignore_index), F.from_buffer("float[]", loss, require_writable=True),
+                                   loss.nbytes, bad, kept, _threads())
+    if rc != 0:
+        _ce_raise(rc, bad, t, "cross entropy")
+    return loss, kept[0]
+
+
+def cross_entropy_backward(g, x, t, ignore_index, div):
+    """The gradient by x of `cross_entropy`: (softmax(x) - onehot(t)) * g / div per row,
+    0 for an ignored row. g: a float32 scalar or one value per row. None when the
+    extension cannot take the operands."""
+    args = _ce_args(x, t)
+    if args is None or type(g) is not np.ndarray or g.dtype != np.float32 or \
+            g.shape not in ((), (x.shape[0],)) or not g.flags.c_contiguous:
+        return None
+    L, F = args
+    out = np.empty(x.shape, np.float32)
+    bad = F.new("int64_t *")
+    g1 = g.reshape(-1)
+    rc = L.pyrch_cross_entropy_backward_f32(
+        F.from_buffer("float[]", g1), g1.nbytes, 1 if g.ndim else 0, float(div),
+        F.from_buffer("float[]", x), x.nbytes, F.from_buffer("int64_t[]", t), t.nbytes,
+        x.shape[0], x.shape[1], int(ignore_index), F.from_buffer("float[]", out, require_writable=True),
+        out.nbytes, bad, _threads())
+    if rc != 0:
+        _ce_raise(rc, bad, t, "cross entropy backward")
     return out
 
 

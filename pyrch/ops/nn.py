@@ -768,6 +768,15 @@ def cross_entropy_indices(xp, x, t, *, ignore_index=-100, reduction="mean"):
     per row ('none'). F.cross_entropy's common case as one op: one pass forward, one
     backward, where log_softmax + nll_loss took 16 dispatches and 11 autograd nodes."""
     m = x.shape[0]
+    got = _c_rows().cross_entropy(x, t, ignore_index) if xp is np and x.size else None
+    if got is not None:                   # float32: one C pass (the same bits as below)
+        loss, kept = got
+        if reduction == "none":
+            return loss
+        total = loss.sum(dtype=x.dtype)
+        if reduction == "sum":
+            return xp.asarray(total, dtype=x.dtype)
+        return xp.asarray(total / x.dtype.type(kept), dtype=x.dtype)
     lp = log_softmax.forward(xp, x, dim=1) if x.size else x.copy()
     keep, safe, bad = _ce_targets(xp, x, t, ignore_index)
     picked = lp[xp.arange(m), safe] if x.size else xp.zeros(m, x.dtype)
@@ -812,7 +821,7 @@ def _(g, x, t, ignore_index, reduction):
     onehot = nn.functional.one_hot(t * keep, x.shape[1]).to(x.dtype)
     scale = g * w
     if reduction == "mean":
-        scale = scale / w.sum()
+        scale = scale / w.sum().clamp(min=1)      # every row ignored: 0, not 0 / 0
     return (softmax(x, dim=1) - onehot) * scale.unsqueeze(1), None
 
 
@@ -824,13 +833,18 @@ def cross_entropy_indices_backward(xp, g, x, t, *, ignore_index=-100, reduction=
     m = x.shape[0]
     if x.size == 0:
         return xp.zeros(x.shape, x.dtype)
+    if xp is np:
+        div = (t != ignore_index).sum() if reduction == "mean" else 1
+        r = _c_rows().cross_entropy_backward(np.asarray(g, x.dtype), x, t, ignore_index, div)
+        if r is not None:                 # float32: one C pass
+            return r
     p = softmax.forward(xp, x, dim=1)
     keep, safe, _ = _ce_targets(xp, x, t, ignore_index)
     rows = xp.arange(m)
     p[rows, safe] -= 1
     scale = keep.astype(x.dtype) * g.astype(x.dtype, copy=False)
-    if reduction == "mean":
-        scale = scale / keep.sum().astype(x.dtype)
+    if reduction == "mean":       # every row ignored: a zero gradient (torch's), not 0 / 0
+        scale = scale / xp.maximum(keep.sum(), 1).astype(x.dtype)
     p *= scale.reshape(m, 1)
     return p
 
