@@ -850,8 +850,38 @@ def _small_on():
     return bool(C._lib.pyrch_small_sgemm_kind(0, 0, 4, 64, 64))
 
 
+def _mkl(on):
+    """Route float32 products to MKL (on, where it loaded) or not; returns whether it is."""
+    return bool(C._lib.pyrch_set_mkl(int(on)))
+
+
+@pytest.fixture
+def no_mkl():
+    """pyrch's own kernels and OpenBLAS for the test, MKL (if loaded) again after it."""
+    _mkl(0)
+    yield
+    _mkl(C.mkl is not None)
+
+
+def test_mkl_is_used_where_installed():
+    import importlib.metadata
+    import os
+    try:
+        importlib.metadata.version("mkl")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("the optional mkl package is not installed: OpenBLAS takes every product")
+    if os.environ.get("PYRCH_BLAS", "").lower() == "openblas":
+        pytest.skip("PYRCH_BLAS=openblas turns MKL off")
+    assert C.mkl is not None and _mkl(1), "mkl is installed but pyrch/_C did not load it"
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((200, 300)).astype(np.float32), rng.standard_normal((300, 100)).astype(np.float32)
+    np.testing.assert_allclose(gemm.mm(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    assert not C._lib.pyrch_use_mkl(b"/nonexistent/libmkl_rt.so")     # a bad path changes nothing
+    assert _mkl(1)
+
+
 @pytest.mark.parametrize("layout", ["nn", "tn", "nt", "tt"])
-def test_small_product_kernels_match_numpy_for_every_tile_and_tail(layout):
+def test_small_product_kernels_match_numpy_for_every_tile_and_tail(layout, no_mkl):
     """Every register-tile size (rows 1-7, vector tails, k tails and blocks of k, which
     add to C), operands that are transposed views or slices of wider arrays, and no
     write past the output."""
@@ -881,8 +911,9 @@ def test_small_product_kernels_match_numpy_for_every_tile_and_tail(layout):
         assert (flat[m * n:] == 7.0).all(), "wrote past the output"
 
 
-def test_small_product_kernels_agree_with_openblas_on_threads():
-    """The same products with the kernels off (OpenBLAS) and on, split across threads."""
+def test_small_product_kernels_agree_with_openblas_on_threads(no_mkl):
+    """The same products with the kernels off (OpenBLAS) and on, and through MKL where it
+    loaded, split across threads."""
     rng = np.random.default_rng(4)
     shapes = [((16, 784), (784, 512)), ((512, 16), (16, 784)), ((16, 256), (256, 512)),
               ((6, 25), (25, 50176)), ((64, 6, 25), (64, 25, 784)), ((128, 784), (784, 512)),
@@ -901,6 +932,10 @@ def test_small_product_kernels_agree_with_openblas_on_threads():
             np.testing.assert_allclose(gemm.mm(a, wt), got[0], rtol=1e-5, atol=1e-4)
             gt = np.ascontiguousarray(a.swapaxes(-1, -2)).swapaxes(-1, -2)    # g.T @ x layout
             np.testing.assert_allclose(gemm.mm(gt, b), got[0], rtol=1e-5, atol=1e-4)
+            if _mkl(1):
+                for x, y in ((a, b), (a, wt), (gt, b)):
+                    np.testing.assert_allclose(gemm.mm(x, y), got[0], rtol=1e-5, atol=1e-4)
+                _mkl(0)
     finally:
         C._lib.pyrch_set_small_gemm(1)
 

@@ -38,6 +38,30 @@ try:
 except ImportError as e:  # pragma: no cover - exercised when the build is missing
     error = e
 
+mkl = None      # the libmkl_rt whose sgemm the extension calls, or None (OpenBLAS)
+
+
+def _find_mkl():
+    """libmkl_rt from the `mkl` wheel (it installs into the environment's lib/), unless
+    PYRCH_BLAS=openblas. Its float32 GEMMs match PyTorch's (the same library); without
+    it pyrch runs every product on OpenBLAS and its own kernels."""
+    import glob
+    import os
+    import sys
+    if os.environ.get("PYRCH_BLAS", "").lower() == "openblas":
+        return None
+    for root in dict.fromkeys((sys.prefix, sys.exec_prefix, sys.base_prefix)):
+        found = sorted(glob.glob(os.path.join(root, "lib", "libmkl_rt.so*")))
+        if found:
+            return found[-1]
+    return None
+
+
+if available and hasattr(_lib, "pyrch_use_mkl"):
+    _path = _find_mkl()
+    if _path and _lib.pyrch_use_mkl(_path.encode()):
+        mkl = _path
+
 _warned = False
 
 

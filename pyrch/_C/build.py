@@ -71,7 +71,7 @@ def make_builder():
         depends=[os.path.join("pyrch", "_C", h) for h in HEADERS + ["opcodes.h", "vmath.h"]],
         include_dirs=[HERE] + kw.get("include_dirs", []),
         library_dirs=kw.get("library_dirs", []),
-        libraries=kw.get("libraries", []) + ["m"],
+        libraries=kw.get("libraries", []) + ["m", "dl"],
         extra_compile_args=["-O3", "-std=gnu99", "-fno-strict-aliasing", "-fopenmp-simd", "-pthread",
                             "-fno-math-errno", "-fno-trapping-math",
                             # no fused multiply-add: a*b+c must round like numpy's two ops

@@ -1,11 +1,12 @@
-/* Batched GEMM through OpenBLAS with a fused epilogue (bias, activation).
+/* Batched GEMM through OpenBLAS (or MKL, float32) with a fused epilogue (bias, activation).
  *
  * Row-major: C[b] = act(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias).
  * All pointers are borrowed for the call; per-batch strides are in elements
  * (0 broadcasts one matrix over the batch). Every extent is bounds-checked
  * against the byte size of its buffer before BLAS is called. `nthreads` parts
  * (batch entries, row blocks or column blocks) run on the VM's thread pool, each
- * calling OpenBLAS on one thread; products under 2 MFLOP run as one part. */
+ * calling OpenBLAS (MKL for float32 where pyrch_use_mkl loaded it) on one thread;
+ * products under 2 MFLOP run as one part. */
 #ifndef PYRCH_GEMM_H
 #define PYRCH_GEMM_H
 #include <stdint.h>
@@ -30,5 +31,11 @@ typedef struct {
 } pyrch_gemm_t;
 
 int pyrch_gemm(const pyrch_gemm_t *g);
+/* Use Intel MKL's sgemm (single-threaded, one call per part) for the float32 products
+ * OpenBLAS would take, from the libmkl_rt at `path`; 1 when loaded, 0 when it cannot
+ * be (then nothing changes). pyrch_set_mkl(0) goes back to OpenBLAS, (1) to MKL if it
+ * loaded; it returns whether MKL is now in use (A/B measurements and tests). */
+int pyrch_use_mkl(const char *path);
+int pyrch_set_mkl(int on);
 
 #endif
