@@ -129,14 +129,18 @@ DEFINE_EPILOGUE(float, f32, pyrch_expf, pyrch_tanhf, pyrch_erff,
 DEFINE_EPILOGUE(double, f64, exp, tanh, erf, )
 
 /* Which pyrch kernel (smallgemm.c) takes a float32 product, if any. With MKL the
- * medium products go to it (its packing beats the packed kernel by 5-25% on every
- * MLP and GPT shape here); the kernels for a side of at most 32 stay. */
+ * medium products go to it (5-25% faster than the packed kernel on every MLP and GPT
+ * layer here), except each of a batch's small ones (attention's 64x32 @ 32x64 per
+ * head: 116 us for the 64 in the packed kernel, 142-154 in MKL); the kernels for a
+ * side of at most 32 stay. */
 static int sgemm_kind(const pyrch_gemm_t *g)
 {
     if (g->dtype != PYRCH_F32 || g->alpha != 1.0 || g->beta != 0.0)
         return PYRCH_SMALL_NONE;
     int kind = pyrch_small_sgemm_kind(g->trans_a, g->trans_b, g->m, g->n, g->k);
-    return mkl_on && kind >= PYRCH_MID_NN ? PYRCH_SMALL_NONE : kind;
+    if (mkl_on && kind >= PYRCH_MID_NN && (double)g->m * (double)g->n * (double)g->k > 262144.0)
+        return PYRCH_SMALL_NONE;
+    return kind;
 }
 
 /* One part of a GEMM: the columns [j0, j1) or the rows [i0, i1) of every C[b]. */
