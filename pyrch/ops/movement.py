@@ -250,10 +250,18 @@ as_strided_view.backward(_region_back)
 as_strided_view.infer(_region_meta)
 
 
+_PERMS = {}      # (dims, ndim) -> checked non-negative dims: permute runs on every x.T
+
+
 @op("permute", kind="movement", dtype="keep", view=True)
 def permute(xp, a, *, dims):
     """Reorder dimensions (a view)."""
     nd = a.ndim
+    try:
+        return xp.transpose(a, _PERMS[dims, nd])
+    except (KeyError, TypeError):        # first time for these dims (or unhashable): check
+        pass
+    key = dims
     if len(dims) != nd:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
                            f"not match the length of the desired ordering of dimensions i.e. input."
@@ -261,6 +269,8 @@ def permute(xp, a, *, dims):
     dims = tuple(_norm_dim(d, nd) for d in dims)
     if len(set(dims)) != nd:
         raise RuntimeError("permute(): duplicate dims are not allowed.")
+    if type(key) is tuple and len(_PERMS) < 4096:
+        _PERMS[key, nd] = dims
     return xp.transpose(a, dims)
 
 
