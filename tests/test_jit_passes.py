@@ -253,6 +253,34 @@ def test_plan_buffers_keeps_a_buffer_alive_while_a_view_of_it_is_used():
     assert buf["__table__"] == (((2, 3), "float32"),)
 
 
+def test_plan_buffers_a_reduction_or_new_array_does_not_make_its_input_escape():
+    """A bias gradient (sum_to of an activation's gradient) written to .grad is new
+    memory: the gradient it sums keeps its planned buffer. sum_to that sums nothing, and
+    a view, pass their input's memory on: that input escapes."""
+    gb, g2 = V(3), V(2, 3)
+    a, s, b, r, c = V(2, 3), V(3), V(2, 3), V(2, 3), V(2, 3)
+    w1, w2, w3 = V(3, name="w1"), V(2, 3, name="w2"), V(2, 3, name="w3")
+    g = G([N("exp", (X,), a), N("sum_to", (a,), s, shape=(3,)),
+           N("neg", (X,), b), N("sum_to", (b,), r, shape=(2, 3)),
+           N("exp", (X,), c), N("softmax", (c,), g2, dim=-1)], (g2,), inputs=(X,),
+          params=(w1, w2, w3), writes=(Write("assign", w1, s), Write("assign", w2, r)))
+    buf = plan_buffers(g).buffers
+    assert a in buf and c in buf              # summed / softmaxed into new memory
+    assert b not in buf                       # sum_to to its own shape returns it
+
+
+def test_executor_buffers_start_at_different_offsets_in_a_page():
+    """Planned buffers of one size lie at distinct 64-byte offsets within a 4 KiB page,
+    so a loop reading one and writing another never has matching low address bits."""
+    from pyrch.jit.executor import _staggered_empty
+    bufs = [_staggered_empty((256, 256), np.dtype(np.float32), k) for k in range(8)]
+    offs = {b.ctypes.data % 4096 for b in bufs}
+    assert len(offs) == 8 and all(o % 64 == 0 for o in offs)
+    assert all(b.shape == (256, 256) and b.flags.c_contiguous and b.flags.writeable for b in bufs)
+    small = _staggered_empty((3,), np.dtype(np.float64), 5)
+    assert small.shape == (3,) and small.dtype == np.float64
+
+
 def test_lower_makes_a_flat_step_list():
     a, b = V(2, 3), V(2, 3)
     w = V(2, 3, name="w")
