@@ -19,20 +19,21 @@ static int row_fits(int64_t rows, int64_t n, int64_t stride, int64_t nbytes)
 #define ROW_PAD 16
 #define PYRCH_ROWS_MAX_PARTS 64
 
-/* One row: the max, exp(x - max) into y with its sum, then the scale (or log). */
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
-static void softmax_row(const float *restrict x, float *restrict y, int64_t n, int lg)
+/* A short row (n < ROW_PAD) copied into pad, -inf after it: the row to use instead, with
+ * *n set to ROW_PAD; a full-length row is used in place. */
+static inline const float *padded_row(const float *x, int64_t *n, float *pad)
 {
-    float pad[ROW_PAD], py[ROW_PAD];
-    float *out = y;
-    int64_t n0 = n;
-    if (n < ROW_PAD) {                    /* see ROW_PAD */
-        for (int64_t i = 0; i < ROW_PAD; i++)
-            pad[i] = i < n ? x[i] : -INFINITY;
-        x = pad;
-        y = py;
-        n = ROW_PAD;
-    }
+    if (*n >= ROW_PAD)
+        return x;
+    for (int64_t i = 0; i < ROW_PAD; i++)
+        pad[i] = i < *n ? x[i] : -INFINITY;
+    *n = ROW_PAD;
+    return pad;
+}
+
+/* The row's max; NaN if any value is NaN (then the whole row's result is NaN). */
+static inline float row_max(const float *restrict x, int64_t n)
+{
     float m = -INFINITY;
     int nan = 0;
 #pragma omp simd reduction(max:m) reduction(|:nan)
@@ -40,8 +41,20 @@ static void softmax_row(const float *restrict x, float *restrict y, int64_t n, i
         m = x[i] > m ? x[i] : m;
         nan |= x[i] != x[i];
     }
-    if (nan)
-        m = NAN;                      /* a NaN anywhere makes the whole row NaN */
+    return nan ? NAN : m;
+}
+
+/* One row: the max, exp(x - max) into y with its sum, then the scale (or log). */
+__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+static void softmax_row(const float *restrict x, float *restrict y, int64_t n, int lg)
+{
+    float pad[ROW_PAD], py[ROW_PAD];
+    float *out = y;
+    int64_t n0 = n;
+    x = padded_row(x, &n, pad);
+    if (n != n0)
+        y = py;
+    float m = row_max(x, n);
     float s = 0.0f;
     if (lg) {
 #pragma omp simd reduction(+:s)
@@ -112,18 +125,24 @@ static void rows_part(void *ctx, int t)
 }
 
 /* Rows split across up to nthreads threads of the VM's pool once there is enough. */
+static void split_rows(void (*part)(void *, int), void *job, int *parts, int64_t rows,
+                       int64_t n, int nthreads)
+{
+    int p = nthreads < 1 ? 1 : nthreads > PYRCH_ROWS_MAX_PARTS ? PYRCH_ROWS_MAX_PARTS : nthreads;
+    if (p > rows)
+        p = (int)rows;
+    if (rows * n < ((int64_t)1 << 15) || p <= 1) {
+        *parts = 1;
+        part(job, 0);
+    } else {
+        *parts = p;
+        pyrch_pool_run(part, job, p);
+    }
+}
+
 static void rows_run(rows_job_t *job, int nthreads)
 {
-    job->parts = nthreads < 1 ? 1 : nthreads;
-    if (job->parts > PYRCH_ROWS_MAX_PARTS)
-        job->parts = PYRCH_ROWS_MAX_PARTS;
-    if (job->parts > job->rows)
-        job->parts = (int)job->rows;
-    if (job->rows * job->n < ((int64_t)1 << 15) || job->parts <= 1) {
-        job->parts = 1;
-        rows_part(job, 0);
-    } else
-        pyrch_pool_run(rows_part, job, job->parts);
+    split_rows(rows_part, job, &job->parts, job->rows, job->n, nthreads);
 }
 
 /* Cross-entropy over class indices, one row at a time: the loss is the row's
@@ -134,21 +153,8 @@ __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 static float ce_row(const float *restrict x, int64_t n, int64_t t)
 {
     float pad[ROW_PAD];
-    if (n < ROW_PAD) {                    /* see ROW_PAD */
-        for (int64_t i = 0; i < ROW_PAD; i++)
-            pad[i] = i < n ? x[i] : -INFINITY;
-        x = pad;
-        n = ROW_PAD;
-    }
-    float m = -INFINITY;
-    int nan = 0;
-#pragma omp simd reduction(max:m) reduction(|:nan)
-    for (int64_t i = 0; i < n; i++) {
-        m = x[i] > m ? x[i] : m;
-        nan |= x[i] != x[i];
-    }
-    if (nan)
-        m = NAN;
+    x = padded_row(x, &n, pad);
+    float m = row_max(x, n);
     float s = 0.0f;
 #pragma omp simd reduction(+:s)
     for (int64_t i = 0; i < n; i++)
@@ -156,46 +162,15 @@ static float ce_row(const float *restrict x, int64_t n, int64_t t)
     return -((x[t] - m) - pyrch_logf(s));
 }
 
-__attribute__((target_clones("avx512f", "arch=haswell", "default")))
+/* softmax(x) - onehot(t), times scale: the softmax row's own operations, then the target */
 static void ce_grad_row(const float *restrict x, float *restrict o, int64_t n, int64_t t,
                         float scale)
 {
-    float pad[ROW_PAD], po[ROW_PAD];
-    float *out = o;
-    int64_t n0 = n;
-    if (n < ROW_PAD) {                    /* see ROW_PAD */
-        for (int64_t i = 0; i < ROW_PAD; i++)
-            pad[i] = i < n ? x[i] : -INFINITY;
-        x = pad;
-        o = po;
-        n = ROW_PAD;
-    }
-    float m = -INFINITY;
-    int nan = 0;
-#pragma omp simd reduction(max:m) reduction(|:nan)
-    for (int64_t i = 0; i < n; i++) {
-        m = x[i] > m ? x[i] : m;
-        nan |= x[i] != x[i];
-    }
-    if (nan)
-        m = NAN;
-    float s = 0.0f;
-#pragma omp simd reduction(+:s)
-    for (int64_t i = 0; i < n; i++) {
-        float e = pyrch_expf(x[i] - m);
-        o[i] = e;
-        s += e;
-    }
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++)
-        o[i] = o[i] / s;
+    softmax_row(x, o, n, 0);
     o[t] -= 1.0f;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         o[i] = o[i] * scale;
-    if (o != out)
-        for (int64_t i = 0; i < n0; i++)
-            out[i] = o[i];
 }
 
 /* Every target is ignore_index or in [0, n): else PYRCH_E_INDEX with the first bad
@@ -241,17 +216,9 @@ static void ce_part(void *ctx, int p)
     }
 }
 
-/* rows split across up to nthreads threads once there is enough (as rows_run) */
 static void ce_run(ce_job_t *j, int nthreads)
 {
-    j->parts = nthreads < 1 ? 1 : nthreads > PYRCH_ROWS_MAX_PARTS ? PYRCH_ROWS_MAX_PARTS : nthreads;
-    if (j->parts > j->rows)
-        j->parts = (int)j->rows;
-    if (j->rows * j->n < ((int64_t)1 << 15) || j->parts <= 1) {
-        j->parts = 1;
-        ce_part(j, 0);
-    } else
-        pyrch_pool_run(ce_part, j, j->parts);
+    split_rows(ce_part, j, &j->parts, j->rows, j->n, nthreads);
 }
 
 int pyrch_cross_entropy_f32(const float *x, int64_t x_nbytes, const int64_t *t,
