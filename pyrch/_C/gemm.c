@@ -48,6 +48,11 @@ int pyrch_use_mkl(const char *path)
         return 0;
     }
     layer(1);                 /* MKL_THREADING_SEQUENTIAL: the parts are pyrch's threads */
+    /* if MKL was already in use (numpy built on it) the layer stays as it was: keep its
+     * BLAS to one thread then, so the parts do not each start a team */
+    int (*domain_threads)(int, int) = (int (*)(int, int))dlsym(h, "MKL_Domain_Set_Num_Threads");
+    if (domain_threads != NULL)
+        domain_threads(1, 1);  /* (1 thread, MKL_DOMAIN_BLAS) */
     mkl_sgemm = f;            /* the handle stays open for the process's life */
     mkl_on = 1;
     return 1;

@@ -35,7 +35,7 @@ int pyrch_gemm(const pyrch_gemm_t *g);
  * OpenBLAS would take, from the libmkl_rt at `path`; 1 when loaded, 0 when it cannot
  * be (then nothing changes). pyrch_set_mkl(0) goes back to OpenBLAS, (1) to MKL if it
  * loaded; it returns whether MKL is now in use (A/B measurements and tests). */
-int pyrch_use_mkl(const char *path);
+int pyrch_use_mkl(const char *path);   /* also keeps MKL's BLAS to one thread per call */
 int pyrch_set_mkl(int on);
 
 #endif
