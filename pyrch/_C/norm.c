@@ -79,13 +79,10 @@ static void bwd_part(void *ctx, int t)
         float m = (float)mean, s = (float)rstd;
         float a = 0, c2 = 0;            /* row sums of 128-1024 terms: float is enough */
 #pragma omp simd reduction(+:a, c2)
-        for (int64_t c = 0; c < D; c++) {
+        for (int64_t c = 0; c < D; c++) {   /* one pass: the row's sums and w's, b's partials */
             float xh = (x[c] - m) * s, gh = g[c] * w[c];
             a += gh;
             c2 += gh * xh;
-        }
-        for (int64_t c = 0; c < D; c++) {
-            float xh = (x[c] - m) * s;
             pw[c] += g[c] * xh;
             pb[c] += g[c];
         }
