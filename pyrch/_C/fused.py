@@ -240,17 +240,16 @@ class FusedKernel:
         prepared for (a plan's steps, where only the data pointers change): the
         per-call work is filling in pointers. Use __call__ for anything else."""
         s, in_ptr, out_ptr, n, _, contig = layout
-        fb, cast = self._fb, self._ffi.cast
-        t = _THREADS[0]
+        fb = self._fb
         # the layout's C struct is shared: one caller at a time (the C call releases the GIL)
         with self._lock:
             for i, a in enumerate(inputs):
-                in_ptr[i] = fb(a) if contig[i] else cast("char *", a.ctypes.data)
+                in_ptr[i] = fb(a) if contig[i] else self._ffi.cast("char *", a.ctypes.data)
             k = len(inputs)
             for i, a in enumerate(outputs):
-                out_ptr[i] = fb(a) if contig[k + i] else cast("char *", a.ctypes.data)
-            s.nthreads = ((t or self._threads())
-                          if n * self.program.cost >= PAR_WORK else 1)
+                out_ptr[i] = fb(a) if contig[k + i] else self._ffi.cast("char *", a.ctypes.data)
+            if n * self.program.cost >= PAR_WORK:   # else nthreads stays 1 (set in _layout)
+                s.nthreads = _THREADS[0] or self._threads()
             rc = self._lib.pyrch_fused_run(s)
         if rc != 0:
             raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")
@@ -310,6 +309,7 @@ class FusedKernel:
         st.in_dtype, st.out_dtype = casts[3], casts[4]
         st.in_nbytes, st.out_nbytes = casts[5], casts[6]
         st.in_ptr, st.out_ptr = in_ptr, out_ptr
+        st.nthreads = 1
         # (struct, pointer arrays, elements, what keeps the C-side arrays alive, which
         # operands are C-contiguous: their addresses come through from_buffer)
         contig = tuple(bool(a.flags.c_contiguous) for a in list(inputs) + list(outputs))
