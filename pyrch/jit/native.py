@@ -138,23 +138,28 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
     prepare, run = kernel.prepare, kernel.run
     group_shape = tuple(shape)
 
+    def launch(xs, res):
+        # NOTE: a plan's values have fixed shapes and dtypes and the outputs are always
+        # C-contiguous, so only the inputs' strides can change the layout between replays
+        # (shapes stay in the key: the C side trusts a layout's buffer extents)
+        try:
+            key = tuple([(a.shape, a.strides) for a in xs])
+            lay = layouts.get(key)
+            if lay is None:
+                lay = layouts[key] = prepare(xs, res, group_shape)
+            run(lay, xs, res)
+        except (ValueError, TypeError, AttributeError):
+            # an unusual operand (negative strides, not an ndarray): plain copies and retry
+            kernel([np.ascontiguousarray(a) for a in xs], res, group_shape)
+
     if len(out_plan) == 1 and out_plan[0][3] is None and not red_plan:
         (s0, b0, dt0, _), = out_plan
 
         def step1(v):
             """The common case, one output and no sums: the same work, fewer steps (a
             replay of a small graph is mostly this Python)."""
-            xs = [v[k] for k in inputs_slots]
             r = get_buf(b0) if b0 >= 0 else np.empty(shape, dtype=dt0)
-            res = [r]
-            try:
-                key = tuple([(a.shape, a.strides) for a in xs])
-                lay = layouts.get(key)
-                if lay is None:
-                    lay = layouts[key] = prepare(xs, res, group_shape)
-                run(lay, xs, res)
-            except (ValueError, TypeError, AttributeError):
-                kernel([np.ascontiguousarray(a) for a in xs], res, group_shape)
+            launch([v[k] for k in inputs_slots], [r])
             v[s0] = r
         step1.native = True
         return step1
@@ -176,18 +181,7 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
                 r = get_buf(b) if b >= 0 else np.empty(rshape, dtype=f32)
                 sums.append(r)
                 res.append(r.reshape(kshape))
-        # NOTE: a plan's values have fixed shapes and dtypes and the outputs are always
-        # C-contiguous, so only the inputs' strides can change the layout between replays
-        # (shapes stay in the key: the C side trusts a layout's buffer extents)
-        try:
-            key = tuple([(a.shape, a.strides) for a in xs])
-            lay = layouts.get(key)
-            if lay is None:
-                lay = layouts[key] = prepare(xs, res, group_shape)
-            run(lay, xs, res)
-        except (ValueError, TypeError, AttributeError):
-            # an unusual operand (negative strides, not an ndarray): plain copies and retry
-            kernel([np.ascontiguousarray(a) for a in xs], res, group_shape)
+        launch(xs, res)
         for (s, _, _, _), r in zip(out_plan, res):
             v[s] = r
         if red_plan:
