@@ -880,6 +880,21 @@ def test_mkl_is_used_where_installed():
     assert _mkl(1)
 
 
+def test_mkl_keeps_32_bit_ints_whatever_the_environment_asks():
+    """MKL_INTERFACE_LAYER=ILP64 would make MKL read pyrch's int arguments as 64-bit
+    ones; pyrch sets the LP64 layer itself (or leaves MKL unloaded)."""
+    import subprocess
+    import sys
+    code = ("import numpy as np; from pyrch._C import gemm; r = np.random.default_rng(0); "
+            "a = r.random((200, 300), np.float32); b = r.random((300, 100), np.float32); "
+            "print(float(np.abs(gemm.mm(a, b) - a.astype(np.float64) @ b).max()))")
+    env = dict(__import__("os").environ, MKL_INTERFACE_LAYER="ILP64", MKL_THREADING_LAYER="INTEL")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip()) < 1e-3
+
+
 @pytest.mark.parametrize("layout", ["nn", "tn", "nt", "tt"])
 def test_small_product_kernels_match_numpy_for_every_tile_and_tail(layout, no_mkl):
     """Every register-tile size (rows 1-7, vector tails, k tails and blocks of k, which

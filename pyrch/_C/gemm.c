@@ -42,8 +42,11 @@ int pyrch_use_mkl(const char *path)
     if (h == NULL)
         return 0;
     int (*layer)(int) = (int (*)(int))dlsym(h, "MKL_Set_Threading_Layer");
+    int (*iface)(int) = (int (*)(int))dlsym(h, "MKL_Set_Interface_Layer");
     mkl_sgemm_fn f = (mkl_sgemm_fn)dlsym(h, "cblas_sgemm");
-    if (layer == NULL || f == NULL) {
+    /* 32-bit MKL_INT (LP64, code 0): MKL_INTERFACE_LAYER=ILP64 in the environment, or an
+     * MKL already set up that way, would read our int arguments as 64-bit ones */
+    if (layer == NULL || iface == NULL || f == NULL || iface(0) != 0) {
         dlclose(h);
         return 0;
     }
