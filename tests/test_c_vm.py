@@ -259,7 +259,7 @@ def test_cross_entropy_rows_bounds_and_targets_are_checked_in_c():
         p(x), k.get("xb", x.nbytes), pt, k.get("tb", t.nbytes), k.get("rows", 4), k.get("n", 3),
         -100, p(loss), k.get("lb", loss.nbytes), bad, kept, 2)
     bwd = lambda **k: lib.pyrch_cross_entropy_backward_f32(
-        p(g), k.get("gb", g.nbytes), k.get("gs", 1), 3.0, p(x), x.nbytes, pt, t.nbytes,
+        p(g), k.get("gb", g.nbytes), k.get("gs", 1), 1, p(x), x.nbytes, pt, t.nbytes,
         k.get("rows", 4), 3, -100, p(out), k.get("ob", out.nbytes), bad, 2)
     assert fwd() == 0 and kept[0] == 3
     np.testing.assert_allclose(loss, [np.log(3), np.log(3), 0, np.log(3)], rtol=1e-6)
@@ -297,7 +297,7 @@ def test_cross_entropy_rows_split_across_threads_match_float64():
         for threads in (1, 2):
             C.set_num_threads(threads)
             loss, kept = rows.cross_entropy(x, t, -100)
-            g = rows.cross_entropy_backward(np.array(1, np.float32), x, t, -100, kept)
+            g = rows.cross_entropy_backward(np.array(1, np.float32), x, t, -100, True)
             got[threads] = (loss, g)
             assert kept == keep.sum()
             np.testing.assert_allclose(loss, ref, rtol=1e-5, atol=1e-6)

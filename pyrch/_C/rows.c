@@ -243,7 +243,7 @@ int pyrch_cross_entropy_f32(const float *x, int64_t x_nbytes, const int64_t *t,
 }
 
 int pyrch_cross_entropy_backward_f32(const float *g, int64_t g_nbytes, int64_t g_stride,
-                                     float div, const float *x, int64_t x_nbytes,
+                                     int mean, const float *x, int64_t x_nbytes,
                                      const int64_t *t, int64_t t_nbytes, int64_t rows, int64_t n,
                                      int64_t ignore_index, float *out, int64_t out_nbytes,
                                      int64_t *bad_row, int nthreads)
@@ -260,6 +260,8 @@ int pyrch_cross_entropy_backward_f32(const float *g, int64_t g_nbytes, int64_t g
     int rc = ce_check(t, rows, n, ignore_index, bad_row, &kept);
     if (rc)
         return rc;
+    /* a mean divides by the counted rows (none counted: every row is 0, no division) */
+    float div = mean && kept > 0 ? (float)kept : 1.0f;
     ce_job_t job = {x, g, t, out, rows, n, ignore_index, g_stride, div, 1, 1};
     ce_run(&job, nthreads);
     return PYRCH_OK;

@@ -24,11 +24,11 @@ int pyrch_cross_entropy_f32(const float *x, int64_t x_nbytes, const int64_t *t,
                             int64_t t_nbytes, int64_t rows, int64_t n, int64_t ignore_index,
                             float *loss, int64_t loss_nbytes, int64_t *bad_row, int64_t *kept,
                             int nthreads);
-/* Its gradient by x: out[r] = (softmax(x[r]) - onehot(t[r])) * (g[r * g_stride] / div),
- * zero for an ignored row (g_stride 0: one g for every row; div: the kept count for
- * a mean, else 1). Targets are checked as above. */
+/* Its gradient by x: out[r] = (softmax(x[r]) - onehot(t[r])) * g[r * g_stride], divided
+ * by the counted rows when `mean`; zero for an ignored row (g_stride 0: one g for every
+ * row). Targets are checked as above. */
 int pyrch_cross_entropy_backward_f32(const float *g, int64_t g_nbytes, int64_t g_stride,
-                                     float div, const float *x, int64_t x_nbytes,
+                                     int mean, const float *x, int64_t x_nbytes,
                                      const int64_t *t, int64_t t_nbytes, int64_t rows, int64_t n,
                                      int64_t ignore_index, float *out, int64_t out_nbytes,
                                      int64_t *bad_row, int nthreads);

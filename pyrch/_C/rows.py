@@ -100,10 +100,10 @@ def cross_entropy(x, t, ignore_index):
     return loss, kept[0]
 
 
-def cross_entropy_backward(g, x, t, ignore_index, div):
-    """The gradient by x of `cross_entropy`: (softmax(x) - onehot(t)) * g / div per row,
-    0 for an ignored row. g: a float32 scalar or one value per row. None when the
-    extension cannot take the operands."""
+def cross_entropy_backward(g, x, t, ignore_index, mean):
+    """The gradient by x of `cross_entropy`: (softmax(x) - onehot(t)) * g per row (divided
+    by the counted rows when `mean`), 0 for an ignored row. g: a float32 scalar or one
+    value per row. None when the extension cannot take the operands."""
     args = _ce_args(x, t)
     if args is None or type(g) is not np.ndarray or g.dtype != np.float32 or \
             g.shape not in ((), (x.shape[0],)) or not g.flags.c_contiguous:
@@ -113,7 +113,7 @@ def cross_entropy_backward(g, x, t, ignore_index, div):
     bad = F.new("int64_t *")
     g1 = g.reshape(-1)
     rc = L.pyrch_cross_entropy_backward_f32(
-        F.from_buffer("float[]", g1), g1.nbytes, 1 if g.ndim else 0, float(div),
+        F.from_buffer("float[]", g1), g1.nbytes, 1 if g.ndim else 0, int(bool(mean)),
         F.from_buffer("float[]", x), x.nbytes, F.from_buffer("int64_t[]", t), t.nbytes,
         x.shape[0], x.shape[1], int(ignore_index), F.from_buffer("float[]", out, require_writable=True),
         out.nbytes, bad, _threads())

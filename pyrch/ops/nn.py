@@ -771,24 +771,20 @@ def cross_entropy_indices(xp, x, t, *, ignore_index=-100, reduction="mean"):
     got = _c_rows().cross_entropy(x, t, ignore_index) if xp is np and x.size else None
     if got is not None:                   # float32: one C pass (the same bits as below)
         loss, kept = got
-        if reduction == "none":
-            return loss
-        total = loss.sum(dtype=x.dtype)
-        if reduction == "sum":
-            return xp.asarray(total, dtype=x.dtype)
-        return xp.asarray(total / x.dtype.type(kept), dtype=x.dtype)
-    lp = log_softmax.forward(xp, x, dim=1) if x.size else x.copy()
-    keep, safe, bad = _ce_targets(xp, x, t, ignore_index)
-    picked = lp[xp.arange(m), safe] if x.size else xp.zeros(m, x.dtype)
-    loss = xp.where(keep, -picked, x.dtype.type(0))       # an ignored row is 0, never NaN
-    if bad is not None:
-        loss = xp.where(bad, x.dtype.type("nan"), loss)
+    else:
+        lp = log_softmax.forward(xp, x, dim=1) if x.size else x.copy()
+        keep, safe, bad = _ce_targets(xp, x, t, ignore_index)
+        picked = lp[xp.arange(m), safe] if x.size else xp.zeros(m, x.dtype)
+        loss = xp.where(keep, -picked, x.dtype.type(0))   # an ignored row is 0, never NaN
+        if bad is not None:
+            loss = xp.where(bad, x.dtype.type("nan"), loss)
+        kept = keep.sum()
     if reduction == "none":
         return loss
     total = loss.sum(dtype=x.dtype)
     if reduction == "sum":
         return xp.asarray(total, dtype=x.dtype)
-    return xp.asarray(total / keep.sum().astype(x.dtype), dtype=x.dtype)   # 0 / 0 is NaN
+    return xp.asarray(total / xp.asarray(kept).astype(x.dtype), dtype=x.dtype)   # 0 / 0 is NaN
 
 
 def _ce_meta(x, t, reduction):
@@ -834,8 +830,8 @@ def cross_entropy_indices_backward(xp, g, x, t, *, ignore_index=-100, reduction=
     if x.size == 0:
         return xp.zeros(x.shape, x.dtype)
     if xp is np:
-        div = (t != ignore_index).sum() if reduction == "mean" else 1
-        r = _c_rows().cross_entropy_backward(np.asarray(g, x.dtype), x, t, ignore_index, div)
+        r = _c_rows().cross_entropy_backward(np.asarray(g, x.dtype), x, t, ignore_index,
+                                             reduction == "mean")
         if r is not None:                 # float32: one C pass
             return r
     p = softmax.forward(xp, x, dim=1)
