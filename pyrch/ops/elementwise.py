@@ -91,25 +91,26 @@ _CPU_SPECIAL = _CpuSpecial()
 # NOTE: below ~256k results numpy's one-core loop wins: the call here costs ~20 us
 # (measured: 128 x 512 adds 10 vs 26 us; 16 x 64 x 512 + bias 225 vs 90 us)
 _THREADED_MIN = 1 << 18
-_C_MIN_INPUT = _THREADED_MIN >> 4      # an operand this small can still broadcast big
 _F64 = np.dtype(np.float64)
 
 
-def c_binary(op_name, a, b):
-    """a <op> b for two float32 or two float64 arrays with 256k+ results, as one C loop
-    on pyrch's threads (numpy's runs on one core): None when that does not apply. The
-    C VM computes + - * with the same IEEE roundings as numpy, so the bits agree."""
+def c_binary(op_name, a, b, min_size=_THREADED_MIN, f64=True):
+    """a <op> b (the op's cexpr) for two float32 or, with `f64`, two float64 arrays with
+    `min_size`+ results, as one C loop on pyrch's threads (numpy's runs on one core):
+    None when that does not apply. The C VM computes + - * and selects with the same
+    IEEE roundings as numpy, so the bits agree; an op with a transcendental passes
+    f64=False (float64 must stay bit-identical to numpy)."""
     # NOTE: this runs on every eager + - *: the cheap size test rejects small operands first
-    if getattr(a, "size", 0) < _C_MIN_INPUT and getattr(b, "size", 0) < _C_MIN_INPUT:
+    if getattr(a, "size", 0) < min_size >> 4 and getattr(b, "size", 0) < min_size >> 4:
         return None
     if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype is not b.dtype \
-            and a.dtype != b.dtype or a.dtype not in (_F32, _F64):
+            and a.dtype != b.dtype or a.dtype not in ((_F32, _F64) if f64 else (_F32,)):
         return None
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
         return None
-    if math.prod(shape) < _THREADED_MIN or any(st < 0 for st in a.strides + b.strides):
+    if math.prod(shape) < min_size or any(st < 0 for st in a.strides + b.strides):
         return None
     k = _CPU_SPECIAL._kernel(op_name, 2, a.dtype.name)
     if k is None:

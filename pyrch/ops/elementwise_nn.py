@@ -10,26 +10,12 @@ import numpy as np
 
 from .._dispatch import dispatch_inplace
 from .registry import op
-from .elementwise import _CPU_SPECIAL, clamp_max, public, special, where, zeros_like
+from .elementwise import _CPU_SPECIAL, c_binary, clamp_max, public, special, where, zeros_like
 from .elementwise_math import sigmoid
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-
-def _c_binary(name, a, b, min_size):
-    """Op `name` of two same-shape float32 numpy arrays as one C pass (the op's own
-    cexpr), or None (other dtypes or shapes, fewer than `min_size` values, no extension)."""
-    if a.dtype != np.float32 or b.dtype != np.float32 or type(a) is not np.ndarray or \
-            type(b) is not np.ndarray or a.shape != b.shape or a.size < min_size:
-        return None
-    k = _CPU_SPECIAL._kernel(name, 2)
-    if k is None:
-        return None
-    out = np.empty(a.shape, np.float32)
-    k([x if all(st >= 0 for st in x.strides) else np.ascontiguousarray(x) for x in (a, b)], [out])
-    return out
 
 
 @op("relu", kind="elementwise", dtype="keep", cexpr="(a <= 0 ? 0 : a)")
@@ -58,7 +44,7 @@ def relu_backward(xp, g, y):
     """0 where y <= 0, else g, y being relu's output, as torch's threshold_backward: the
     gradient at exactly 0 is 0, a NaN or inf in g there gives 0, and a NaN input (whose
     relu is NaN) passes g through."""
-    r = _c_binary("relu_backward", g, y, 1024)
+    r = c_binary("relu_backward", g, y, min_size=1024, f64=False)
     if r is not None:
         return r
     return xp.where(y <= 0, g.dtype.type(0), g)
@@ -102,7 +88,7 @@ def _(g, a):
           "0.3989422804014327))")
 def gelu_backward(xp, g, a):
     """g * d gelu(a) / da (the exact, erf form)."""
-    out = _c_binary("gelu_backward", g, a, 4096)
+    out = c_binary("gelu_backward", g, a, min_size=4096, f64=False)
     if out is not None:
         return out
     t = a.dtype.type
