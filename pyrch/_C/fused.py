@@ -27,6 +27,7 @@ _ERRORS = {-1: "a required pointer is NULL", -2: "a count is out of range",
            -7: "an operand's strides reach outside its buffer", -8: "unsupported dtype",
            -9: "out of memory for the register file", -10: "an instruction writes a non-temporary register",
            -11: "an index is out of range"}
+E_INDEX = -11       # PYRCH_E_INDEX: the callers that check indices raise torch's IndexError
 
 _table = None
 from . import _threads as _THREADS   # noqa: E402  (set_num_threads's cell; 0 = not set yet)

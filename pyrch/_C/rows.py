@@ -12,7 +12,7 @@ True
 """
 import numpy as np
 
-from .fused import _ERRORS
+from .fused import _ERRORS, E_INDEX
 
 
 def softmax(a, log=False):
@@ -58,25 +58,20 @@ def softmax_backward(g, y, log=False):
 
 
 def _ce_args(x, t):
-    """(lib, ffi) when the C cross-entropy takes these operands: float32 logits (M, C)
-    and int64 targets (M,), both C-contiguous numpy arrays; else None."""
-    from . import lib, ffi
+    """(lib, ffi, threads) when the C cross-entropy takes these operands: float32 logits
+    (M, C) and int64 targets (M,), both C-contiguous numpy arrays; else None."""
+    from . import lib, ffi, get_num_threads
     L = lib()
     if L is None or not hasattr(L, "pyrch_cross_entropy_f32") or type(x) is not np.ndarray or \
             type(t) is not np.ndarray or x.dtype != np.float32 or t.dtype != np.int64 or \
             x.ndim != 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or x.shape[1] < 1 or \
             not (x.flags.c_contiguous and t.flags.c_contiguous):
         return None
-    return L, ffi()
-
-
-def _threads():
-    from . import get_num_threads
-    return get_num_threads()
+    return L, ffi(), get_num_threads()
 
 
 def _ce_raise(rc, bad, t, what):
-    if rc == -11:                                       # PYRCH_E_INDEX
+    if rc == E_INDEX:
         raise IndexError(f"Target {int(t[bad[0]])} is out of bounds.")
     raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
 
@@ -88,13 +83,13 @@ def cross_entropy(x, t, ignore_index):
     args = _ce_args(x, t)
     if args is None:
         return None
-    L, F = args
+    L, F, threads = args
     loss = np.empty(x.shape[0], np.float32)
     bad, kept = F.new("int64_t *"), F.new("int64_t *")
     rc = L.pyrch_cross_entropy_f32(F.from_buffer("float[]", x), x.nbytes,
                                    F.from_buffer("int64_t[]", t), t.nbytes, x.shape[0], x.shape[1],
                                    int(ignore_index), F.from_buffer("float[]", loss, require_writable=True),
-                                   loss.nbytes, bad, kept, _threads())
+                                   loss.nbytes, bad, kept, threads)
     if rc != 0:
         _ce_raise(rc, bad, t, "cross entropy")
     return loss, kept[0]
@@ -108,7 +103,7 @@ def cross_entropy_backward(g, x, t, ignore_index, mean):
     if args is None or type(g) is not np.ndarray or g.dtype != np.float32 or \
             g.shape not in ((), (x.shape[0],)) or not g.flags.c_contiguous:
         return None
-    L, F = args
+    L, F, threads = args
     out = np.empty(x.shape, np.float32)
     bad = F.new("int64_t *")
     g1 = g.reshape(-1)
@@ -116,7 +111,7 @@ def cross_entropy_backward(g, x, t, ignore_index, mean):
         F.from_buffer("float[]", g1), g1.nbytes, 1 if g.ndim else 0, int(bool(mean)),
         F.from_buffer("float[]", x), x.nbytes, F.from_buffer("int64_t[]", t), t.nbytes,
         x.shape[0], x.shape[1], int(ignore_index), F.from_buffer("float[]", out, require_writable=True),
-        out.nbytes, bad, _threads())
+        out.nbytes, bad, threads)
     if rc != 0:
         _ce_raise(rc, bad, t, "cross entropy backward")
     return out

@@ -11,7 +11,7 @@ from math import prod as _prod
 
 import numpy as np
 
-from .fused import _ERRORS
+from .fused import _ERRORS, E_INDEX
 
 
 def _entry(name):
@@ -21,7 +21,7 @@ def _entry(name):
 
 
 def _check(rc):
-    if rc == -11:
+    if rc == E_INDEX:
         raise IndexError("index out of range in self")          # torch's words
     if rc != 0:
         raise RuntimeError(f"pyrch/_C rejected the row selection: {_ERRORS.get(rc, rc)}")
