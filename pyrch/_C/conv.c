@@ -138,8 +138,6 @@ static void col2im_##SUF(const pyrch_conv_t *g, const T *cols, T *img, int64_t n
 DEFINE_IM2COL(float, f32)
 DEFINE_IM2COL(double, f64)
 
-#define PYRCH_CONV_MAX_PARTS 64
-
 /* One call split by samples: part t takes samples [N t / parts, N (t + 1) / parts). */
 typedef struct {
     const pyrch_conv_t *g;
@@ -164,18 +162,11 @@ static void conv_part(void *ctx, int t)
         im2col_f64(g, job->src, job->dst, n0, n1);
 }
 
+/* g->nthreads was chosen by the caller (conv.py) from the amount of work */
 static void run_split(const pyrch_conv_t *g, const void *src, void *dst, int col2im)
 {
-    conv_job_t job = {g, src, dst, col2im, g->nthreads};
-    if (job.parts > PYRCH_CONV_MAX_PARTS)
-        job.parts = PYRCH_CONV_MAX_PARTS;
-    if (job.parts > g->N)
-        job.parts = (int)g->N;
-    if (job.parts <= 1) {
-        job.parts = 1;
-        conv_part(&job, 0);
-    } else
-        pyrch_pool_run(conv_part, &job, job.parts);
+    conv_job_t job = {g, src, dst, col2im, pyrch_pool_parts(g->nthreads, g->N, 1, 0)};
+    pyrch_pool_run(conv_part, &job, job.parts);
 }
 
 int pyrch_im2col(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, void *cols,
@@ -229,7 +220,7 @@ typedef struct {
     int64_t O, Hp, Wp;
     const int64_t *roff;
     int parts;
-    int status[PYRCH_CONV_MAX_PARTS];
+    int status[PYRCH_MAX_PARTS];
     const float *gy;                /* the weight gradient's: output gradient, partial sums */
     float *partial;
 } direct_job_t;
@@ -319,18 +310,10 @@ static int direct_setup(const pyrch_conv_t *g, int64_t O, int64_t *xn, int64_t *
     return PYRCH_OK;
 }
 
-/* Run part(job, t) for the samples split into job->parts (clipped to [1, N]). */
+/* Run part(job, t) for the samples split into job->parts (from pyrch_pool_parts). */
 static int direct_run(direct_job_t *job, void (*part)(void *, int))
 {
-    if (job->parts > PYRCH_CONV_MAX_PARTS)
-        job->parts = PYRCH_CONV_MAX_PARTS;
-    if (job->parts > job->g->N)
-        job->parts = (int)job->g->N;
-    if (job->parts <= 1) {
-        job->parts = 1;
-        part(job, 0);
-    } else
-        pyrch_pool_run(part, job, job->parts);
+    pyrch_pool_run(part, job, job->parts);
     for (int t = 0; t < job->parts; t++)
         if (job->status[t] != PYRCH_OK)
             return job->status[t];
@@ -350,7 +333,7 @@ int pyrch_conv2d_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbytes, con
         rc = PYRCH_E_BOUNDS;
     else {
         direct_job_t job = {g, x, w, y, O, g->OH + g->kh - 1, g->OW + g->kw - 1, roff,
-                            g->nthreads, {PYRCH_OK}, NULL, NULL};
+                            pyrch_pool_parts(g->nthreads, g->N, 1, 0), {PYRCH_OK}, NULL, NULL};
         rc = direct_run(&job, direct_part);
     }
     free(roff);
@@ -409,9 +392,7 @@ int pyrch_conv2d_weight_f32(const pyrch_conv_t *g, const void *x, int64_t x_nbyt
     else if (yn == 0)
         memset(dw, 0, sizeof(float) * (size_t)wn);
     else {
-        int parts = g->nthreads < 1 ? 1 : g->nthreads;
-        if (parts > PYRCH_CONV_MAX_PARTS)
-            parts = PYRCH_CONV_MAX_PARTS;
+        int parts = pyrch_pool_parts(g->nthreads, g->N, 1, 0);
         float *partial = malloc(sizeof(float) * (size_t)(wn * parts));
         if (partial == NULL)
             rc = PYRCH_E_NOMEM;

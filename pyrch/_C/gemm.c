@@ -9,7 +9,6 @@
 #include "vmath.h"
 #include "smallgemm.h"
 
-#define PYRCH_GEMM_MAX_PARTS 64
 /* below this many flops a GEMM stays on one thread */
 #define PYRCH_GEMM_PAR_FLOPS 2e6
 
@@ -154,7 +153,7 @@ static int sgemm_kind(const pyrch_gemm_t *g)
 /* One part of a GEMM: the columns [j0, j1) or the rows [i0, i1) of every C[b]. */
 typedef struct {
     const pyrch_gemm_t *g;
-    int64_t cut[PYRCH_GEMM_MAX_PARTS + 1];
+    int64_t cut[PYRCH_MAX_PARTS + 1];
     int by;                 /* 0: columns, 1: rows, 2: batch entries */
 } split_t;
 
@@ -266,8 +265,8 @@ int pyrch_gemm(const pyrch_gemm_t *g)
      * threads, so BLAS workers never spin on a core the VM needs. */
     blas_single_threaded();
     int parts = g->nthreads < 1 ? 1 : g->nthreads;
-    if (parts > PYRCH_GEMM_MAX_PARTS)
-        parts = PYRCH_GEMM_MAX_PARTS;
+    if (parts > PYRCH_MAX_PARTS)
+        parts = PYRCH_MAX_PARTS;
     double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
     if (flops < PYRCH_GEMM_PAR_FLOPS)
         parts = 1;

@@ -5,8 +5,6 @@
 #include "norm.h"
 #include "vm.h"
 
-#define LN_MAX_PARTS 64
-
 typedef struct {
     const float *x, *w, *b, *g;
     float *out, *gx, *pw, *pb;
@@ -101,10 +99,7 @@ static int check(int64_t rows, int64_t D, int64_t big_nbytes, int64_t small_nbyt
         return PYRCH_E_COUNT;
     if (rows * D * 4 > big_nbytes || D * 4 > small_nbytes)
         return PYRCH_E_BOUNDS;
-    int p = nthreads < 1 ? 1 : nthreads > LN_MAX_PARTS ? LN_MAX_PARTS : nthreads;
-    if (rows * D < (1 << 15) || rows < 2 * p)
-        p = 1;
-    *parts = p;
+    *parts = pyrch_pool_parts(nthreads, rows / 2, rows * D, (int64_t)1 << 15);  /* 2+ rows a part */
     return PYRCH_OK;
 }
 
@@ -122,10 +117,7 @@ int pyrch_layer_norm_f32(const float *x, int64_t x_nbytes, int64_t rows, int64_t
     if (!x || !w || !b || !out)
         return PYRCH_E_NULL;
     ln_job_t j = {x, w, b, NULL, out, NULL, NULL, NULL, rows, D, eps, parts};
-    if (parts == 1)
-        fwd_part(&j, 0);
-    else
-        pyrch_pool_run(fwd_part, &j, parts);
+    pyrch_pool_run(fwd_part, &j, parts);
     return PYRCH_OK;
 }
 
@@ -148,10 +140,7 @@ int pyrch_layer_norm_backward_f32(const float *g, const float *x, int64_t nbytes
         return PYRCH_E_NOMEM;
     ln_job_t j = {x, w, NULL, g, NULL, gx, partial, partial + (int64_t)parts * D, rows, D, eps,
                   parts};
-    if (parts == 1)
-        bwd_part(&j, 0);
-    else
-        pyrch_pool_run(bwd_part, &j, parts);
+    pyrch_pool_run(bwd_part, &j, parts);
     for (int64_t c = 0; c < D; c++) {
         float sw = j.pw[c], sb = j.pb[c];
         for (int t = 1; t < parts; t++) {

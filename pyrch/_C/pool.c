@@ -98,15 +98,13 @@ static void row_checked(const float *src, int64_t *dst, int64_t oh, const win_t 
     }
 }
 
-#define PYRCH_POOL_MAX_PARTS 64
-
 typedef struct {
     const float *x;
     int64_t *idx;
     const win_t *g;
     int64_t planes, plane, OH;
     int inside, parts;
-    int status[PYRCH_POOL_MAX_PARTS];
+    int status[PYRCH_MAX_PARTS];
 } pool_job_t;
 
 /* Planes [planes t / parts, planes (t + 1) / parts), with this part's row buffers. */
@@ -162,18 +160,11 @@ int pyrch_maxpool2d_f32(const float *x, int64_t x_nbytes, int64_t planes, int64_
      * row kernel, with a running (max, index) per output column */
     int inside = ph == 0 && pw == 0 && (OH - 1) * sh + (kh - 1) * dh < H &&
                  (OW - 1) * sw + (kw - 1) * dw < W && plane <= INT32_MAX;
-    pool_job_t job = {x, idx, &g, planes, plane, OH, inside, nthreads, {PYRCH_OK}};
     /* planes split across pyrch's threads once there is enough to do */
-    if (job.parts > PYRCH_POOL_MAX_PARTS)
-        job.parts = PYRCH_POOL_MAX_PARTS;
-    if (job.parts > planes)
-        job.parts = (int)planes;
-    if (on * kh * kw < ((int64_t)1 << 16) || job.parts < 1)
-        job.parts = 1;
-    if (job.parts == 1)
-        pool_part(&job, 0);
-    else
-        pyrch_pool_run(pool_part, &job, job.parts);
+    pool_job_t job = {x, idx, &g, planes, plane, OH, inside,
+                      pyrch_pool_parts(nthreads, planes, on * kh * kw, (int64_t)1 << 16),
+                      {PYRCH_OK}};
+    pyrch_pool_run(pool_part, &job, job.parts);
     for (int t = 0; t < job.parts; t++)
         if (job.status[t] != PYRCH_OK)
             return job.status[t];

@@ -17,7 +17,6 @@ static int row_fits(int64_t rows, int64_t n, int64_t stride, int64_t nbytes)
  * padded with -inf (whose exp is 0), so the loops below run as one vector step each
  * instead of one scalar exp per element (a 128 x 10 softmax: 19 -> 8 us) */
 #define ROW_PAD 16
-#define PYRCH_ROWS_MAX_PARTS 64
 
 /* A short row (n < ROW_PAD) copied into pad, -inf after it: the row to use instead, with
  * *n set to ROW_PAD; a full-length row is used in place. */
@@ -124,25 +123,13 @@ static void rows_part(void *ctx, int t)
     }
 }
 
-/* Rows split across up to nthreads threads of the VM's pool once there is enough. */
-static void split_rows(void (*part)(void *, int), void *job, int *parts, int64_t rows,
-                       int64_t n, int nthreads)
-{
-    int p = nthreads < 1 ? 1 : nthreads > PYRCH_ROWS_MAX_PARTS ? PYRCH_ROWS_MAX_PARTS : nthreads;
-    if (p > rows)
-        p = (int)rows;
-    if (rows * n < ((int64_t)1 << 15) || p <= 1) {
-        *parts = 1;
-        part(job, 0);
-    } else {
-        *parts = p;
-        pyrch_pool_run(part, job, p);
-    }
-}
+/* rows split across up to nthreads threads of the VM's pool once there are 32k values */
+#define ROWS_PAR_MIN ((int64_t)1 << 15)
 
 static void rows_run(rows_job_t *job, int nthreads)
 {
-    split_rows(rows_part, job, &job->parts, job->rows, job->n, nthreads);
+    job->parts = pyrch_pool_parts(nthreads, job->rows, job->rows * job->n, ROWS_PAR_MIN);
+    pyrch_pool_run(rows_part, job, job->parts);
 }
 
 /* Cross-entropy over class indices, one row at a time: the loss is the row's
@@ -218,7 +205,8 @@ static void ce_part(void *ctx, int p)
 
 static void ce_run(ce_job_t *j, int nthreads)
 {
-    split_rows(ce_part, j, &j->parts, j->rows, j->n, nthreads);
+    j->parts = pyrch_pool_parts(nthreads, j->rows, j->rows * j->n, ROWS_PAR_MIN);
+    pyrch_pool_run(ce_part, j, j->parts);
 }
 
 int pyrch_cross_entropy_f32(const float *x, int64_t x_nbytes, const int64_t *t,

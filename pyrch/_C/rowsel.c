@@ -103,7 +103,6 @@ int pyrch_scatter_add_rows(int esz, void *out, int64_t out_nbytes, int64_t V, in
     return esz == 4 ? scatter_f32(out, V, width, idx, n, g) : scatter_f64(out, V, width, idx, n, g);
 }
 
-#define SUM_MAX_PARTS 64
 
 typedef struct {
     int esz, parts;
@@ -156,11 +155,7 @@ int pyrch_sum_rows(int esz, const void *a, int64_t a_nbytes, int64_t rows, int64
         return PYRCH_OK;
     if (out == NULL || (n > 0 && a == NULL))
         return PYRCH_E_NULL;
-    int parts = nthreads < 1 ? 1 : nthreads;
-    if (parts > SUM_MAX_PARTS)
-        parts = SUM_MAX_PARTS;
-    if (n < (1 << 15) || rows < 2 * parts)       /* small: one thread */
-        parts = 1;
+    int parts = pyrch_pool_parts(nthreads, rows / 2, n, (int64_t)1 << 15);  /* 2+ rows a part */
     sum_job_t j = {esz, parts, a, rows, cols, NULL};
     if (parts == 1) {
         j.partial = out;

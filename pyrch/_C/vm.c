@@ -526,6 +526,14 @@ int pyrch_pool_run(void (*fn)(void *ctx, int part), void *ctx, int n)
     return 1;
 }
 
+int pyrch_pool_parts(int nthreads, int64_t items, int64_t work, int64_t min_work)
+{
+    int64_t p = nthreads < 1 ? 1 : nthreads > PYRCH_MAX_PARTS ? PYRCH_MAX_PARTS : nthreads;
+    if (p > items)
+        p = items;
+    return p < 1 || work < min_work ? 1 : (int)p;
+}
+
 static void run_part_task(void *ctx, int t)
 {
     run_part((part_t *)ctx + t);

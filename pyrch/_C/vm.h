@@ -64,5 +64,11 @@ int pyrch_opcode_arity(int op);
  * parts too (see vm.c); returns how many threads could take part. Used by the VM,
  * GEMM, column sums and layer norm, so pyrch's threads never compete with each other. */
 int pyrch_pool_run(void (*fn)(void *ctx, int part), void *ctx, int n);
+/* The most parts one job is split into. */
+#define PYRCH_MAX_PARTS 64
+/* How many parts to split `items` (samples, rows, planes) into: nthreads, clamped to
+ * [1, PYRCH_MAX_PARTS] and to items; 1 when `work` is under `min_work` (too little to
+ * pay for waking a thread). pyrch_pool_run(fn, ctx, 1) runs fn(ctx, 0) in the caller. */
+int pyrch_pool_parts(int nthreads, int64_t items, int64_t work, int64_t min_work);
 
 #endif
