@@ -238,3 +238,54 @@ def test_traced_matches_eager(info, sample, executor):
                                        rtol=2e-6, atol=1e-6, equal_nan=True)
         else:
             assert g == w
+
+
+# -- ops declared new_memory (the jit's memory plan trusts the declaration) --------------------
+
+def test_ops_declared_new_memory_never_return_their_inputs_memory():
+    """Every op with `new_memory` in the registry, run on the samples (forward and, where
+    differentiable, backward, which reaches the backward ops), returns arrays that share
+    no memory with its inputs wherever the declaration says so."""
+    from pyrch.ops.registry import OPS
+    declared = {n: o for n, o in OPS.items() if o.new_memory}
+    seen, originals, shared = set(), {}, []
+
+    def checked(name, o, f):
+        def fwd(xp, *args, **kw):
+            out = f(xp, *args, **kw)
+            arrays = [a for a in args if isinstance(a, np.ndarray)]
+            arrays += [x for a in args if isinstance(a, (list, tuple)) for x in a
+                       if isinstance(x, np.ndarray)]
+            outs = out if isinstance(out, tuple) else (out,)
+            nm = o.new_memory
+            attrs = dict(o.attrs, **kw)
+            if nm is True or nm([tuple(np.shape(a)) if isinstance(a, np.ndarray) else None
+                                 for a in args], [tuple(np.shape(x)) for x in outs], attrs):
+                seen.add(name)
+                # (recorded, not raised: dispatch would wrap it, and a failing sample is
+                # skipped below)
+                shared.extend(name for x in outs for a in arrays if np.shares_memory(x, a))
+            return out
+        return fwd
+
+    for name, o in declared.items():
+        originals[name] = o.forward
+        o.forward = checked(name, o, o.forward)
+    try:
+        for info in SAMPLES.values():
+            if not info.in_process or "float32" not in info.dtypes:
+                continue
+            for s in info.samples(info.rng())[:3]:
+                args, kwargs = _args(pyrch, s, "float32", requires_grad=info.grad and s.grad)
+                try:
+                    out = info.run(pyrch, args, kwargs)
+                except Exception:       # noqa: BLE001 - error samples are tested elsewhere
+                    continue
+                outs = [t for t in _flat(out) if isinstance(t, pyrch.Tensor) and t.requires_grad]
+                if outs:
+                    sum(t.float().sum() for t in outs).backward()
+    finally:
+        for name, f in originals.items():
+            declared[name].forward = f
+    assert not shared, f"declared new_memory, returned an input's memory: {sorted(set(shared))}"
+    assert seen == set(declared), f"declared new_memory but never run: {set(declared) - seen}"

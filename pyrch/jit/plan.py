@@ -29,29 +29,18 @@ def fresh(n):
     return len(n.outputs) == 1 and ufunc_of(n.op, n.attrs, input_metas(n.inputs)) is not None
 
 
-# ops whose forward always returns new memory, never an input or a view of one, though
-# it allocates that memory itself (no planned buffer): their outputs do not keep their
-# inputs alive or make them escape. Without this a bias gradient (sum_to of an
-# activation's gradient, written to .grad) made that 2 MB gradient escape the GPT plan,
-# so every replay allocated it afresh (a 524k-value multiply: 610 -> 120 us)
-_NEW_MEMORY = {"cat", "softmax", "log_softmax", "softmax_backward", "layer_norm",
-               "cross_entropy_indices", "cross_entropy_indices_backward", "embedding",
-               "embedding_dense_backward", "getitem_backward"}
-
-
 def new_memory(n):
-    """True when a node's outputs never share memory with its inputs."""
-    if fresh(n) or n.op in _NEW_MEMORY:
+    """True when a node's outputs never share memory with its inputs: a fresh node, or
+    an op declared `new_memory` in the registry (it allocates its result itself, so it
+    gets no planned buffer, but its inputs do not escape or stay alive through it)."""
+    if fresh(n):
         return True
-    # sum_to returns its input when there is nothing to sum; layer_norm_backward returns
-    # g as the bias gradient when there are no leading dims to sum over
-    if n.op == "sum_to":
-        return isinstance(n.inputs[0], Value) and \
-            tuple(n.inputs[0].shape) != tuple(n.outputs[0].shape)
-    if n.op == "layer_norm_backward":
-        x = n.inputs[1]
-        return isinstance(x, Value) and len(x.shape) > dict(n.attrs).get("n", len(x.shape))
-    return False
+    o = OPS.get(n.op)
+    nm = o.new_memory if o is not None else False
+    if callable(nm):
+        return bool(nm([tuple(x.shape) if isinstance(x, Value) else None for x in n.inputs],
+                       [tuple(v.shape) for v in n.outputs], n.attr_dict()))
+    return bool(nm)
 
 
 def plan_buffers(g):

@@ -275,7 +275,8 @@ def _(g, meta, key):
     return (dispatch(setitem_op, (z, g), {"key": key}),)
 
 
-@op("getitem_backward", kind="opaque", dtype="keep", differentiable=False, method=False)
+@op("getitem_backward", kind="opaque", dtype="keep", differentiable=False, method=False,
+    new_memory=True)
 def getitem_backward(xp, g, *, key, shape):
     """getitem's gradient: zeros of the input's `shape` with g where `key` read (what
     setitem(zeros, key, g) gives, without copying the zeros once more). The backward

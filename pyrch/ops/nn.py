@@ -502,7 +502,7 @@ def _softmax_infer(a, *, dim):
     return a.shape, a.dtype
 
 
-@op("softmax", kind="opaque", dtype="keep")
+@op("softmax", kind="opaque", dtype="keep", new_memory=True)
 def softmax(xp, a, *, dim):
     """exp(a) / exp(a).sum(dim), computed stably (the max is subtracted first)."""
     _softmax_float_only("softmax", a.dtype)
@@ -544,7 +544,8 @@ def _(g, out, dim):
     return (out * (g - (g * out).sum(dim=dim, keepdim=True)),)
 
 
-@op("softmax_backward", kind="opaque", dtype="keep", differentiable=False, method=False)
+@op("softmax_backward", kind="opaque", dtype="keep", differentiable=False, method=False,
+    new_memory=True)
 def softmax_backward(xp, g, y, *, dim, log=False):
     """The gradient by x of softmax(x, dim) (y * (g - sum(g y))) or, with log=True, of
     log_softmax(x, dim) (g - exp(y) sum(g)), from the output gradient g and the output y."""
@@ -562,7 +563,7 @@ def _(g, y, *, dim, log=False):
     return tuple(y.shape), y.dtype
 
 
-@op("log_softmax", kind="opaque", dtype="keep")
+@op("log_softmax", kind="opaque", dtype="keep", new_memory=True)
 def log_softmax(xp, a, *, dim):
     """a - logsumexp(a, dim), computed stably."""
     _softmax_float_only("log_softmax", a.dtype)
@@ -595,7 +596,7 @@ def _(g, out, dim):
 
 # -- embedding -----------------------------------------------------------------------
 
-@op("embedding", kind="opaque", dtype="keep", method=False)
+@op("embedding", kind="opaque", dtype="keep", method=False, new_memory=True)
 def embedding(xp, weight, indices, *, padding_idx=None):
     """Rows of `weight` picked by integer `indices` (shape indices.shape + (D,))."""
     if xp is np:
@@ -634,7 +635,8 @@ def _(g, indices, meta, padding_idx):
                                     padding_idx=padding_idx), None
 
 
-@op("embedding_dense_backward", kind="opaque", dtype="keep", method=False)
+@op("embedding_dense_backward", kind="opaque", dtype="keep", method=False,
+    new_memory=True)
 def embedding_dense_backward(xp, g, indices, *, num_weights, padding_idx=None):
     """Sum the rows of `g` into a (num_weights, D) table at `indices` (embedding's grad)."""
     d = g.shape[indices.ndim:]
@@ -671,7 +673,7 @@ def _(gw, indices, padding_idx):
 
 # -- layer normalisation ----------------------------------------------------------------
 
-@op("layer_norm", kind="opaque", dtype="promote", method=False)
+@op("layer_norm", kind="opaque", dtype="promote", method=False, new_memory=True)
 def layer_norm(xp, x, w, b, *, n, eps):
     """(x - mean) / sqrt(var + eps) * w + b, the statistics over x's last `n` dims
     (w and b shaped like those dims). One C pass for float32 on CPU."""
@@ -718,8 +720,10 @@ def _(g, x, w, n, eps):
     return gx, (gxh.sum(lead) if lead else gxh), (g.sum(lead) if lead else g)
 
 
+# new memory unless x has no leading dims (then g itself is the bias gradient)
 @op("layer_norm_backward", kind="opaque", dtype="promote", outputs=3, differentiable=False,
-    method=False)
+    method=False,
+    new_memory=lambda ins, outs, at: ins[1] is not None and len(ins[1]) > at["n"])
 def layer_norm_backward(xp, g, x, w, *, n, eps):
     """(grad x, grad w, grad b) of `layer_norm` given the output gradient g."""
     if xp is np:
@@ -761,7 +765,8 @@ def _ce_targets(xp, x, t, ignore_index):
     return keep, xp.clip(safe, 0, max(c - 1, 0)), bad
 
 
-@op("cross_entropy_indices", kind="opaque", dtype="keep", method=False)
+@op("cross_entropy_indices", kind="opaque", dtype="keep", method=False,
+    new_memory=True)
 def cross_entropy_indices(xp, x, t, *, ignore_index=-100, reduction="mean"):
     """-log_softmax(x, 1)[m, t[m]] for the rows m of x (M, C) whose target t[m] is not
     ignore_index (0 for those that are), summed, averaged over the counted rows, or
@@ -822,7 +827,7 @@ def _(g, x, t, ignore_index, reduction):
 
 
 @op("cross_entropy_indices_backward", kind="opaque", dtype="keep", differentiable=False,
-    method=False)
+    method=False, new_memory=True)
 def cross_entropy_indices_backward(xp, g, x, t, *, ignore_index=-100, reduction="mean"):
     """cross_entropy_indices' gradient by x: (softmax(x) - onehot(t)) * g per counted row
     (divided by their count for 'mean'), 0 for an ignored row."""

@@ -120,7 +120,7 @@ def _roll(input, shifts, dims=None):
 
 # -- cat, stack ---------------------------------------------------------------------------
 
-@op("cat", kind="movement", dtype="promote")
+@op("cat", kind="movement", dtype="promote", new_memory=True)
 def cat(xp, *tensors, dim=0):
     """Concatenate along an existing dimension."""
     return xp.concatenate([t for t in tensors if not _legacy_empty(t.shape, tensors)], axis=dim)

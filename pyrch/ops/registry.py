@@ -8,8 +8,11 @@ layer (dispatch, autograd, tracer, fusion, C VM, tests) reads the same record.
     def _(g, a, b): return g * b, g * a
 
 `promote=(1, 2)` limits dtype promotion to those input positions (where's
-condition stays bool). A forward's positional parameters after `xp` are tensor inputs (a `*name`
-parameter takes any number of them); its keyword-only parameters are the
+condition stays bool). `new_memory=True` says the forward always returns memory of its
+own, never an input or a view of one (a callable of (input shapes, output shapes,
+attributes) says when); the jit's memory plan then lets the inputs' buffers be reused.
+A forward's positional parameters after `xp` are tensor inputs (a `*name` parameter
+takes any number of them); its keyword-only parameters are the
 attributes, hashable values such as `dim` or `keepdim`. A backward's
 parameters say what autograd keeps: `g` is the incoming gradient, an input's
 name keeps that input, `out` keeps the output, `meta` gives the node (shapes
@@ -33,10 +36,11 @@ class Op:
     __slots__ = ("name", "kind", "forward", "inputs", "variadic", "attrs", "attr_names",
                  "dtype", "cexpr", "differentiable", "bwd", "bwd_plan", "infer_fn",
                  "n_outputs", "view", "method", "node_name", "inplace_variant", "doc",
-                 "saves_inputs", "public_fn", "effectful", "promotes", "floaty", "promote_positions", "__weakref__")
+                 "saves_inputs", "public_fn", "effectful", "promotes", "floaty", "promote_positions",
+                 "new_memory", "__weakref__")
 
     def __init__(self, name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method,
-                 promote=None, effectful=False):
+                 promote=None, effectful=False, new_memory=False):
         if kind not in KINDS:
             raise ValueError(f"op {name}: kind must be one of {KINDS}, got {kind!r}")
         if dtype not in DTYPE_RULES:
@@ -70,6 +74,7 @@ class Op:
         self.public_fn = None
         # side effects beyond the output (collectives): never CSE'd, folded or dropped
         self.effectful = effectful or kind == "random"
+        self.new_memory = new_memory
         # precomputed for dispatch's hot path
         self.promotes = dtype in ("promote", "float", "bool")
         self.floaty = dtype == "float"
@@ -127,13 +132,13 @@ class Op:
 
 
 def op(name, *, kind="opaque", dtype="keep", cexpr=None, differentiable=True, outputs=1,
-       view=False, method=True, promote=None, effectful=False):
+       view=False, method=True, promote=None, effectful=False, new_memory=False):
     """Declare a primitive op from its forward function (see the module docstring)."""
     def register(fwd):
         if name in OPS:
             raise ValueError(f"op {name!r} is registered twice")
         o = Op(name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method, promote,
-               effectful)
+               effectful, new_memory)
         OPS[name] = o
         return o
     return register
