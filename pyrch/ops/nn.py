@@ -876,3 +876,35 @@ def _(g, x, t, needs):
     gx = g * (x - t) / ((1 - x) * x).clamp(min=1e-12) if needs[0] else None
     gt = g * ((-x).log1p().clamp(min=-100) - x.log().clamp(min=-100)) if needs[1] else None
     return gx, gt
+
+
+@op("_adam_scalars", kind="opaque", dtype="keep", differentiable=False, outputs=2,
+    method=False, new_memory=True)
+def _adam_scalars(xp, step, lr, beta1, beta2, *, dtype):
+    """Adam's per-step scalars from the (already advanced) step count: the step size
+    lr / (1 - beta1**step) and sqrt(1 - beta2**step), as 0-dim arrays of the
+    parameter's `dtype` (computed in double, then rounded once, as torch rounds a
+    Python scalar operand to a float32 tensor's dtype).
+
+    One op instead of the eight tensor ops spelling it (casts, powers, subtractions,
+    a division and a square root), so an eager step pays one dispatch per parameter
+    and a traced step one node. The arithmetic is Python's, in torch's order
+    (torch.optim.Adam computes these on host floats), so eager, traced and torch
+    agree to the bit; lr and the betas arrive as live graph inputs when traced.
+    """
+    # (float.__float__ reads a traced hyperparameter without adding a guard for it:
+    # it is this op's input, read live on each replay)
+    lr, beta1, beta2, s = (float.__float__(x) if isinstance(x, float) else float(x)
+                           for x in (lr, beta1, beta2, step))
+    bc1 = 1 - beta1 ** s
+    bc2 = 1 - beta2 ** s
+    step_size = lr / bc1
+    return xp.asarray(step_size, dtype=dtype.np), xp.asarray(bc2 ** 0.5, dtype=dtype.np)
+
+
+_adam_scalars.inplace_variant = False
+
+
+@_adam_scalars.infer
+def _(step, lr, beta1, beta2, *, dtype):
+    return [((), dtype), ((), dtype)]

@@ -45,31 +45,61 @@ class Program:
 
 def usable(tensors):
     """True when the eager C path may run the update over these tensors."""
-    from .._dispatch import state
-    if state.hooks:
-        return False
-    from .. import _C
-    if _C.lib() is None or _C.stale():
+    if _mods is None:
+        _load()
+    state, C = _mods
+    if state.hooks or C.lib() is None or C.stale():
         return False
     first = tensors[0]._data
-    if type(first) is not np.ndarray or first.dtype not in _FLOAT:
+    if type(first) is not np.ndarray:
+        return False
+    dt, shape = first.dtype, first.shape
+    if dt not in _FLOAT:
         return False
     for t in tensors:
         d = t._data
-        if type(d) is not np.ndarray or d.dtype != first.dtype or d.shape != first.shape \
-                or not d.flags.c_contiguous or not d.flags.writeable:
+        if type(d) is not np.ndarray or d.dtype != dt or d.shape != shape:
+            return False
+        f = d.flags
+        if not f.c_contiguous or not f.writeable:
             return False
     return True
+
+
+def bump(step):
+    """step += 1 straight on a CPU 0-dim count when nothing observes ops (what
+    `step.add_(1)` would do, less a dispatch per parameter per step); False when
+    the op path must run."""
+    if _mods is None:
+        _load()
+    d = step._data
+    if _mods[0].hooks or type(d) is not np.ndarray or d.ndim or not d.flags.writeable:
+        return False
+    d += 1
+    step._vc[0] += 1
+    return True
+
+
+_mods = None
+
+
+def _load():
+    global _mods
+    from .._dispatch import state
+    from .. import _C
+    _mods = (state, _C)
 
 
 def run(key, build, inputs, scalars, targets):
     """Run program `key` (made by `build(Program) -> output ids` on first use).
 
-    inputs: tensors; scalars: Python floats or 0-dim tensors (operands after the
-    inputs, as 0-dim arrays); targets: the tensors the outputs are written
-    into, in place (their version counters are bumped as an in-place op's are).
+    inputs: tensors that `usable` accepted; scalars: Python floats, 0-dim tensors or arrays
+    (operands after the inputs, as 0-dim arrays); targets: the tensors the outputs
+    are written into, in place (their version counters are bumped as an in-place
+    op's are).
     """
-    dt = inputs[0]._data.dtype
+    first = inputs[0]._data
+    dt = first.dtype
     k = _kernels.get((key, dt))
     if k is None:
         from .._C import fused
@@ -78,14 +108,33 @@ def run(key, build, inputs, scalars, targets):
         k = _kernels[(key, dt)] = fused.compile_group(prog.n_in, prog.steps, list(outs),
                                                       dt.name)
     arrays = [t._data for t in inputs]
+    sdts = []
     for s in scalars:
         if isinstance(s, (int, float)):
-            arrays.append(np.asarray(s, dtype=dt))
+            a = _consts.get((s, dt))
+            if a is None:
+                if len(_consts) > 512:
+                    _consts.clear()
+                a = _consts[(s, dt)] = np.asarray(s, dtype=dt)
+                a.flags.writeable = False
         else:
-            a = s._data
+            a = s if type(s) is np.ndarray else s._data
             if type(a) is not np.ndarray or a.ndim != 0 or a.dtype not in _FLOAT:
                 raise TypeError("fused update scalars are Python numbers or 0-dim float tensors")
-            arrays.append(a)
-    k(arrays, [t._data for t in targets])
+        arrays.append(a)
+        sdts.append(a.dtype.num)
+    outs = [t._data for t in targets]
+    # every tensor operand is C-contiguous with the first's shape and dtype (`usable`) and
+    # the rest are 0-dim, so this names the layout without walking every array's strides
+    layout_key = ("contig", first.shape, dt.num, tuple(sdts), len(outs))
+    layout = k._layouts.get(layout_key)
+    if layout is None:
+        layout = k._layouts[layout_key] = k._layout(arrays, outs)
+    k.run(layout, arrays, outs)
     for t in targets:
         t._vc[0] += 1
+
+
+# Python-number hyperparameters as read-only 0-dim arrays of the update's dtype, made
+# once per value rather than on every parameter of every step
+_consts = {}

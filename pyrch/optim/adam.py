@@ -7,8 +7,11 @@
 >>> w
 tensor([ 0.9000, -0.9000], requires_grad=True)
 """
+import numpy as np
+
 from . import _fused
-from .optimizer import (Optimizer, _bias_correction, _bump_step, _check_adam_args, _init_state,
+from ..ops.nn import _adam_scalars as _ADAM_SCALARS
+from .optimizer import (Optimizer, _bump_step, _check_adam_args, _init_state,
                         _pyrch, _use_grad)
 
 __all__ = ["Adam", "AdamW"]
@@ -64,13 +67,15 @@ def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *
     pyrch = _pyrch()
     for i, p in enumerate(params):
         state = (p, grads[i], exp_avgs[i], exp_avg_sqs[i]) + ((max_exp_avg_sqs[i],) if amsgrad else ())
-        if _fused.usable(state):
-            step_size = lr / _bias_correction(beta1, steps[i])
-            bc2_sqrt = _bias_correction(beta2, steps[i]).sqrt()
+        if _fused.usable(state) and type(steps[i]._data) is np.ndarray:
+            # (the op's function called directly: nothing observes ops on this path)
+            step_size, bc2_sqrt = _ADAM_SCALARS.forward(np, steps[i]._data, lr, beta1, beta2,
+                                                       dtype=p.dtype)
             _fused_adam(state, step_size, bc2_sqrt, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                         decoupled=decoupled)
             continue
+        step_size, bc2_sqrt = pyrch._adam_scalars(steps[i], lr, beta1, beta2, dtype=p.dtype)
         g = -grads[i] if maximize else grads[i]
         if weight_decay != 0:
             if decoupled:
@@ -82,8 +87,6 @@ def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *
         m, v = exp_avgs[i], exp_avg_sqs[i]
         m.add_((g - m) * (1 - beta1))                  # torch's lerp_(g, 1 - beta1)
         v.mul_(beta2).add_(g * g * (1 - beta2))
-        step_size = lr / _bias_correction(beta1, steps[i])
-        bc2_sqrt = _bias_correction(beta2, steps[i]).sqrt()
         if amsgrad:
             max_v = max_exp_avg_sqs[i]
             max_v.copy_(pyrch.maximum(max_v, v))

@@ -65,7 +65,9 @@ def _bump_step(state, param):
     step = state.get("step")
     if step is None:
         step = state["step"] = _pyrch().zeros((), dtype=_pyrch().float32, device=param.device)
-    step.add_(1)
+    from . import _fused
+    if not _fused.bump(step):
+        step.add_(1)
     return step
 
 

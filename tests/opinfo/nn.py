@@ -219,3 +219,22 @@ def _layer_norm_samples(rng):
 add(OpInfo("layer_norm", _layer_norm_samples,
            call=lambda lib, x, w, b, eps=1e-5: lib.nn.functional.layer_norm(x, tuple(w.shape), w, b, eps),
            covers=("layer_norm_backward",), grad_atol=1e-4))
+
+
+def _adam_scalars_samples(rng):
+    import pyrch
+    return [Sample((np.array(1.0), 1e-3, 0.9, 0.999), dict(dtype=pyrch.float64)),
+            Sample((np.array(7.0), 0.05, 0.8, 0.99), dict(dtype=pyrch.float64)),
+            Sample((np.array(1000.0), 1.0, 0.5, 0.999), dict(dtype=pyrch.float32))]
+
+
+def _torch_adam_scalars(torch, step, lr, beta1, beta2, dtype):
+    # torch.optim.Adam's host arithmetic (non-capturable single-tensor path)
+    s = step.item()
+    dt = getattr(torch, str(dtype).split(".")[-1])
+    return (torch.tensor(lr / (1 - beta1 ** s), dtype=dt),
+            torch.tensor((1 - beta2 ** s) ** 0.5, dtype=dt))
+
+
+add(OpInfo("_adam_scalars", _adam_scalars_samples, torch_call=_torch_adam_scalars, grad=False,
+           gradgrad=False, atol=0, rtol=0))
