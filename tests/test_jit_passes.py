@@ -84,19 +84,19 @@ graph f(%x: f32[2,3], %y: f32[2,3]) rng(%rng) {
 
 # -- fold_constants --------------------------------------------------------------------------
 def test_fold_constants_folds_small_results_only():
-    c0, c1, big = V(3), V(3), V(1024)
-    s, t, u, x3 = V(3), V(1024), V(3), V(3, name="x")
+    c0, c1, big = V(3), V(3), V(16384)          # 64 KiB: passes.FOLD_LIMIT
+    s, t, u, x3 = V(3), V(16384), V(3), V(3, name="x")
     g = G([N("add", (c0, c1), s), N("exp", (big,), t), N("mul", (s, x3), u)], (u, t),
           inputs=(x3,),
           constants={c0: np.ones(3, np.float32), c1: np.full(3, 2, np.float32),
-                     big: np.zeros(1024, np.float32)})
+                     big: np.zeros(16384, np.float32)})
     out = check_pass(passes.fold_constants, g, """
 graph f(%x: f32[3]) {
   %c0: f32[3] = const [1., 1., 1.]
   %c1: f32[3] = const [2., 2., 2.]
-  %c2: f32[1024] = const <4096 bytes>
+  %c2: f32[16384] = const <65536 bytes>
   %c3: f32[3] = const [3., 3., 3.]
-  %0: f32[1024] = exp(%c2)
+  %0: f32[16384] = exp(%c2)
   %1: f32[3] = mul(%c3, %x)
   return (%1, %0)
 }""")

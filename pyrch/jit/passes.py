@@ -12,7 +12,8 @@ from .._config import flags
 from ..ops.registry import OPS
 from .ir import Guard, Node, Value, Write, verify
 
-FOLD_LIMIT = 4096      # bytes: larger results stay computed, so traces embed no big arrays
+FOLD_LIMIT = 65536     # bytes: larger results stay computed, so traces embed no big arrays
+# (64 KiB takes in a causal attention mask built from ones(T, T).tril() up to T = 128)
 MAX_OPERANDS = 32
 
 
@@ -86,7 +87,7 @@ def cse(g):
 
 
 def fold_constants(g):
-    """Evaluate nodes whose inputs are all constants when the result is small (< 4 KiB)."""
+    """Evaluate nodes whose inputs are all constants when the result is small (< FOLD_LIMIT)."""
     consts = dict(g.constants)
     nodes = []
     for n in g.nodes:
