@@ -1057,3 +1057,54 @@ def test_gemm_two_level_batches_are_bounds_checked():
     assert L.pyrch_gemm(struct(2, 128, 100)) != 0           # the inner stride reaches past a
     assert L.pyrch_gemm(struct(2, 1000, 64)) != 0           # the outer stride reaches past a
     assert L.pyrch_gemm(struct(2, 128, -64)) != 0           # negative strides are refused
+
+
+def test_gemm_into_a_permuted_view_writes_exactly_the_product():
+    """mm_into writes a batched product straight into another layout (attention's
+    (B, H, T, D) as a view of a (B, T, H, D) buffer, or of a slice of a wider one) and
+    touches nothing else of that buffer."""
+    from pyrch._C import gemm
+    rng = np.random.default_rng(11)
+    B, H, T, K, D = 4, 3, 64, 48, 40
+    a = rng.standard_normal((B, H, T, K)).astype(np.float32)
+    b = rng.standard_normal((B, H, K, D)).astype(np.float32)
+    bt = rng.standard_normal((B, H, D, K)).astype(np.float32).swapaxes(-1, -2)
+    for w in (b, bt):
+        ref = np.matmul(a.astype(np.float64), w.astype(np.float64))
+        base = np.full((B, T, H, D), np.nan, np.float32)
+        assert gemm.mm_into(a, w, base.transpose(0, 2, 1, 3)) is not None
+        np.testing.assert_allclose(base.transpose(0, 2, 1, 3), ref, rtol=1e-5, atol=1e-4)
+        wide = np.full((B, T, 3 * H * D), np.nan, np.float32)
+        view = wide[:, :, H * D:2 * H * D].reshape(B, T, H, D).transpose(0, 2, 1, 3)
+        assert gemm.mm_into(a, w, view) is not None
+        np.testing.assert_allclose(view, ref, rtol=1e-5, atol=1e-4)
+        assert np.isnan(wide[:, :, :H * D]).all() and np.isnan(wide[:, :, 2 * H * D:]).all()
+    # what it does not take: float64, mismatched batch dims, rows without unit stride
+    assert gemm.mm_into(a.astype(np.float64), b.astype(np.float64),
+                        np.empty((B, H, T, D))) is None
+    assert gemm.mm_into(a, b[:2], np.empty((2, H, T, D), np.float32)) is None
+    assert gemm.mm_into(a, b, np.empty((B, H, D, T), np.float32).swapaxes(-1, -2)) is None
+
+
+def test_gemm_two_level_output_is_bounds_checked():
+    """C's two-level batch strides (stride_c, stride_c_in) are checked against its buffer
+    like A's and B's: an inner stride without an inner count, a negative one, or one
+    reaching past C is refused before any product runs."""
+    from pyrch._C import gemm
+    a = np.ones((4, 8, 8), np.float32)
+    b = np.ones((4, 8, 8), np.float32)
+    out = np.zeros((4, 8, 8), np.float32)
+    L, F = C._lib, C._ffi
+
+    def struct(batch_in, sc, sc_in):
+        g = gemm._struct(F, a, b, out, gemm._layout(a), gemm._layout(b), (4, 8, 8, 8),
+                         (64 * batch_in if batch_in > 1 else 64, 64, sc), 8, out.nbytes)
+        g.batch_in, g.stride_a_in, g.stride_b_in, g.stride_c_in = batch_in, 64, 64, sc_in
+        g.alpha, g.nthreads = 1.0, 1
+        return g
+    assert L.pyrch_gemm(struct(2, 128, 64)) == 0
+    assert (out == 8).all()
+    assert L.pyrch_gemm(struct(1, 64, 64)) != 0             # an inner stride needs batch_in > 1
+    assert L.pyrch_gemm(struct(2, 128, -64)) != 0           # negative
+    assert L.pyrch_gemm(struct(2, 128, 100)) != 0           # the inner stride reaches past C
+    assert L.pyrch_gemm(struct(2, 1 << 62, 64)) != 0        # an outer stride that would wrap

@@ -704,3 +704,54 @@ def test_linear_layers_run_as_one_gemm_with_bias_and_activation(dtype):
     # relu, gelu, tanh, sigmoid and the last bias in float32 (the tanh-approximated GELU is
     # traced spelled out, so it stays a fused group); relu and the last bias in float64
     assert folded == (5 if dtype == pyrch.float32 else 2), folded
+
+
+@pytest.mark.skipif(not __import__("pyrch._C", fromlist=["available"]).available,
+                    reason="the C extension is not built")
+def test_attention_heads_merge_without_a_copy_and_matches_eager():
+    """A traced attention block writes `att @ v` straight into the layout its
+    `.transpose(1, 2).reshape(B, T, C)` wants (no copy for the heads merge), forward and
+    backward, and matches eager."""
+    import math
+    from pyrch.jit import executor as E
+    pyrch.manual_seed(0)
+    B, T, C, H = 8, 64, 128, 4
+    qkv = nn.Linear(C, 3 * C)
+    proj = nn.Linear(C, C)
+    params = list(qkv.parameters()) + list(proj.parameters())
+
+    def block(x):
+        q, k, v = qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))
+        att = ((q @ k.transpose(-2, -1)) / math.sqrt(C // H)).softmax(-1)
+        y = proj((att @ v).transpose(1, 2).reshape(B, T, C))
+        return (y * y).mean()
+
+    found = []
+    orig = E.Executor._permuted_products
+
+    def spy(self, steps, reads, escaping):
+        r = orig(self, steps, reads, escaping)
+        found.append(r)
+        return r
+    x = pyrch.randn(B, T, C)
+    traced = jit.trace(block)
+    E.Executor._permuted_products = spy
+    try:
+        for _ in range(3):
+            for p in params:
+                p.grad = None
+            loss = traced(x)
+            loss.backward()
+    finally:
+        E.Executor._permuted_products = orig
+    got = [loss.item()] + [p.grad.numpy().copy() for p in params]
+    for p in params:
+        p.grad = None
+    loss = block(x)
+    loss.backward()
+    want = [loss.item()] + [p.grad.numpy() for p in params]
+    assert any(found), "no product was written into its permuted layout"
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    for g, w in zip(got[1:], want[1:]):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)

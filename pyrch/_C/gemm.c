@@ -75,13 +75,21 @@ static int fits(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t 
         return 1;
     if (ld < cols || ld < 1 || stride < 0 || stride_in < 0)
         return 0;
-    int64_t last = (rows - 1) * ld + cols;
+    /* (checked arithmetic: a hostile stride must not wrap around into a small extent) */
+    int64_t last, t1, t2;
+    if (__builtin_mul_overflow(rows - 1, ld, &last) || __builtin_add_overflow(last, cols, &last))
+        return 0;
     if (batch_in > 1) {
         if (batch % batch_in)
             return 0;
-        last += (batch / batch_in - 1) * stride + (batch_in - 1) * stride_in;
-    } else if (stride > 0)
-        last += (batch - 1) * stride;
+        if (__builtin_mul_overflow(batch / batch_in - 1, stride, &t1) ||
+            __builtin_mul_overflow(batch_in - 1, stride_in, &t2) ||
+            __builtin_add_overflow(last, t1, &last) || __builtin_add_overflow(last, t2, &last))
+            return 0;
+    } else if (stride > 0) {
+        if (__builtin_mul_overflow(batch - 1, stride, &t1) || __builtin_add_overflow(last, t1, &last))
+            return 0;
+    }
     return last <= nbytes / isz;
 }
 
@@ -90,6 +98,14 @@ static inline int64_t batch_off(const pyrch_gemm_t *g, int64_t b, int64_t stride
 {
     return g->batch_in > 1 ? (b / g->batch_in) * stride + (b % g->batch_in) * stride_in
                            : b * stride;
+}
+
+/* Element offset of batch entry b in C. */
+static inline int64_t c_off(const pyrch_gemm_t *g, int64_t b)
+{
+    return g->batch_in > 1 && g->stride_c_in > 0
+               ? (b / g->batch_in) * g->stride_c + (b % g->batch_in) * g->stride_c_in
+               : b * g->stride_c;
 }
 
 /* One row of C: + bias, then the activation. A loop per activation (the switch outside
@@ -177,7 +193,7 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
         if (g->dtype == PYRCH_F32) {
             const float *A = (const float *)g->a + batch_off(g, b, g->stride_a, g->stride_a_in) + oa;
             const float *B = (const float *)g->b + batch_off(g, b, g->stride_b, g->stride_b_in) + ob;
-            float *Cm = (float *)g->c + b * g->stride_c + oc;
+            float *Cm = (float *)g->c + c_off(g, b) + oc;
             if (g->k == 0) {
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j < n; j++)
@@ -198,7 +214,7 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
         } else {
             const double *A = (const double *)g->a + batch_off(g, b, g->stride_a, g->stride_a_in) + oa;
             const double *B = (const double *)g->b + batch_off(g, b, g->stride_b, g->stride_b_in) + ob;
-            double *Cm = (double *)g->c + b * g->stride_c + oc;
+            double *Cm = (double *)g->c + c_off(g, b) + oc;
             if (g->k == 0) {
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j < n; j++)
@@ -250,8 +266,10 @@ int pyrch_gemm(const pyrch_gemm_t *g)
                             g->nbytes_a, isz) ||
                       !fits(br, bc, g->ldb, g->stride_b, g->batch, g->batch_in, g->stride_b_in,
                             g->nbytes_b, isz))) ||
-        !fits(g->m, g->n, g->ldc, g->stride_c, g->batch, 1, 0, g->nbytes_c, isz) ||
-        (g->stride_c == 0 && g->batch > 1))
+        !fits(g->m, g->n, g->ldc, g->stride_c, g->batch,
+              g->stride_c_in > 0 ? g->batch_in : 1, g->stride_c_in, g->nbytes_c, isz) ||
+        (g->stride_c == 0 && g->batch > 1) || g->stride_c_in < 0 ||
+        (g->stride_c_in > 0 && g->batch_in <= 1))
         return PYRCH_E_BOUNDS;
     if (g->bias_kind != PYRCH_BIAS_NONE) {
         int64_t need = g->bias_kind == PYRCH_BIAS_COL ? g->n : g->m;

@@ -25,9 +25,11 @@ typedef struct {
     double alpha, beta;
     /* two-level batches (attention's heads split off a projection, then transposed: the
      * batch dims do not collapse into one stride): batch entry b is A + (b / batch_in) *
-     * stride_a + (b % batch_in) * stride_a_in, the same for B; C stays b * stride_c.
-     * batch_in <= 1: one level (stride_a, stride_b only). */
-    int64_t batch_in, stride_a_in, stride_b_in;
+     * stride_a + (b % batch_in) * stride_a_in, the same for B; C is b * stride_c, or
+     * (b / batch_in) * stride_c + (b % batch_in) * stride_c_in when stride_c_in > 0
+     * (a product written straight into the heads-merged layout its consumer wants).
+     * batch_in <= 1: one level (stride_a, stride_b, stride_c only). */
+    int64_t batch_in, stride_a_in, stride_b_in, stride_c_in;
 } pyrch_gemm_t;
 
 int pyrch_gemm(const pyrch_gemm_t *g);

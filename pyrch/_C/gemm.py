@@ -170,6 +170,69 @@ def _two_level(a, b):
     return None
 
 
+def mm_into(a, b, out):
+    """a @ b written into `out`, a float32 view of another layout (attention's output
+    (B, H, T, D) as a view of a (B, T, H, D) buffer, so that the transpose after it is
+    contiguous and the reshape merging the heads copies nothing). a, b and out have the
+    same batch dims; out's rows have unit stride. Returns out, or None where this does
+    not apply (the caller then computes the product another way)."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or type(out) is not np.ndarray \
+            or not flags.c or a.dtype != np.float32 or b.dtype != a.dtype or out.dtype != a.dtype:
+        return None
+    if a.ndim < 3 or a.ndim != b.ndim or a.ndim != out.ndim or \
+            not (a.shape[:-2] == b.shape[:-2] == out.shape[:-2]):
+        return None
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    isz = a.itemsize
+    if b.shape[-2] != k or out.shape[-2:] != (m, n) or m < 2 or n < 2 or \
+            out.strides[-1] != isz or out.strides[-2] % isz or out.strides[-2] < n * isz or \
+            np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        return None
+    dims = a.shape[:-2]
+    batch = _prod(dims)
+    if m * n * k * batch < _MIN_MACS:
+        return None
+    la, lb = _layout(a), _layout(b)
+    if la is None or lb is None:
+        return None
+    for cut in range(len(dims)):     # cut 0: one level (then batch_in = 1 and no inner strides)
+        found = []
+        for x in (a, b, out):
+            so = _one_stride(dims[:cut], x.strides[:cut], isz)
+            si = _one_stride(dims[cut:], x.strides[cut:-2], isz)
+            if so is None or si is None:
+                break
+            found += [so, si]
+        else:
+            break
+    else:
+        return None
+    batch_in = _prod(dims[cut:])
+    sa, sa_in, sb, sb_in, sc, sc_in = found
+    if cut == 0:
+        batch_in, sa, sb, sc, sa_in, sb_in, sc_in = 1, sa_in, sb_in, sc_in, 0, 0, 0
+    elif batch_in <= 1:
+        batch_in, sa_in, sb_in, sc_in = 1, 0, 0, 0
+    if batch > 1 and sc == 0 and sc_in == 0:
+        return None
+    if not _state:
+        from . import lib, ffi, get_num_threads
+        if lib() is None:
+            return None
+        _state.update(L=lib(), F=ffi(), threads=get_num_threads)
+    L, F = _state["L"], _state["F"]
+    g = _struct(F, a, b, out, la, lb, (batch, m, n, k), (sa, sb, sc), out.strides[-2] // isz,
+                _extent(out))
+    g.batch_in, g.stride_a_in, g.stride_b_in, g.stride_c_in = batch_in, sa_in, sb_in, sc_in
+    g.alpha = 1.0
+    g.nthreads = _state["threads"]()
+    rc = L.pyrch_gemm(g)
+    if rc != 0:
+        raise RuntimeError(f"pyrch/_C rejected the GEMM: {_ERRORS.get(rc, rc)}")
+    return out
+
+
 def _small_kind(trans_a, trans_b, m, n, k):
     """Which smallgemm.c kernel the C side would use for this float32 product (0: OpenBLAS)."""
     from . import lib

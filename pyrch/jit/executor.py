@@ -86,6 +86,7 @@ class Executor:
         accumulates them; see pyrch/_C/vm.h `out_acc`), and an output only those
         reductions read is then never stored; the reductions' own steps do nothing."""
         reads, escaping = self.plan.reads(), self.plan.escaping()
+        permuted = self._permuted_products(steps, reads, escaping)
         out = []
         i = 0
         while i < len(steps):
@@ -97,6 +98,10 @@ class Executor:
                     out.append(_nothing)
                     i += 2
                     continue
+            if i in permuted:
+                out.append(self._compile_permuted_matmul(st, permuted[i], i))
+                i += 1
+                continue
             j = i + 1
             if st.kind == "fused":
                 while j < len(steps) and self._fusable_reduction(steps[j], st):
@@ -115,6 +120,64 @@ class Executor:
             out.append(self._compile(st, i))
             i += 1
         return out
+
+    def _permuted_products(self, steps, reads, escaping):
+        """{matmul step index: permutation} for float32 batched products whose one reader
+        is a permute (attention's `(att @ v).transpose(1, 2)` before the heads merge,
+        and the q/k/v gradients on their way back to the projection's layout)."""
+        found = {}
+        users = {}
+        for j, st in enumerate(steps):
+            for kind, k in st.args:
+                if kind == "s":
+                    users.setdefault(k, []).append(j)
+        for i, st in enumerate(steps):
+            if st.kind != "call" or st.op != "matmul" or len(st.outs) != 1 \
+                    or any(kind != "s" for kind, _ in st.args):
+                continue
+            y = st.outs[0]
+            vy = self.value_at[y]
+            if reads.get(y) != 1 or y in escaping or len(vy.shape) < 3 or \
+                    vy.dtype.np != np.float32 or \
+                    any(len(self.value_at[k].shape) != len(vy.shape) for _, k in st.args):
+                continue
+            j = users[y][0]
+            nxt = steps[j]
+            if nxt.kind != "call" or nxt.op != "permute":
+                continue
+            perm = tuple(d % len(vy.shape) for d in nxt.attrs["dims"])
+            nd = len(perm)
+            # the last dim stays last (rows of the product keep unit stride) and the
+            # permutation is not the identity
+            if perm[-1] != nd - 1 or perm == tuple(range(nd)):
+                continue
+            found[i] = perm
+        return found
+
+    def _compile_permuted_matmul(self, st, perm, k):
+        """A batched float32 product written into a fresh buffer laid out as its permute
+        reader wants it: the permute's result is then contiguous and a reshape after it
+        (attention's heads merge) is a view instead of a copy. The product is the same
+        C call as eager's, with another output stride (pyrch/_C/gemm.py mm_into)."""
+        from .._C.gemm import mm_into
+        i0, i1 = (k2 for _, k2 in st.args)
+        o0 = st.outs[0]
+        shape = tuple(self.value_at[o0].shape)
+        inv = tuple(np.argsort(perm))
+        base_shape = tuple(shape[d] for d in perm)
+        fallback = self._compile(st, k)
+        b, get_buf, empty = st.bufs[0], self._buffer, np.empty
+
+        def step(v):
+            a, w = v[i0], v[i1]
+            # the planned buffer (its lifetime covers the permute's views) or fresh memory
+            base = get_buf(b).reshape(base_shape) if b >= 0 else empty(base_shape, np.float32)
+            out = base.transpose(inv)
+            if mm_into(a, w, out) is None:
+                fallback(v)
+                return
+            v[o0] = out
+        return step
 
     def _compile_linear(self, mm, nxt, reads, escaping, k):
         """matmul followed at once by `+ bias` (a 1-D bias along the last dim), alone or
