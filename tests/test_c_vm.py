@@ -1038,25 +1038,30 @@ def test_gemm_batches_that_take_two_strides(dtype):
         np.testing.assert_allclose(got, ref, **tol)
 
 
+_ONES_448 = np.ones((4, 8, 8), np.float32)     # (alive for as long as a struct points at it)
+
+
+def _two_level_struct(out, batch_in, sa, sa_in, sc=64, sc_in=0):
+    """A 4 x (8x8 @ 8x8) float32 GEMM over ones, batch entries split in two levels."""
+    from pyrch._C import gemm
+    a = b = _ONES_448
+    g = gemm._struct(C._ffi, a, b, out, gemm._layout(a), gemm._layout(b), (4, 8, 8, 8),
+                     (sa, 64, sc), 8, out.nbytes)
+    g.batch_in, g.stride_a_in, g.stride_b_in, g.stride_c_in = batch_in, sa_in, 0, sc_in
+    g.alpha, g.nthreads = 1.0, 1
+    return g
+
+
 def test_gemm_two_level_batches_are_bounds_checked():
     """A batch count the inner level does not divide, or strides reaching past a buffer,
     are rejected before any product runs (never read out of bounds)."""
-    a = np.ones((4, 8, 8), np.float32)
-    b = np.ones((4, 8, 8), np.float32)
     out = np.empty((4, 8, 8), np.float32)
-    L, F = C._lib, C._ffi
-
-    def struct(batch_in, sa, sa_in):
-        g = gemm._struct(F, a, b, out, gemm._layout(a), gemm._layout(b), (4, 8, 8, 8),
-                         (sa, 64, 64), 8, out.nbytes)
-        g.batch_in, g.stride_a_in, g.stride_b_in = batch_in, sa_in, 0
-        g.alpha, g.nthreads = 1.0, 1
-        return g
-    assert L.pyrch_gemm(struct(2, 128, 64)) == 0            # 2 x 2 entries, inside a
-    assert L.pyrch_gemm(struct(3, 128, 64)) != 0            # 3 does not divide 4
-    assert L.pyrch_gemm(struct(2, 128, 100)) != 0           # the inner stride reaches past a
-    assert L.pyrch_gemm(struct(2, 1000, 64)) != 0           # the outer stride reaches past a
-    assert L.pyrch_gemm(struct(2, 128, -64)) != 0           # negative strides are refused
+    L = C._lib
+    assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64)) == 0     # 2 x 2 entries, inside a
+    assert L.pyrch_gemm(_two_level_struct(out, 3, 128, 64)) != 0     # 3 does not divide 4
+    assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 100)) != 0    # inner stride past a
+    assert L.pyrch_gemm(_two_level_struct(out, 2, 1000, 64)) != 0    # outer stride past a
+    assert L.pyrch_gemm(_two_level_struct(out, 2, 128, -64)) != 0    # negative strides
 
 
 def test_gemm_into_a_permuted_view_writes_exactly_the_product():
@@ -1090,21 +1095,11 @@ def test_gemm_two_level_output_is_bounds_checked():
     """C's two-level batch strides (stride_c, stride_c_in) are checked against its buffer
     like A's and B's: an inner stride without an inner count, a negative one, or one
     reaching past C is refused before any product runs."""
-    from pyrch._C import gemm
-    a = np.ones((4, 8, 8), np.float32)
-    b = np.ones((4, 8, 8), np.float32)
     out = np.zeros((4, 8, 8), np.float32)
-    L, F = C._lib, C._ffi
-
-    def struct(batch_in, sc, sc_in):
-        g = gemm._struct(F, a, b, out, gemm._layout(a), gemm._layout(b), (4, 8, 8, 8),
-                         (64 * batch_in if batch_in > 1 else 64, 64, sc), 8, out.nbytes)
-        g.batch_in, g.stride_a_in, g.stride_b_in, g.stride_c_in = batch_in, 64, 64, sc_in
-        g.alpha, g.nthreads = 1.0, 1
-        return g
-    assert L.pyrch_gemm(struct(2, 128, 64)) == 0
+    L = C._lib
+    assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 128, 64)) == 0
     assert (out == 8).all()
-    assert L.pyrch_gemm(struct(1, 64, 64)) != 0             # an inner stride needs batch_in > 1
-    assert L.pyrch_gemm(struct(2, 128, -64)) != 0           # negative
-    assert L.pyrch_gemm(struct(2, 128, 100)) != 0           # the inner stride reaches past C
-    assert L.pyrch_gemm(struct(2, 1 << 62, 64)) != 0        # an outer stride that would wrap
+    assert L.pyrch_gemm(_two_level_struct(out, 1, 64, 0, 64, 64)) != 0        # no inner count
+    assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 128, -64)) != 0    # negative
+    assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 128, 100)) != 0    # inner past C
+    assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 1 << 62, 64)) != 0  # would wrap

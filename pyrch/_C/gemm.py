@@ -152,22 +152,52 @@ def _one_stride(shape, strides, isz):
     return st // isz if st >= 0 and st % isz == 0 else None
 
 
-def _two_level(a, b):
-    """(batch_in, a's outer and inner element strides, b's) when the common batch dims of
-    a and b split into an outer and an inner group each walkable by one stride, else None."""
-    dims = a.shape[:-2]
-    isz = a.itemsize
-    for cut in range(1, len(dims)):
+def _split_batch(xs, first_cut):
+    """(cut, [outer, inner element stride of each x]) for the first cut (from first_cut on)
+    splitting the common batch dims of arrays xs into an outer and an inner group that
+    every x walks with one stride each, else None."""
+    dims = xs[0].shape[:-2]
+    isz = xs[0].itemsize
+    for cut in range(first_cut, len(dims)):
         found = []
-        for x in (a, b):
+        for x in xs:
             so = _one_stride(dims[:cut], x.strides[:cut], isz)
             si = _one_stride(dims[cut:], x.strides[cut:-2], isz)
             if so is None or si is None:
                 break
             found += [so, si]
         else:
-            return (_prod(dims[cut:]),) + tuple(found)
+            return cut, found
     return None
+
+
+def _two_level(a, b):
+    """(batch_in, a's outer and inner element strides, b's) when the common batch dims of
+    a and b split into an outer and an inner group each walkable by one stride, else None."""
+    split = _split_batch((a, b), 1)
+    if split is None:
+        return None
+    cut, found = split
+    return (_prod(a.shape[cut:-2]),) + tuple(found)
+
+
+def _lib_state():
+    """(lib, ffi) once the extension is loaded (cached in _state), else None."""
+    if not _state:
+        from . import lib, ffi, get_num_threads
+        if lib() is None:
+            return None
+        _state.update(L=lib(), F=ffi(), threads=get_num_threads)
+    return _state["L"], _state["F"]
+
+
+def _run(L, g):
+    """Run a filled-in struct on pyrch's threads; the C side's refusal as RuntimeError."""
+    g.alpha = 1.0
+    g.nthreads = _state["threads"]()
+    rc = L.pyrch_gemm(g)
+    if rc != 0:
+        raise RuntimeError(f"pyrch/_C rejected the GEMM: {_ERRORS.get(rc, rc)}")
 
 
 def mm_into(a, b, out):
@@ -196,18 +226,10 @@ def mm_into(a, b, out):
     la, lb = _layout(a), _layout(b)
     if la is None or lb is None:
         return None
-    for cut in range(len(dims)):     # cut 0: one level (then batch_in = 1 and no inner strides)
-        found = []
-        for x in (a, b, out):
-            so = _one_stride(dims[:cut], x.strides[:cut], isz)
-            si = _one_stride(dims[cut:], x.strides[cut:-2], isz)
-            if so is None or si is None:
-                break
-            found += [so, si]
-        else:
-            break
-    else:
+    split = _split_batch((a, b, out), 0)     # cut 0: one level (batch_in 1, no inner strides)
+    if split is None:
         return None
+    cut, found = split
     batch_in = _prod(dims[cut:])
     sa, sa_in, sb, sb_in, sc, sc_in = found
     if cut == 0:
@@ -216,20 +238,14 @@ def mm_into(a, b, out):
         batch_in, sa_in, sb_in, sc_in = 1, 0, 0, 0
     if batch > 1 and sc == 0 and sc_in == 0:
         return None
-    if not _state:
-        from . import lib, ffi, get_num_threads
-        if lib() is None:
-            return None
-        _state.update(L=lib(), F=ffi(), threads=get_num_threads)
-    L, F = _state["L"], _state["F"]
+    st = _lib_state()
+    if st is None:
+        return None
+    L, F = st
     g = _struct(F, a, b, out, la, lb, (batch, m, n, k), (sa, sb, sc), out.strides[-2] // isz,
                 _extent(out))
     g.batch_in, g.stride_a_in, g.stride_b_in, g.stride_c_in = batch_in, sa_in, sb_in, sc_in
-    g.alpha = 1.0
-    g.nthreads = _state["threads"]()
-    rc = L.pyrch_gemm(g)
-    if rc != 0:
-        raise RuntimeError(f"pyrch/_C rejected the GEMM: {_ERRORS.get(rc, rc)}")
+    _run(L, g)
     return out
 
 
@@ -337,12 +353,10 @@ def mm(a, b, out=None):
             return None
         np.copyto(out.reshape(m, n), t.T)
         return out
-    if not _state:
-        from . import lib, ffi, get_num_threads
-        if lib() is None:
-            return None
-        _state.update(L=lib(), F=ffi(), threads=get_num_threads)
-    L, F = _state["L"], _state["F"]
+    st = _lib_state()
+    if st is None:
+        return None
+    L, F = st
     if out is None:
         out = np.empty(out_shape, dt)
     elif type(out) is not np.ndarray or out.shape != out_shape or out.dtype != dt \
@@ -357,9 +371,5 @@ def mm(a, b, out=None):
     g = _struct(F, a2, b2, out, la, lb, (batch, m, n, k), strides, n, out.nbytes)
     if two is not None:
         g.batch_in, g.stride_a_in, g.stride_b_in = batch_in, sa_in, sb_in
-    g.alpha = 1.0
-    g.nthreads = _state["threads"]()
-    rc = L.pyrch_gemm(g)
-    if rc != 0:
-        raise RuntimeError(f"pyrch/_C rejected the GEMM: {_ERRORS.get(rc, rc)}")
+    _run(L, g)
     return out
