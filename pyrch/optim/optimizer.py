@@ -6,13 +6,15 @@ Each optimizer's update is a pure function over lists of tensors
 
 - the update runs under `no_grad` with pyrch ops and in-place writes
   (`p.add_`, `buf.mul_`, `copy_`), never `.data` or raw arrays, so a trace of
-  the step records it;
+  the step records it (the eager C path in `_fused.py`, taken only when
+  nothing observes ops, writes the same values straight into the arrays);
 - hyperparameters (`lr`, betas, ...) are read from `param_groups` on every
   step and passed to the math as arguments, so a scheduler's new `lr`
   reaches the graph as a value, not a constant baked into Python code;
 - the step count lives in `state[p]['step']`, a float32 0-dim tensor that
-  `_bump_step` increments in place; bias corrections are computed from it with
-  tensor ops. That is the one place the count is read.
+  `_bump_step` increments in place; bias corrections are computed from it by
+  ops (Adam's in one, `_adam_scalars`), so a traced step reads the count live.
+  That is the one place the count is read.
 
 >>> import pyrch
 >>> w = pyrch.tensor([1.0, 2.0], requires_grad=True)
