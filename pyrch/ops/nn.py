@@ -890,12 +890,23 @@ def _adam_scalars(xp, step, lr, beta1, beta2, *, dtype):
     a division and a square root), so an eager step pays one dispatch per parameter
     and a traced step one node. The arithmetic is Python's, in torch's order
     (torch.optim.Adam computes these on host floats), so eager, traced and torch
-    agree to the bit; lr and the betas arrive as live graph inputs when traced.
+    agree to the bit on the CPU; lr and the betas arrive as live graph inputs when
+    traced. On a GPU the same formula runs as device arithmetic.
     """
     # (float.__float__ reads a traced hyperparameter without adding a guard for it:
     # it is this op's input, read live on each replay)
-    lr, beta1, beta2, s = (float.__float__(x) if isinstance(x, float) else float(x)
-                           for x in (lr, beta1, beta2, step))
+    host = [x if hasattr(x, "__cuda_array_interface__") else
+            float.__float__(x) if isinstance(x, float) else float(x) for x in (lr, beta1, beta2)]
+    if xp is not np:
+        # on a GPU: device arithmetic on the step count, never a host read (a traced step
+        # replays as a CUDA graph, which cannot hold a device-to-host copy)
+        lr, beta1, beta2 = host
+        s = step.astype(xp.float64)
+        bc1 = 1 - beta1 ** s
+        bc2 = 1 - beta2 ** s
+        return (lr / bc1).astype(dtype.np), xp.sqrt(bc2).astype(dtype.np)
+    lr, beta1, beta2 = host
+    s = float(step)
     bc1 = 1 - beta1 ** s
     bc2 = 1 - beta2 ** s
     step_size = lr / bc1
