@@ -1103,38 +1103,3 @@ def test_gemm_two_level_output_is_bounds_checked():
     assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 128, -64)) != 0    # negative
     assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 128, 100)) != 0    # inner past C
     assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 1 << 62, 64)) != 0  # would wrap
-
-
-def test_gemm_multiplying_epilogue():
-    """gemm.matmul(..., mul=d) gives (a @ b) * d, split over threads by rows or columns,
-    and the C side refuses a multiplier that does not cover the product or a batch."""
-    from pyrch._C import gemm
-    rng = np.random.default_rng(12)
-    for m, k, n in [(300, 70, 200), (40, 33, 520), (1, 16, 64)]:
-        a = rng.standard_normal((m, k)).astype(np.float32)
-        b = rng.standard_normal((n, k)).astype(np.float32).T      # a transposed operand
-        d = rng.standard_normal((m, n)).astype(np.float32)
-        out = np.empty((m, n), np.float32)
-        gemm.matmul(a, b, out, mul=d, nthreads=2)
-        ref = (a.astype(np.float64) @ b.astype(np.float64)) * d
-        np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError, match="multiplier"):
-        gemm.matmul(a, b, out, mul=d[:, :-1])
-    L, F = C._lib, C._ffi
-    a = b = _ONES_448
-    out = np.zeros((4, 8, 8), np.float32)
-    d = np.ones((8, 8), np.float32)
-    g = gemm._struct(F, a[0], b[0], out[0], gemm._layout(a[0]), gemm._layout(b[0]), (1, 8, 8, 8),
-                     (0, 0, 0), 8, out[0].nbytes)
-    g.mul, g.ldmul, g.nbytes_mul = F.from_buffer(d), 8, d.nbytes
-    g.alpha, g.nthreads = 1.0, 1
-    assert L.pyrch_gemm(g) == 0 and (out[0] == 8).all()
-    g.nbytes_mul = d.nbytes - 4                               # one value short
-    assert L.pyrch_gemm(g) != 0
-    g.nbytes_mul, g.ldmul = d.nbytes, 9                       # rows reach past it
-    assert L.pyrch_gemm(g) != 0
-    g2 = gemm._struct(F, a, b, out, gemm._layout(a), gemm._layout(b), (4, 8, 8, 8),
-                      (64, 64, 64), 8, out.nbytes)
-    g2.mul, g2.ldmul, g2.nbytes_mul = F.from_buffer(d), 8, d.nbytes
-    g2.alpha, g2.nthreads = 1.0, 1
-    assert L.pyrch_gemm(g2) != 0                              # batched: not taken

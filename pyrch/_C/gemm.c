@@ -151,22 +151,6 @@ DEFINE_EPILOGUE(float, f32, pyrch_expf, pyrch_tanhf, pyrch_erff,
                 __attribute__((target_clones("avx512f", "arch=haswell", "default"))))
 DEFINE_EPILOGUE(double, f64, exp, tanh, erf, )
 
-/* C *= M, row by row (the optional multiply after the epilogue). */
-#define DEFINE_MUL(T, SUF, CLONES)                                                         \
-CLONES                                                                                     \
-static void mul_##SUF(T *c, int64_t m, int64_t n, int64_t ldc, const T *mm, int64_t ldm)    \
-{                                                                                          \
-    for (int64_t i = 0; i < m; i++) {                                                      \
-        T *restrict row = c + i * ldc;                                                     \
-        const T *restrict mr = mm + i * ldm;                                               \
-        _Pragma("omp simd")                                                                \
-        for (int64_t j = 0; j < n; j++)                                                    \
-            row[j] *= mr[j];                                                               \
-    }                                                                                      \
-}
-DEFINE_MUL(float, f32, __attribute__((target_clones("avx512f", "arch=haswell", "default"))))
-DEFINE_MUL(double, f64, )
-
 /* Which pyrch kernel (smallgemm.c) takes a float32 product, if any. With MKL the
  * medium products go to it (5-25% faster than the packed kernel on every MLP and GPT
  * layer here), except each of a batch's small ones (attention's 64x32 @ 32x64 per
@@ -227,8 +211,6 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
             if (g->bias_kind || g->act)
                 epilogue_f32(Cm, m, n, g->ldc, g->bias ? (const float *)g->bias + obias : NULL,
                              g->bias_kind, g->act);
-            if (g->mul)
-                mul_f32(Cm, m, n, g->ldc, (const float *)g->mul + i0 * g->ldmul + j0, g->ldmul);
         } else {
             const double *A = (const double *)g->a + batch_off(g, b, g->stride_a, g->stride_a_in) + oa;
             const double *B = (const double *)g->b + batch_off(g, b, g->stride_b, g->stride_b_in) + ob;
@@ -244,8 +226,6 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
             if (g->bias_kind || g->act)
                 epilogue_f64(Cm, m, n, g->ldc, g->bias ? (const double *)g->bias + obias : NULL,
                              g->bias_kind, g->act);
-            if (g->mul)
-                mul_f64(Cm, m, n, g->ldc, (const double *)g->mul + i0 * g->ldmul + j0, g->ldmul);
         }
     }
 }
@@ -291,9 +271,6 @@ int pyrch_gemm(const pyrch_gemm_t *g)
         (g->stride_c == 0 && g->batch > 1) || g->stride_c_in < 0 ||
         (g->stride_c_in > 0 && g->batch_in <= 1))
         return PYRCH_E_BOUNDS;
-    if (g->mul != NULL && (g->batch != 1 || !fits(g->m, g->n, g->ldmul, 0, 1, 1, 0,
-                                                  g->nbytes_mul, isz)))
-        return g->batch != 1 ? PYRCH_E_COUNT : PYRCH_E_BOUNDS;
     if (g->bias_kind != PYRCH_BIAS_NONE) {
         int64_t need = g->bias_kind == PYRCH_BIAS_COL ? g->n : g->m;
         if (g->bias == NULL)

@@ -1,6 +1,6 @@
 /* Batched GEMM through OpenBLAS (or MKL, float32) with a fused epilogue (bias, activation).
  *
- * Row-major: C[b] = act(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias) (* M).
+ * Row-major: C[b] = act(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias).
  * All pointers are borrowed for the call; per-batch strides are in elements
  * (0 broadcasts one matrix over the batch). Every extent is bounds-checked
  * against the byte size of its buffer before BLAS is called. `nthreads` parts
@@ -30,9 +30,6 @@ typedef struct {
      * (a product written straight into the heads-merged layout its consumer wants).
      * batch_in <= 1: one level (stride_a, stride_b, stride_c only). */
     int64_t batch_in, stride_a_in, stride_b_in, stride_c_in;
-    /* optional, batch 1 only: C *= M elementwise after the epilogue above (M row-major
-     * m x n, leading dim ldmul; a gradient times a saved derivative, e.g. GELU's) */
-    const char *mul; int64_t ldmul, nbytes_mul;
 } pyrch_gemm_t;
 
 int pyrch_gemm(const pyrch_gemm_t *g);

@@ -77,9 +77,8 @@ def _struct(F, a, b, out, la, lb, dims, strides, ldc, nbytes_c):
     return g
 
 
-def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None, mul=None):
-    """out = act(alpha * a @ b + beta * out + bias) (* mul); a, b 2-D or 3-D (batched)
-    float arrays; mul (2-D products only) a row-major array of out's shape."""
+def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None):
+    """out = act(alpha * a @ b + beta * out + bias); a, b 2-D or 3-D (batched) float arrays."""
     from . import lib, ffi, get_num_threads
     L, F = lib(), ffi()
     if a.dtype != b.dtype or a.dtype != out.dtype or a.dtype not in _DT:
@@ -113,13 +112,6 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
         g.bias_kind = 1 if bias.shape[0] == n else 2
         g.bias = F.cast("const char *", bias.ctypes.data)
         g.nbytes_bias = bias.nbytes
-    if mul is not None:
-        lm = _layout(mul) if mul.ndim == 2 else None
-        if batch != 1 or mul.dtype != a.dtype or mul.shape != (m, n) or lm is None or lm[0]:
-            raise ValueError(f"gemm's multiplier must be a row-major {m}x{n} {a.dtype} array "
-                             f"(2-D products only), got {mul.dtype}{list(mul.shape)}")
-        g.mul = _ptr(F, mul)
-        g.ldmul, g.nbytes_mul = lm[1], _extent(mul)
     g.act = ACTS[act]
     g.alpha, g.beta = alpha, beta
     g.nthreads = nthreads or get_num_threads()

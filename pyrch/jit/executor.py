@@ -88,20 +88,9 @@ class Executor:
         reads, escaping = self.plan.reads(), self.plan.escaping()
         permuted = self._permuted_products(steps, reads, escaping)
         into, cats = self._cat_targets(steps, reads, escaping, permuted)
-        muls = self._mul_epilogues(steps, reads, escaping)
-        folded = {s: i for i, (s, _) in muls.items()}
         out = []
         i = 0
         while i < len(steps):
-            if i in muls:
-                out.append(self._compile_matmul_mul(steps[i], steps[muls[i][0]], muls[i][1], i))
-                i += 1
-                continue
-            if i in folded:                 # its product was taken by the GEMM above
-                y, o = steps[folded[i]].outs[0], steps[i].outs[0]
-                out.append(_alias(o, y))
-                i += 1
-                continue
             if i in cats:
                 out.append(self._compile_cat_in_place(steps[i], cats[i], i))
                 i += 1
@@ -169,82 +158,6 @@ class Executor:
                 continue
             found[i] = perm
         return found
-
-    def _mul_epilogues(self, steps, reads, escaping):
-        """{matmul step: (mul step, other operand's slot)} for float32 2-D products whose
-        one reader is a fused group that only multiplies them by a value already computed
-        when the product runs (GELU's backward: the incoming gradient times the derivative
-        its forward saved). The GEMM then multiplies each block while it is in cache
-        (pyrch/_C/gemm.c), and the group's step hands the result on."""
-        prod = {o: j for j, st in enumerate(steps) for o in st.outs}
-        users = {}
-        for j, st in enumerate(steps):
-            for kind, k in st.args:
-                if kind == "s":
-                    users.setdefault(k, []).append(j)
-        written = {k for m in self.inplace.values() for k in m.values()}
-        found = {}
-        for i, st in enumerate(steps):
-            if st.kind != "call" or st.op != "matmul" or len(st.outs) != 1 or st.bufs[0] != -1 \
-                    or any(kind != "s" for kind, _ in st.args):
-                continue
-            y = st.outs[0]
-            vy = self.value_at[y]
-            va, vw = (self.value_at[k] for _, k in st.args)
-            if reads.get(y) != 1 or y in escaping or vy.dtype.np != np.float32 or \
-                    len(vw.shape) != 2 or len(va.shape) < 2:
-                continue
-            j = users[y][0]
-            nxt = steps[j]
-            if nxt.kind != "fused" or j in self.inplace or len(nxt.args) != 2 or \
-                    len(nxt.outs) != 1 or any(kind != "s" for kind, _ in nxt.args):
-                continue
-            body = nxt.attrs["body"]
-            if len(body) != 1 or body[0][0] != "mul" or dict(body[0][2]) or \
-                    sorted(body[0][1]) != [("x", 0), ("x", 1)] or tuple(nxt.attrs["outs"]) != (0,):
-                continue
-            others = [k for _, k in nxt.args if k != y]
-            if len(others) != 1:
-                continue
-            d = others[0]
-            vd = self.value_at[d]
-            # the multiplier: computed by an earlier step, or an input or state no step
-            # writes in place (a saved forward value in a backward plan), shaped and
-            # typed like the product
-            if (d in prod and prod[d] >= i) or (d not in prod and d in written) or \
-                    tuple(vd.shape) != tuple(vy.shape) or \
-                    vd.dtype.np != np.float32 or \
-                    tuple(self.value_at[nxt.outs[0]].shape) != tuple(vy.shape):
-                continue
-            found[i] = (j, d)
-        return found
-
-    def _compile_matmul_mul(self, st, mul_step, d, k):
-        """matmul(a, w) * d as one GEMM with a multiplying epilogue (see _mul_epilogues),
-        into fresh memory (the product's own plan had none); the two steps as before,
-        fused in Python, where the GEMM does not take the operands."""
-        from .._C import gemm
-        i0, i1 = (k2 for _, k2 in st.args)
-        o0 = st.outs[0]
-        shape = tuple(self.value_at[o0].shape)
-        kdim = self.value_at[i0].shape[-1]
-        n = shape[-1]
-        plain = self._compile(st, k)
-        matmul, empty = gemm.matmul, np.empty
-        ok = gemm.available()
-
-        def step(v):
-            a, w, dd = v[i0], v[i1], v[d]
-            if ok and type(a) is ndarray and type(w) is ndarray and type(dd) is ndarray and \
-                    a.dtype == np.float32 and w.dtype == np.float32 and dd.dtype == np.float32 \
-                    and dd.flags.c_contiguous and (a.ndim == 2 or a.flags.c_contiguous):
-                out = empty(shape, np.float32)
-                matmul(a.reshape(-1, kdim), w, out.reshape(-1, n), mul=dd.reshape(-1, n))
-                v[o0] = out
-                return
-            plain(v)
-            v[o0] = v[o0] * dd
-        return step
 
     def _cat_targets(self, steps, reads, escaping, permuted):
         """Concatenations along the last dim with inputs that are the heads merge of a
@@ -642,13 +555,6 @@ class Executor:
             step(slots)
             prof.record(name, clock() - t0, "jit")
         return slots
-
-
-def _alias(o, y):
-    """A step that hands value y on as o (its computation was folded into y's step)."""
-    def step(v):
-        v[o] = v[y]
-    return step
 
 
 def _cuda_for(plan, slots):
