@@ -711,8 +711,7 @@ def test_linear_layers_run_as_one_gemm_with_bias_and_activation(dtype):
 def test_attention_heads_merge_without_a_copy_and_matches_eager():
     """A traced attention block writes `att @ v` straight into the layout its
     `.transpose(1, 2).reshape(B, T, C)` wants (no copy for the heads merge), forward and
-    backward, where the q/k/v gradients' products also write into their slices of the
-    concatenation that joins them, and matches eager."""
+    backward, and matches eager."""
     import math
     from pyrch.jit import executor as E
     pyrch.manual_seed(0)
@@ -728,21 +727,16 @@ def test_attention_heads_merge_without_a_copy_and_matches_eager():
         y = proj((att @ v).transpose(1, 2).reshape(B, T, C))
         return (y * y).mean()
 
-    found, cats = [], []
-    orig, orig_cats = E.Executor._permuted_products, E.Executor._cat_targets
+    found = []
+    orig = E.Executor._permuted_products
 
     def spy(self, steps, reads, escaping):
         r = orig(self, steps, reads, escaping)
         found.append(r)
         return r
-
-    def spy_cats(self, steps, reads, escaping, permuted):
-        r = orig_cats(self, steps, reads, escaping, permuted)
-        cats.append(r[1])
-        return r
     x = pyrch.randn(B, T, C)
     traced = jit.trace(block)
-    E.Executor._permuted_products, E.Executor._cat_targets = spy, spy_cats
+    E.Executor._permuted_products = spy
     try:
         for _ in range(3):
             for p in params:
@@ -750,16 +744,14 @@ def test_attention_heads_merge_without_a_copy_and_matches_eager():
             loss = traced(x)
             loss.backward()
     finally:
-        E.Executor._permuted_products, E.Executor._cat_targets = orig, orig_cats
+        E.Executor._permuted_products = orig
     got = [loss.item()] + [p.grad.numpy().copy() for p in params]
     for p in params:
         p.grad = None
     loss = block(x)
     loss.backward()
     want = [loss.item()] + [p.grad.numpy() for p in params]
-    assert any(found), "no product was written into its permuted layout"
-    # backward: the q/k/v gradients' products write into their slices of the concatenation
-    assert any(cats), "the q/k/v gradient concatenation still copies every input"
+    assert sum(map(len, found)) >= 2, "products not written into their permuted layout"
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
     for g, w in zip(got[1:], want[1:]):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)

@@ -87,14 +87,9 @@ class Executor:
         reductions read is then never stored; the reductions' own steps do nothing."""
         reads, escaping = self.plan.reads(), self.plan.escaping()
         permuted = self._permuted_products(steps, reads, escaping)
-        into, cats = self._cat_targets(steps, reads, escaping, permuted)
         out = []
         i = 0
         while i < len(steps):
-            if i in cats:
-                out.append(self._compile_cat_in_place(steps[i], cats[i], i))
-                i += 1
-                continue
             st = steps[i]
             if st.kind == "call" and st.op == "matmul" and i + 1 < len(steps):
                 fn = self._compile_linear(st, steps[i + 1], reads, escaping, i)
@@ -104,7 +99,7 @@ class Executor:
                     i += 2
                     continue
             if i in permuted:
-                out.append(self._compile_permuted_matmul(st, permuted[i], i, into.get(i)))
+                out.append(self._compile_permuted_matmul(st, permuted[i], i))
                 i += 1
                 continue
             j = i + 1
@@ -159,83 +154,11 @@ class Executor:
             found[i] = perm
         return found
 
-    def _cat_targets(self, steps, reads, escaping, permuted):
-        """Concatenations along the last dim with inputs that are the heads merge of a
-        permuted product (matmul -> permute -> reshape, each read once): the q/k/v
-        gradients joining into the projection's gradient. The other inputs are copied
-        into their slices by the cat step. Returns ({matmul step: (cat
-        slot, count slot, offset, width, cat shape)}, {cat step: (cat slot, count slot,
-        products, the other inputs as (slot, offset, width))}):
-        each product then writes into its slice of the concatenation's buffer."""
-        prod = {o: j for j, st in enumerate(steps) for o in st.outs}
-        into, cats = {}, {}
-        for c, st in enumerate(steps):
-            if st.kind != "call" or st.op != "cat" or len(st.outs) != 1 or \
-                    any(kind != "s" for kind, _ in st.args):
-                continue
-            vout = self.value_at[st.outs[0]]
-            nd = len(vout.shape)
-            if nd < 2 or st.attrs.get("dim", 0) % nd != nd - 1 or vout.dtype.np != np.float32:
-                continue
-            chain = []
-            for _, r in st.args:
-                chain.append((self._merged_product(r, c, steps, prod, reads, escaping, permuted),
-                              r, self.value_at[r].shape[-1]))
-            mms = [jm for jm, _, _ in chain if jm is not None]
-            if not mms or len(set(mms)) != len(mms):
-                continue
-            slot = len(self.template)
-            self.template += [None, 0]      # per replay: the buffer, products written
-            off, rest = 0, []
-            for jm, r, width in chain:
-                if jm is not None:
-                    into[jm] = (slot, slot + 1, off, width, tuple(vout.shape))
-                else:
-                    rest.append((r, off, width))     # copied into its slice by the cat step
-                off += width
-            cats[c] = (slot, slot + 1, len(mms), tuple(rest))
-        return into, cats
-
-    @staticmethod
-    def _merged_product(r, c, steps, prod, reads, escaping, permuted):
-        """The permuted product step behind slot r = reshape(permute(matmul)), each read
-        once and before step c, else None."""
-        j = prod.get(r)
-        if j is None or reads.get(r) != 1 or r in escaping or steps[j].op != "reshape":
-            return None
-        p = steps[j].args[0][1]
-        jp = prod.get(p)
-        if jp is None or steps[jp].op != "permute" or reads.get(p) != 1 or p in escaping:
-            return None
-        jm = prod.get(steps[jp].args[0][1])
-        return jm if jm in permuted and jm < c else None
-
-    def _compile_cat_in_place(self, st, target, k):
-        """The concatenation, already written by its inputs' products (see _cat_targets):
-        hand out their buffer; a normal concatenation where any of them could not."""
-        slot, count, n, rest = target
-        o = st.outs[0]
-        normal = self._compile(st, k)
-        copyto = np.copyto
-
-        def step(v):
-            if v[count] == n:
-                buf = v[slot]
-                for r, off, width in rest:
-                    copyto(buf[..., off:off + width], v[r])
-                v[o] = buf
-            else:
-                normal(v)
-        return step
-
-    def _compile_permuted_matmul(self, st, perm, k, into=None):
+    def _compile_permuted_matmul(self, st, perm, k):
         """A batched float32 product written into a fresh buffer laid out as its permute
         reader wants it: the permute's result is then contiguous and a reshape after it
         (attention's heads merge) is a view instead of a copy. The product is the same
-        C call as eager's, with another output stride (pyrch/_C/gemm.py mm_into).
-        into: (cat slot, count slot, offset, width, cat shape) to write into a slice of
-        a concatenation's buffer instead (made, fresh, by the first of its products: the
-        plan's buffer for the concatenation is not reserved that early)."""
+        C call as eager's, with another output stride (pyrch/_C/gemm.py mm_into)."""
         from .._C.gemm import mm_into
         i0, i1 = (k2 for _, k2 in st.args)
         o0 = st.outs[0]
@@ -244,29 +167,6 @@ class Executor:
         base_shape = tuple(shape[d] for d in perm)
         fallback = self._compile(st, k)
         b, get_buf, empty = st.bufs[0], self._buffer, np.empty
-        if into is not None:
-            slot, count, off, width, cat_shape = into
-            if base_shape[-2] * base_shape[-1] != width or base_shape[:-2] != cat_shape[:-1]:
-                into = None
-        if into is not None:
-            as_strided = np.lib.stride_tricks.as_strided
-            isz = 4
-            inner = base_shape[-1] * isz
-
-            def step(v):
-                buf = v[slot]
-                if buf is None:
-                    buf = v[slot] = empty(cat_shape, np.float32)
-                sl = buf[..., off:off + width]
-                # the slice's last dim split in two (a view: it has unit stride)
-                base = as_strided(sl, base_shape, sl.strides[:-1] + (inner, isz))
-                out = base.transpose(inv)
-                if mm_into(v[i0], v[i1], out) is None:
-                    fallback(v)
-                    return
-                v[o0] = out
-                v[count] += 1
-            return step
 
         def step(v):
             a, w = v[i0], v[i1]
