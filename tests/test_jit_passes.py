@@ -185,6 +185,31 @@ graph f(%x: f32[2,3], %y: f32[2,3]) {
 }""")
 
 
+def test_fuse_a_node_of_sources_only_continues_the_group_before_it():
+    """Consecutive statements of an optimizer update: the second moment's `v * beta2`
+    reads only sources, so no group feeds it; it continues the group of the statement
+    before it (the first moment's, fed by this parameter's gradient) rather than start
+    its own or join the sibling group of the previous parameter, which reads beta2 too.
+    One loop per parameter, no intermediate written."""
+    m0, v0, m1, v1 = (V(4, name=n) for n in ("m0", "v0", "m1", "v1"))
+    w0, w1 = V(2, 4, name="w0"), V(2, 4, name="w1")
+    beta = V(name="beta")
+    g0, a0, b0, c0, g1, a1, b1, c1 = (V(4) for _ in range(8))
+    nodes = [N("sum", (w0,), g0, dim=0, keepdim=False),
+             N("sub", (g0, m0), a0), N("mul", (v0, beta), b0), N("add", (b0, a0), c0),
+             N("sum", (w1,), g1, dim=0, keepdim=False),
+             N("sub", (g1, m1), a1), N("mul", (v1, beta), b1), N("add", (b1, a1), c1)]
+    g = G(nodes, (c0, c1), inputs=(w0, m0, v0, w1, m1, v1, beta))
+    check_pass(passes.fuse_elementwise, g, """
+graph f(%w0: f32[2,4], %m0: f32[4], %v0: f32[4], %w1: f32[2,4], %m1: f32[4], %v1: f32[4], %beta: f32[]) {
+  %0: f32[4] = sum(%w0, dim=0, keepdim=False)
+  %1: f32[4] = fused(%0, %m0, %v0, %beta) { t0 = x0 - x1; t1 = x2 * x3; t2 = t1 + t0 -> t2 }
+  %2: f32[4] = sum(%w1, dim=0, keepdim=False)
+  %3: f32[4] = fused(%2, %m1, %v1, %beta) { t0 = x0 - x1; t1 = x2 * x3; t2 = t1 + t0 -> t2 }
+  return (%1, %3)
+}""")
+
+
 def test_fuse_respects_convexity():
     # a -> sum (not fusable) -> expand -> add(a, .): fusing a with the add would need
     # the sum in between to run inside the group

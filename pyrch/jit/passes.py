@@ -374,6 +374,7 @@ def _fuse(g, siblings):
     operands = []          # group id -> set of external Values
     deps = []              # node index -> frozenset of group ids it depends on
     readers = {}           # Value -> group ids that read it
+    prev_gid = None        # the group of the last fusable node
     for i, n in enumerate(g.nodes):
         d = set()
         for x in n.inputs:
@@ -403,6 +404,17 @@ def _fuse(g, siblings):
                                 or group_of.get(producer[y]) == gid for y in n.inputs):
                             cands.append(gid)
                             sibling.add(gid)
+            # a node reading only sources (parameters, state, constants) continues the
+            # group of the fusable node just before it: consecutive statements of an
+            # optimizer update (`v.mul_(beta2)` after the first moment's update) then
+            # stay one loop. Sources depend on nothing, so this cannot close a cycle.
+            # (ahead of a sibling group that also reads one of those sources)
+            if siblings and prev_gid is not None and all(
+                    not isinstance(x, Value) or x not in producer for x in n.inputs):
+                if prev_gid in cands:
+                    cands.remove(prev_gid)
+                cands.insert(0, prev_gid)
+                sibling.discard(prev_gid)
             for gid in cands:
                 if g.nodes[groups[gid][0]].outputs[0].shape != shape:
                     continue
@@ -425,6 +437,7 @@ def _fuse(g, siblings):
                 operands.append({x for x in n.inputs if isinstance(x, Value)})
             groups[chosen].append(i)
             group_of[i] = chosen
+            prev_gid = chosen
             for x in n.inputs:
                 if isinstance(x, Value):
                     readers.setdefault(x, []).append(chosen)

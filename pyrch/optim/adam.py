@@ -77,16 +77,17 @@ def _adam_update(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *
             continue
         step_size, bc2_sqrt = pyrch._adam_scalars(steps[i], lr, beta1, beta2, dtype=p.dtype)
         g = -grads[i] if maximize else grads[i]
-        if weight_decay != 0:
-            if decoupled:
-                # torch's p.mul_(1 - lr * wd), written so lr reaches an op (a live graph
-                # input when traced) instead of Python arithmetic (which would retrace)
-                p.sub_(p * lr * weight_decay)
-            else:
-                g = g + p * weight_decay
+        if weight_decay != 0 and not decoupled:
+            g = g + p * weight_decay
         m, v = exp_avgs[i], exp_avg_sqs[i]
         m.add_((g - m) * (1 - beta1))                  # torch's lerp_(g, 1 - beta1)
         v.mul_(beta2).add_(g * g * (1 - beta2))
+        if weight_decay != 0 and decoupled:
+            # torch's p.mul_(1 - lr * wd), written so lr reaches an op (a live graph
+            # input when traced) instead of Python arithmetic (which would retrace).
+            # torch does it first; it touches only p, so after the moments is the same
+            # result, and a traced step then fuses this parameter's update into one loop
+            p.sub_(p * lr * weight_decay)
         if amsgrad:
             max_v = max_exp_avg_sqs[i]
             max_v.copy_(pyrch.maximum(max_v, v))
