@@ -46,6 +46,18 @@ _TYPE_NAMES = {k: v + "Tensor" for k, v in TORCH_NAMES.items()}   # "FloatTensor
 
 
 _ENGINE = [None]     # autograd.engine.backward, imported on first use (a cycle at import)
+_dispatch_fn = dispatch
+_REVERSED = tuple(tuple(range(nd - 1, -1, -1)) for nd in range(8))   # x.T's dims by ndim
+
+
+_PERMUTE = []        # the permute op, looked up on first use (the registry imports Tensor)
+
+
+def _permute_op():
+    if not _PERMUTE:
+        from .ops.registry import OPS
+        _PERMUTE.append(OPS["permute"])
+    return _PERMUTE[0]
 
 
 class Tensor:
@@ -493,7 +505,9 @@ class Tensor:
     # -- views, indexing --------------------------------------------------------------
     @property
     def T(self):
-        return self.permute(*range(self._data.ndim - 1, -1, -1))
+        nd = self._data.ndim
+        return _dispatch_fn(_permute_op(), (self,), {"dims": _REVERSED[nd] if nd < 8 else
+                                                     tuple(range(nd - 1, -1, -1))})
 
     @property
     def mT(self):

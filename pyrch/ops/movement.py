@@ -258,7 +258,8 @@ def permute(xp, a, *, dims):
     """Reorder dimensions (a view)."""
     nd = a.ndim
     try:
-        return xp.transpose(a, _PERMS[dims, nd])
+        # (the array's own method: numpy's function form adds a wrapper call per use)
+        return a.transpose(_PERMS[dims, nd])
     except (KeyError, TypeError):        # first time for these dims (or unhashable): check
         pass
     key = dims
