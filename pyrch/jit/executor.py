@@ -124,7 +124,8 @@ class Executor:
     def _permuted_products(self, steps, reads, escaping):
         """{matmul step index: permutation} for float32 batched products whose one reader
         is a permute (attention's `(att @ v).transpose(1, 2)` before the heads merge,
-        and the q/k/v gradients on their way back to the projection's layout)."""
+        and the q/k/v gradients on their way back to the projection's layout, the
+        k gradient coming out transposed)."""
         found = {}
         users = {}
         for j, st in enumerate(steps):
@@ -147,9 +148,10 @@ class Executor:
                 continue
             perm = tuple(d % len(vy.shape) for d in nxt.attrs["dims"])
             nd = len(perm)
-            # the last dim stays last (rows of the product keep unit stride) and the
+            # one of the product's two matrix dims ends up last (unit stride: its rows,
+            # or its columns, then computed as the transposed product) and the
             # permutation is not the identity
-            if perm[-1] != nd - 1 or perm == tuple(range(nd)):
+            if perm[-1] < nd - 2 or perm == tuple(range(nd)):
                 continue
             found[i] = perm
         return found
@@ -168,12 +170,17 @@ class Executor:
         fallback = self._compile(st, k)
         b, get_buf, empty = st.bufs[0], self._buffer, np.empty
 
+        swapped = perm[-1] == len(perm) - 2     # the product's columns end up last
+
         def step(v):
             a, w = v[i0], v[i1]
             # the planned buffer (its lifetime covers the permute's views) or fresh memory
             base = get_buf(b).reshape(base_shape) if b >= 0 else empty(base_shape, np.float32)
             out = base.transpose(inv)
-            if mm_into(a, w, out) is None:
+            # (a @ w) with unit-stride columns is (w^T @ a^T) with unit-stride rows
+            done = mm_into(w.swapaxes(-1, -2), a.swapaxes(-1, -2), out.swapaxes(-1, -2)) \
+                if swapped else mm_into(a, w, out)
+            if done is None:
                 fallback(v)
                 return
             v[o0] = out
