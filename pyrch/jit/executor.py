@@ -157,10 +157,12 @@ class Executor:
         return found
 
     def _compile_permuted_matmul(self, st, perm, k):
-        """A batched float32 product written into a fresh buffer laid out as its permute
-        reader wants it: the permute's result is then contiguous and a reshape after it
-        (attention's heads merge) is a view instead of a copy. The product is the same
-        C call as eager's, with another output stride (pyrch/_C/gemm.py mm_into)."""
+        """A batched float32 product written into its buffer (the planned one, else fresh
+        memory) laid out as its permute reader wants it: the permute's result is then
+        contiguous and a reshape after it (attention's heads merge) is a view instead of
+        a copy. The product is the same C call as eager's, with other output strides
+        (pyrch/_C/gemm.py mm_into), or the transposed product where the product's columns
+        end up last."""
         from .._C.gemm import mm_into
         i0, i1 = (k2 for _, k2 in st.args)
         o0 = st.outs[0]
@@ -169,7 +171,6 @@ class Executor:
         base_shape = tuple(shape[d] for d in perm)
         fallback = self._compile(st, k)
         b, get_buf, empty = st.bufs[0], self._buffer, np.empty
-
         swapped = perm[-1] == len(perm) - 2     # the product's columns end up last
 
         def step(v):

@@ -405,10 +405,10 @@ def _fuse(g, siblings):
                             cands.append(gid)
                             sibling.add(gid)
             # a node reading only sources (parameters, state, constants) continues the
-            # group of the fusable node just before it: consecutive statements of an
-            # optimizer update (`v.mul_(beta2)` after the first moment's update) then
-            # stay one loop. Sources depend on nothing, so this cannot close a cycle.
-            # (ahead of a sibling group that also reads one of those sources)
+            # group of the fusable node just before it, ahead of any sibling group that
+            # also reads one of those sources: consecutive statements of an optimizer
+            # update (`v.mul_(beta2)` after the first moment's update) then stay one
+            # loop. Sources depend on nothing, so this cannot close a cycle.
             if siblings and prev_gid is not None and all(
                     not isinstance(x, Value) or x not in producer for x in n.inputs):
                 if prev_gid in cands:
