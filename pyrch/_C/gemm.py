@@ -209,6 +209,33 @@ def mm_into(a, b, out):
     if type(a) is not np.ndarray or type(b) is not np.ndarray or type(out) is not np.ndarray \
             or not flags.c or a.dtype != np.float32 or b.dtype != a.dtype or out.dtype != a.dtype:
         return None
+    key = (a.shape, b.shape, out.shape, a.strides, b.strides, out.strides)
+    plan = _into_plans.get(key, False)
+    if plan is False:
+        if len(_into_plans) > 256:
+            _into_plans.clear()
+        plan = _into_plans[key] = _into_plan(a, b, out)
+    if plan is None or np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        return None
+    st = _lib_state()
+    if st is None:
+        return None
+    L, F = st
+    la, lb, dims, strides, ldc, inner = plan
+    g = _struct(F, a, b, out, la, lb, dims, strides, ldc, _extent(out))
+    g.batch_in, g.stride_a_in, g.stride_b_in, g.stride_c_in = inner
+    _run(L, g)
+    return out
+
+
+# (shapes, strides) of mm_into's operands -> how the C side walks them, or None: a replay
+# hands the same layouts every time, so the batch split is worked out once per layout
+_into_plans = {}
+
+
+def _into_plan(a, b, out):
+    """(layouts of a and b, (batch, m, n, k), outer strides, ldc, (batch_in and the inner
+    strides)) for mm_into's operands, or None where it does not apply."""
     if a.ndim < 3 or a.ndim != b.ndim or a.ndim != out.ndim or \
             not (a.shape[:-2] == b.shape[:-2] == out.shape[:-2]):
         return None
@@ -216,8 +243,7 @@ def mm_into(a, b, out):
     n = b.shape[-1]
     isz = a.itemsize
     if b.shape[-2] != k or out.shape[-2:] != (m, n) or m < 2 or n < 2 or \
-            out.strides[-1] != isz or out.strides[-2] % isz or out.strides[-2] < n * isz or \
-            np.may_share_memory(out, a) or np.may_share_memory(out, b):
+            out.strides[-1] != isz or out.strides[-2] % isz or out.strides[-2] < n * isz:
         return None
     dims = a.shape[:-2]
     batch = _prod(dims)
@@ -238,15 +264,8 @@ def mm_into(a, b, out):
         batch_in, sa_in, sb_in, sc_in = 1, 0, 0, 0
     if batch > 1 and sc == 0 and sc_in == 0:
         return None
-    st = _lib_state()
-    if st is None:
-        return None
-    L, F = st
-    g = _struct(F, a, b, out, la, lb, (batch, m, n, k), (sa, sb, sc), out.strides[-2] // isz,
-                _extent(out))
-    g.batch_in, g.stride_a_in, g.stride_b_in, g.stride_c_in = batch_in, sa_in, sb_in, sc_in
-    _run(L, g)
-    return out
+    return la, lb, (batch, m, n, k), (sa, sb, sc), out.strides[-2] // isz, \
+        (batch_in, sa_in, sb_in, sc_in)
 
 
 def _small_kind(trans_a, trans_b, m, n, k):
