@@ -46,7 +46,6 @@ _TYPE_NAMES = {k: v + "Tensor" for k, v in TORCH_NAMES.items()}   # "FloatTensor
 
 
 _ENGINE = [None]     # autograd.engine.backward, imported on first use (a cycle at import)
-_dispatch_fn = dispatch
 _REVERSED = tuple(tuple(range(nd - 1, -1, -1)) for nd in range(8))   # x.T's dims by ndim
 
 
@@ -506,8 +505,8 @@ class Tensor:
     @property
     def T(self):
         nd = self._data.ndim
-        return _dispatch_fn(_permute_op(), (self,), {"dims": _REVERSED[nd] if nd < 8 else
-                                                     tuple(range(nd - 1, -1, -1))})
+        return dispatch(_permute_op(), (self,), {"dims": _REVERSED[nd] if nd < 8 else
+                                                 tuple(range(nd - 1, -1, -1))})
 
     @property
     def mT(self):

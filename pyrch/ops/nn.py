@@ -893,24 +893,17 @@ def _adam_scalars(xp, step, lr, beta1, beta2, *, dtype):
     agree to the bit on the CPU; lr and the betas arrive as live graph inputs when
     traced. On a GPU the same formula runs as device arithmetic.
     """
-    # (float.__float__ reads a traced hyperparameter without adding a guard for it:
-    # it is this op's input, read live on each replay)
-    host = [x if hasattr(x, "__cuda_array_interface__") else
-            float.__float__(x) if isinstance(x, float) else float(x) for x in (lr, beta1, beta2)]
-    if xp is not np:
-        # on a GPU: device arithmetic on the step count, never a host read (a traced step
-        # replays as a CUDA graph, which cannot hold a device-to-host copy)
-        lr, beta1, beta2 = host
-        s = step.astype(xp.float64)
-        bc1 = 1 - beta1 ** s
-        bc2 = 1 - beta2 ** s
-        return (lr / bc1).astype(dtype.np), xp.sqrt(bc2).astype(dtype.np)
-    lr, beta1, beta2 = host
-    s = float(step)
+    # (float.__float__ reads a traced hyperparameter without adding a guard for it: it is
+    # this op's input, read live on each replay; a GPU array stays on the device)
+    lr, beta1, beta2 = (x if hasattr(x, "__cuda_array_interface__") else
+                        float.__float__(x) if isinstance(x, float) else float(x)
+                        for x in (lr, beta1, beta2))
+    # on a GPU the count stays a device array (a traced step replays as a CUDA graph,
+    # which cannot hold a device-to-host copy); on the CPU it is a host float, as torch's
+    s = float(step) if xp is np else step.astype(xp.float64)
     bc1 = 1 - beta1 ** s
     bc2 = 1 - beta2 ** s
-    step_size = lr / bc1
-    return xp.asarray(step_size, dtype=dtype.np), xp.asarray(bc2 ** 0.5, dtype=dtype.np)
+    return xp.asarray(lr / bc1, dtype=dtype.np), xp.asarray(bc2 ** 0.5, dtype=dtype.np)
 
 
 _adam_scalars.inplace_variant = False

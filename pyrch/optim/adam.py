@@ -106,13 +106,12 @@ def _fused_adam(state, step_size, bc2_sqrt, *, lr, beta1, beta2, eps, weight_dec
         s_lr, s_wd, s_b1c, s_b2, s_b2c, s_eps, s_ss, s_bc2 = range(k, k + 8)
         p, g, m, v = 0, ("neg", 1), 2, 3
         g = P(*g) if maximize else 1
-        if weight_decay != 0:
-            if decoupled:
-                p = P("sub", 0, P("mul", P("mul", 0, s_lr), s_wd))
-            else:
-                g = P("add", g, P("mul", 0, s_wd))
+        if weight_decay != 0 and not decoupled:
+            g = P("add", g, P("mul", 0, s_wd))
         m = P("add", 2, P("mul", P("sub", g, 2), s_b1c))
         v = P("add", P("mul", 3, s_b2), P("mul", P("mul", g, g), s_b2c))
+        if weight_decay != 0 and decoupled:
+            p = P("sub", 0, P("mul", P("mul", 0, s_lr), s_wd))
         outs = [m, v]
         vv = v
         if amsgrad:

@@ -29,6 +29,8 @@ import functools
 import warnings
 from collections import defaultdict
 
+from . import _fused
+
 __all__ = ["Optimizer", "required"]
 
 
@@ -67,7 +69,6 @@ def _bump_step(state, param):
     step = state.get("step")
     if step is None:
         step = state["step"] = _pyrch().zeros((), dtype=_pyrch().float32, device=param.device)
-    from . import _fused
     if not _fused.bump(step):
         step.add_(1)
     return step
