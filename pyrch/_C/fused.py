@@ -231,6 +231,12 @@ class FusedKernel:
         """The checked C-side layout for operands laid out like these (cached), for `run`."""
         key = tuple([a.shape + a.strides + (a.dtype.num,) for a in inputs] +
                     [a.shape + a.strides + (a.dtype.num,) for a in outputs] + [shape])
+        return self.prepare_as(key, inputs, outputs, shape)
+
+    def prepare_as(self, key, inputs, outputs, shape=None):
+        """`prepare` under a key the caller builds, cheaper than walking every operand's
+        strides, when it knows the key names the operands' layout (every shape, stride
+        and dtype) on each call."""
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = self._layout(inputs, outputs, shape)

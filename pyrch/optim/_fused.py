@@ -126,10 +126,7 @@ def run(key, build, inputs, scalars, targets):
     outs = [t._data for t in targets]
     # every tensor operand is C-contiguous with the first's shape and dtype (`usable`) and
     # the rest are 0-dim, so this names the layout without walking every array's strides
-    layout_key = ("contig", first.shape, dt.num, tuple(sdts), len(outs))
-    layout = k._layouts.get(layout_key)
-    if layout is None:
-        layout = k._layouts[layout_key] = k._layout(arrays, outs)
+    layout = k.prepare_as(("contig", first.shape, dt.num, tuple(sdts), len(outs)), arrays, outs)
     k.run(layout, arrays, outs)
     for t in targets:
         t._vc[0] += 1
