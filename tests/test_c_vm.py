@@ -895,6 +895,32 @@ def test_mkl_keeps_32_bit_ints_whatever_the_environment_asks():
     assert float(out.stdout.strip()) < 1e-3
 
 
+def test_mkl_leaves_a_later_pytorch_its_threads():
+    """libmkl_rt puts its layer's symbols in the global scope, where a PyTorch imported
+    afterwards binds its own MKL's internal calls to them. pyrch's MKL must therefore
+    keep MKL's process-wide thread count (pyrch's calls take one thread on the calling
+    thread only): under the sequential layer every PyTorch GEMM ran on one thread."""
+    import os
+    import subprocess
+    import sys
+    if C.mkl is None:
+        pytest.skip("MKL is not loaded (the optional mkl package, or PYRCH_BLAS=openblas)")
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: MKL would use one thread anyway")
+    code = ("import ctypes, numpy as np, pyrch._C as C; from pyrch._C import gemm; "
+            "a = np.ones((300, 300), np.float32); "
+            "assert np.all(gemm.mm(a, a) == 300); "     # the product loads MKL's layer
+            "print(C._lib.pyrch_mkl_threaded(), "
+            "ctypes.CDLL(C.mkl, mode=ctypes.RTLD_LOCAL).MKL_Get_Max_Threads())")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    threaded, max_threads = map(int, out.stdout.split())
+    assert threaded == 1, "no libgomp.so.1 to run MKL's GNU OpenMP layer over"
+    assert max_threads == len(os.sched_getaffinity(0))
+
+
 @pytest.mark.parametrize("layout", ["nn", "tn", "nt", "tt"])
 def test_small_product_kernels_match_numpy_for_every_tile_and_tail(layout, no_mkl):
     """Every register-tile size (rows 1-7, vector tails, k tails and blocks of k, which

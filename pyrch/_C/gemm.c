@@ -32,7 +32,19 @@ typedef void (*mkl_sgemm_fn)(int, int, int, int, int, int, float, const float *,
                              const float *, int, float, float *, int);
 static mkl_sgemm_fn mkl_sgemm;
 static int mkl_on;
+/* MKL_Set_Num_Threads_Local when MKL runs a threading layer: each of pyrch's calls asks
+ * for one thread on the calling thread only (the parts are pyrch's threads) and then
+ * restores what was there, leaving MKL's process-wide setting alone */
+static int (*mkl_local_threads)(int);
 
+/* MKL's threading layer. libmkl_rt loads its layer libraries into the global symbol
+ * scope, and a PyTorch imported afterwards binds the internal calls of its own (static)
+ * MKL to them, since the names are the same. Under the sequential layer every PyTorch
+ * GEMM then ran on one thread (its MLP b128 step 2.0 -> 2.9 ms when pyrch was imported
+ * first). The GNU OpenMP layer, over the libgomp PyTorch uses too (the loader shares a
+ * libgomp.so.1 by name), keeps PyTorch's calls threaded, and pyrch's own calls take one
+ * thread through mkl_local_threads. Where no libgomp.so.1 can be loaded, the
+ * sequential layer, as before. Codes: MKL_THREADING_SEQUENTIAL 1, MKL_THREADING_GNU 3. */
 int pyrch_use_mkl(const char *path)
 {
     if (path == NULL)
@@ -42,6 +54,7 @@ int pyrch_use_mkl(const char *path)
         return 0;
     int (*layer)(int) = (int (*)(int))dlsym(h, "MKL_Set_Threading_Layer");
     int (*iface)(int) = (int (*)(int))dlsym(h, "MKL_Set_Interface_Layer");
+    int (*local)(int) = (int (*)(int))dlsym(h, "MKL_Set_Num_Threads_Local");
     mkl_sgemm_fn f = (mkl_sgemm_fn)dlsym(h, "cblas_sgemm");
     /* 32-bit MKL_INT (LP64, code 0): MKL_INTERFACE_LAYER=ILP64 in the environment, or an
      * MKL already set up that way, would read our int arguments as 64-bit ones */
@@ -49,15 +62,26 @@ int pyrch_use_mkl(const char *path)
         dlclose(h);
         return 0;
     }
-    layer(1);                 /* MKL_THREADING_SEQUENTIAL: the parts are pyrch's threads */
-    /* if MKL was already in use (numpy built on it) the layer stays as it was: keep its
-     * BLAS to one thread then, so the parts do not each start a team */
-    int (*domain_threads)(int, int) = (int (*)(int, int))dlsym(h, "MKL_Domain_Set_Num_Threads");
-    if (domain_threads != NULL)
-        domain_threads(1, 1);  /* (1 thread, MKL_DOMAIN_BLAS) */
-    mkl_sgemm = f;            /* the handle stays open for the process's life */
+    void *gomp = local != NULL ? dlopen("libgomp.so.1", RTLD_NOW | RTLD_GLOBAL) : NULL;
+    /* the layer in effect: an MKL already in use (numpy built on it) keeps its own */
+    int in_effect = layer(gomp != NULL ? 3 : 1);
+    if (in_effect != 1) {
+        if (local != NULL) {
+            mkl_local_threads = local;
+        } else {
+            int (*domain_threads)(int, int) = (int (*)(int, int))dlsym(h, "MKL_Domain_Set_Num_Threads");
+            if (domain_threads != NULL)
+                domain_threads(1, 1);  /* (1 thread, MKL_DOMAIN_BLAS) */
+        }
+    }
+    mkl_sgemm = f;            /* the handles stay open for the process's life */
     mkl_on = 1;
     return 1;
+}
+
+int pyrch_mkl_threaded(void)
+{
+    return mkl_local_threads != NULL;
 }
 
 int pyrch_set_mkl(int on)
@@ -201,9 +225,13 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
             } else if (small && pyrch_small_sgemm(small, g->trans_a, m, n, g->k, A, g->lda, B,
                                                   g->ldb, Cm, g->ldc)) {
                 /* done by a pyrch kernel */
-            } else if (mkl_on)
+            } else if (mkl_on) {
+                int before = mkl_local_threads != NULL ? mkl_local_threads(1) : 0;
                 mkl_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)g->k, (float)g->alpha, A,
                           (int)g->lda, B, (int)g->ldb, (float)g->beta, Cm, (int)g->ldc);
+                if (mkl_local_threads != NULL)
+                    mkl_local_threads(before);
+            }
             else
                 scipy_cblas_sgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)g->k,
                                   (float)g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb,

@@ -39,5 +39,8 @@ int pyrch_gemm(const pyrch_gemm_t *g);
  * loaded; it returns whether MKL is now in use (A/B measurements and tests). */
 int pyrch_use_mkl(const char *path);   /* also keeps MKL's BLAS to one thread per call */
 int pyrch_set_mkl(int on);
+/* 1 when MKL runs a threading layer (GNU OpenMP) and pyrch asks it for one thread per
+ * call on the calling thread; 0 under the sequential layer (see pyrch_use_mkl) */
+int pyrch_mkl_threaded(void);
 
 #endif
