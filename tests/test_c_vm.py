@@ -174,6 +174,30 @@ def test_gemm_epilogue_matches_numpy(dtype, act):
     np.testing.assert_allclose(out, ref, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(128, 784, 512), (96, 300, 250), (64, 200, 1000)])
+def test_gemm_split_by_columns_where_the_weight_is_largest(shape):
+    """x @ W.T + bias with W the largest operand is split by columns of the output across
+    threads (each thread then reads its half of W); bias and activation must follow
+    each part's columns, including a last part narrower than the others."""
+    m, k, n = shape
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    ref = np.maximum(x.astype(np.float64) @ w.T.astype(np.float64) + bias, 0)
+    import pyrch
+    before = pyrch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            pyrch.set_num_threads(threads)
+            out = np.empty((m, n), np.float32)
+            gemm.matmul(x, w.T, out, bias=bias, act="relu")
+            np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-3)
+            np.testing.assert_allclose(gemm.mm(x, w.T), x.astype(np.float64) @ w.T, rtol=1e-4, atol=1e-3)
+    finally:
+        pyrch.set_num_threads(before)
+
+
 def test_gemm_transposed_and_batched_operands():
     rng = np.random.default_rng(1)
     a = rng.standard_normal((3, 4, 5)).astype(np.float32)

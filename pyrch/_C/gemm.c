@@ -321,8 +321,13 @@ int pyrch_gemm(const pyrch_gemm_t *g)
     /* whole batch entries when there are enough (attention's 64 small products);
      * else rows, whose blocks of C are contiguous, wherever there are enough of them:
      * measured faster than columns for every MLP and GPT shape with m >= 64 here
-     * (MLP b128 weight gradient 480-720 -> 380-400 us, GPT qkv 440-490 -> 400-420) */
-    sp.by = g->batch >= 2 * parts ? 2 : g->m >= 64;
+     * (MLP b128 weight gradient 480-720 -> 380-400 us, GPT qkv 440-490 -> 400-420),
+     * except where B is the largest of the three matrices (a layer's weight in x @ W.T
+     * and g @ W): by columns each thread then reads only its half of B, which stays in
+     * that core's cache from one step to the next (in a training loop, MLP b128's
+     * 128x784 @ 784x512 485-526 -> 434-454 us; alone, the two splits ran alike) */
+    double sa = (double)g->m * (double)g->k, sb = (double)g->k * (double)g->n;
+    sp.by = g->batch >= 2 * parts ? 2 : g->m >= 64 && !(sb > sa && sb > (double)g->m * (double)g->n);
     /* the medium-product kernels go by columns, so each thread packs only its own
      * panels of B, unless A is packed too (stored transposed) and is the larger
      * operand: then by rows, so each packs only its strips of A (GPT's weight
