@@ -117,7 +117,7 @@ def test_checkpoint_keeps_fewer_saved_tensors():
     plain_nodes, plain_saved, plain_elems = _graph_stats(m(x))
     y = checkpoint(m, x, use_reentrant=False)
     ck_nodes, ck_saved, ck_elems = _graph_stats(y)
-    assert ck_nodes == 1 and plain_nodes >= 7
+    assert ck_nodes == 1 and plain_nodes >= 5      # 3 linear layers and 2 activations
     assert ck_saved == 1 and ck_elems == 20         # only the input x is held
     assert plain_saved >= 6 and plain_elems >= 5 * 16 * 3
     y.sum().backward()

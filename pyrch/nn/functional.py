@@ -16,8 +16,10 @@ import numpy as np
 
 import pyrch as _p
 from .._dtype import TORCH_NAMES
+from .._dispatch import state as _dispatch_state
+from .._tensor import Tensor
 from ..ops.nn import softmax as _softmax_op, log_softmax as _log_softmax_op, \
-    embedding as _embedding_op, layer_norm as _layer_norm_op
+    embedding as _embedding_op, layer_norm as _layer_norm_op, _linear as _linear_op
 
 
 # -- activations ----------------------------------------------------------------------
@@ -165,11 +167,32 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 # -- linear layers, dropout, embedding --------------------------------------------------
 
 def linear(input, weight, bias=None):
-    """input @ weight.T + bias."""
+    """input @ weight.T + bias.
+
+    Eagerly on the CPU, with a bias and one float dtype throughout, this is one op
+    (`_linear`: one GEMM with the bias added in its epilogue, one autograd node). While
+    a tracer (or profiler) listens, it is matmul and add, the ops the jit's passes fuse
+    with their neighbours; the values are the same bits either way.
+    """
+    if bias is not None and not _dispatch_state.hooks and _linear_fits(input, weight, bias):
+        return _linear_op(input, weight, bias)
     out = input.matmul(weight.T) if weight.dim() == 2 else input.matmul(weight)
     if bias is not None:
         out = out + bias
     return out
+
+
+def _linear_fits(x, w, b):
+    """Whether `_linear` takes F.linear(x, w, b): CPU tensors of one float dtype, x at
+    least 2-D with w's input size, w 2-D, b w's output size (anything else, errors
+    included, goes through matmul and add)."""
+    if not (isinstance(x, Tensor) and isinstance(w, Tensor) and isinstance(b, Tensor)):
+        return False
+    xd, wd, bd = x._data, w._data, b._data
+    return type(xd) is np.ndarray and type(wd) is np.ndarray and type(bd) is np.ndarray \
+        and xd.dtype is wd.dtype and wd.dtype is bd.dtype and xd.dtype.kind == "f" \
+        and wd.ndim == 2 and xd.ndim >= 2 and bd.ndim == 1 \
+        and xd.shape[-1] == wd.shape[1] and bd.shape[0] == wd.shape[0]
 
 
 def bilinear(input1, input2, weight, bias=None):

@@ -90,9 +90,16 @@ def matmul(xp, a, b):
     return xp.matmul(a, b)
 
 
+_GEMM = []
+
+
 def _gemm():
-    from .._C import gemm
-    return gemm
+    # imported on first use (ops/ loads before _C), then kept: an import statement in
+    # every product cost ~1.5 us
+    if not _GEMM:
+        from .._C import gemm
+        _GEMM.append(gemm)
+    return _GEMM[0]
 
 
 def _mm2(xp, a, b):

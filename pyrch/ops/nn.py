@@ -671,6 +671,71 @@ def _(gw, indices, padding_idx):
     return out, None
 
 
+# -- the linear layer -------------------------------------------------------------------
+
+_LINEAR_OPS = []
+
+
+def _linear_ops():
+    """(linalg, elementwise, core), imported once (they import this module's registry)."""
+    if not _LINEAR_OPS:
+        from . import linalg, elementwise, core
+        _LINEAR_OPS.extend((linalg, elementwise, core))
+    return _LINEAR_OPS
+
+
+@op("_linear", kind="opaque", dtype="keep", method=False, new_memory=True)
+def _linear(xp, x, w, b):
+    """x @ w.T + b for x (..., in), w (out, in) and b (out,) of one dtype: eager
+    F.linear in one dispatch, one autograd node and (float on the CPU) one GEMM that
+    adds the bias in its epilogue. The values are bitwise those of matmul then add: the
+    same C call where `same_as_mm` says so, else those two ops' own forwards. A traced
+    F.linear records matmul and add instead (see nn.functional.linear)."""
+    linalg, elementwise, _ = _linear_ops()
+    wt = w.T
+    if xp is np and (x.ndim == 2 or x.flags.c_contiguous):
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        gemm = linalg._gemm()
+        if gemm.same_as_mm(x2, wt):
+            out = np.empty((x2.shape[0], w.shape[0]), x.dtype)
+            gemm.matmul(x2, wt, out, bias=b)
+            return out.reshape(x.shape[:-1] + (w.shape[0],))
+    return elementwise.add.forward(xp, linalg.matmul.forward(xp, x, wt), b)
+
+
+_linear.node_name = "AddmmBackward0"      # what torch's F.linear output shows
+
+
+@_linear.infer
+def _(x, w, b):
+    if len(w.shape) != 2 or not x.shape or x.shape[-1] != w.shape[1]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({_prod(x.shape[:-1])}x{x.shape[-1] if x.shape else 0} and "
+                           f"{w.shape[-1]}x{w.shape[0]})")
+    if tuple(b.shape) != (w.shape[0],) or not (x.dtype is w.dtype is b.dtype):
+        raise RuntimeError(f"_linear: bias {list(b.shape)} ({b.dtype}) does not fit weight "
+                           f"{list(w.shape)} ({w.dtype}) and input ({x.dtype})")
+    return tuple(x.shape[:-1]) + (w.shape[0],), x.dtype
+
+
+@_linear.backward
+def _(g, x, w, needs):
+    # the composite's gradients, op for op (matmul's rule for x @ w.T, then permute's and
+    # add's): the same products and sums, so the same bits as an F.linear through them
+    linalg, _, core = _linear_ops()
+    gx = gw = gb = None
+    n, k = w.shape
+    if needs[0]:
+        gx = linalg.matmul(g, w)
+    if needs[1]:
+        g2 = g if g.dim() == 2 else g.reshape(-1, n)
+        x2 = x if x.dim() == 2 else x.reshape(-1, k)
+        gw = linalg.matmul(linalg._mT(g2), x2)
+    if needs[2]:
+        gb = core.sum_to(g, shape=(n,))
+    return gx, gw, gb
+
+
 # -- layer normalisation ----------------------------------------------------------------
 
 @op("layer_norm", kind="opaque", dtype="promote", method=False, new_memory=True)

@@ -221,6 +221,25 @@ add(OpInfo("layer_norm", _layer_norm_samples,
            covers=("layer_norm_backward",), grad_atol=1e-4))
 
 
+def _linear_samples(rng):
+    return [
+        Sample((rng.standard_normal((3, 5)), rng.standard_normal((4, 5)), rng.standard_normal(4))),
+        Sample((rng.standard_normal((2, 3, 6)), rng.standard_normal((5, 6)), rng.standard_normal(5))),
+        Sample((rng.standard_normal((4, 7)), rng.standard_normal((3, 7)), rng.standard_normal(3)),
+               noncontig=True),
+        # big enough for the C GEMM with the bias in its epilogue (values only: a
+        # finite-difference gradcheck over 40k inputs would take minutes)
+        Sample((rng.standard_normal((2, 48, 128)), rng.standard_normal((200, 128)),
+                rng.standard_normal(200)), grad=False, note="gemm"),
+    ]
+
+
+# `_linear` is F.linear's eager form (nn/functional.py); torch's F.linear is the same op
+add(OpInfo("_linear", _linear_samples,
+           torch_call=lambda torch, x, w, b: torch.nn.functional.linear(x, w, b),
+           atol=1e-4, grad_atol=1e-4))
+
+
 def _adam_scalars_samples(rng):
     import pyrch
     return [Sample((np.array(1.0), 1e-3, 0.9, 0.999), dict(dtype=pyrch.float64)),
