@@ -785,3 +785,35 @@ def test_layer_norm_without_affine_and_its_errors_match_torch():
         F.layer_norm(pyrch.tensor(x), (4,), pyrch.ones(3))
     with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
         F.layer_norm(pyrch.tensor(x).long(), (4,))
+
+
+# -- F.linear's eager op ------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(16, 64), (4, 40, 128), (300, 200), (2, 3, 5, 70)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_eager_linear_is_bitwise_the_matmul_and_add_it_replaces(shape, dtype):
+    """Eager F.linear runs as one op (one GEMM with the bias in its epilogue, one autograd
+    node); a traced one records matmul and add. Both must give the same bits, forward
+    and every gradient, or eager and traced runs would drift apart."""
+    def run(fused):
+        rng = np.random.default_rng(0)
+        w = pyrch.tensor(rng.standard_normal((96, shape[-1])).astype(dtype), requires_grad=True)
+        b = pyrch.tensor(rng.standard_normal(96).astype(dtype), requires_grad=True)
+        x = pyrch.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=True)
+        y = F.linear(x, w, b) if fused else x.matmul(w.T) + b
+        assert (y.grad_fn.name() == "AddmmBackward0") == fused
+        (y * y).sum().backward()
+        return [t.numpy() for t in (y.detach(), x.grad, w.grad, b.grad)]
+
+    for got, want in zip(run(True), run(False)):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_linear_inside_a_trace_records_matmul_and_add():
+    lin = pyrch.nn.Linear(8, 4)
+    f = pyrch.jit.trace(lambda x: lin(x).relu())
+    x = pyrch.randn(3, 8)
+    for _ in range(2):
+        np.testing.assert_array_equal(f(x).detach().numpy(), lin(x).relu().detach().numpy())
+    text = str(f.graph_for(x, optimized=False))
+    assert "matmul" in text and "_linear" not in text

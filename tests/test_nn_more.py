@@ -513,3 +513,4 @@ def test_buffer_registers_on_assignment():
     object.__setattr__(m2, "z", 1)
     with pytest.raises(KeyError, match="already exists"):
         m2.z = pyrch.nn.Buffer(pyrch.ones(1))
+

@@ -103,16 +103,28 @@ def c_binary(op_name, a, b, min_size=_THREADED_MIN, f64=True):
     # NOTE: this runs on every eager + - *: the cheap size test rejects small operands first
     if getattr(a, "size", 0) < min_size >> 4 and getattr(b, "size", 0) < min_size >> 4:
         return None
-    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.dtype is not b.dtype \
-            and a.dtype != b.dtype or a.dtype not in ((_F32, _F64) if f64 else (_F32,)):
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
         return None
-    try:
-        shape = np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
+    dt = a.dtype
+    if dt is not b.dtype and dt != b.dtype:
         return None
-    if math.prod(shape) < min_size or any(st < 0 for st in a.strides + b.strides):
+    name = _FLOAT_NAME.get(dt)
+    if name is None or (name == "float64" and not f64):
         return None
-    k = _CPU_SPECIAL._kernel(op_name, 2, a.dtype.name)
+    # (a dtype's .name is computed in Python on every read, and broadcast_shapes costs
+    # a few microseconds: both skipped where they can be)
+    sa = a.shape
+    if sa == b.shape:
+        shape, size = sa, a.size
+    else:
+        try:
+            shape = np.broadcast_shapes(sa, b.shape)
+        except ValueError:
+            return None
+        size = math.prod(shape)
+    if size < min_size or min(a.strides + b.strides, default=0) < 0:
+        return None
+    k = _CPU_SPECIAL._kernel(op_name, 2, name)
     if k is None:
         return None
     out = np.empty(shape, a.dtype)
@@ -150,6 +162,7 @@ def c_select(op_name, arrays):
 
 
 _F32, _BOOL = np.dtype(np.float32), np.dtype(np.bool_)
+_FLOAT_NAME = {_F32: "float32", _F64: "float64"}
 
 
 def zeros_like(g):

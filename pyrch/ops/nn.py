@@ -723,8 +723,13 @@ def _(g, x, w, needs):
     # the composite's gradients, op for op (matmul's rule for x @ w.T, then permute's and
     # add's): the same products and sums, so the same bits as an F.linear through them
     linalg, _, core = _linear_ops()
-    gx = gw = gb = None
     n, k = w.shape
+    st = _dispatch_state()
+    if not st.grad_enabled and not st.hooks and type(g._data) is np.ndarray:
+        # a plain backward, nobody listening: those ops' forwards on the arrays, without
+        # dispatching each (a 16 x 256 -> 10 layer's backward 26 -> 14 us)
+        return _linear_grads(linalg, core, g, x, w, n, k, needs)
+    gx = gw = gb = None
     if needs[0]:
         gx = linalg.matmul(g, w)
     if needs[1]:
@@ -734,6 +739,32 @@ def _(g, x, w, needs):
     if needs[2]:
         gb = core.sum_to(g, shape=(n,))
     return gx, gw, gb
+
+
+def _linear_grads(linalg, core, g, x, w, n, k, needs):
+    wrap = type(g)._wrap
+    gd = g._data
+    gx = gw = gb = None
+    if needs[0]:
+        gx = wrap(linalg.matmul.forward(np, gd, w._data))
+    if needs[1]:
+        xd = x._data
+        g2 = gd if gd.ndim == 2 else gd.reshape(-1, n)
+        x2 = xd if xd.ndim == 2 else xd.reshape(-1, k)
+        gw = wrap(linalg.matmul.forward(np, g2.T, x2))
+    if needs[2]:
+        gb = wrap(np.asarray(core.sum_to.forward(np, gd, shape=(n,))))
+    return gx, gw, gb
+
+
+_STATE = []
+
+
+def _dispatch_state():
+    if not _STATE:
+        from .._dispatch import state
+        _STATE.append(state)
+    return _STATE[0]
 
 
 # -- layer normalisation ----------------------------------------------------------------
