@@ -678,8 +678,21 @@ def test_large_eager_add_sub_mul_run_in_c_and_equal_numpy_bitwise(dtype):
             got = getattr(pyrch, name)(pyrch.from_numpy(a), pyrch.from_numpy(b)).numpy()
             assert got.dtype == want.dtype and got.shape == want.shape
             np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    # a Python number beside the tensor (dispatch hands it over as a numpy scalar), on
+    # either side, including the values whose roundings and signs matter
+    a = rng.standard_normal((16, 4, 64, 64)).astype(dtype)
+    a.flat[:4] = [np.nan, np.inf, -0.0, 1e-38]
+    A = pyrch.from_numpy(a)
+    for v in (0.125, -3.7, 1e30, float("inf"), float("nan"), -0.0):
+        assert c_binary("mul", a, dtype(v)) is not None and c_binary("sub", dtype(v), a) is not None
+        for got, want in (((A * v).numpy(), a * dtype(v)), ((v * A).numpy(), dtype(v) * a),
+                          ((A + v).numpy(), a + dtype(v)), ((A - v).numpy(), a - dtype(v)),
+                          ((v - A).numpy(), dtype(v) - a)):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
     assert c_binary("add", np.ones(10, dtype), np.ones(10, dtype)) is None          # small: numpy
     assert c_binary("add", np.ones(1 << 18, np.float32), np.ones(1 << 18, np.float64)) is None
+    assert c_binary("add", np.ones(1 << 18, np.float32), 2) is None         # a Python int: numpy
 
 
 def test_config_c_false_keeps_every_eager_kernel_on_numpy():

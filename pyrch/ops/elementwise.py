@@ -104,7 +104,15 @@ def c_binary(op_name, a, b, min_size=_THREADED_MIN, f64=True):
     if getattr(a, "size", 0) < min_size >> 4 and getattr(b, "size", 0) < min_size >> 4:
         return None
     if type(a) is not np.ndarray or type(b) is not np.ndarray:
-        return None
+        # a Python number beside an array arrives as a numpy scalar of the array's dtype
+        # (dispatch casts it): a 0-dim operand (attention's `att * scale`: 70 -> 35 us
+        # on 16 x 4 x 64 x 64, numpy's loop being single-threaded)
+        if type(a) in _FLOAT_SCALARS and type(b) is np.ndarray:
+            a = np.asarray(a)
+        elif type(b) in _FLOAT_SCALARS and type(a) is np.ndarray:
+            b = np.asarray(b)
+        else:
+            return None
     dt = a.dtype
     if dt is not b.dtype and dt != b.dtype:
         return None
@@ -163,6 +171,7 @@ def c_select(op_name, arrays):
 
 _F32, _BOOL = np.dtype(np.float32), np.dtype(np.bool_)
 _FLOAT_NAME = {_F32: "float32", _F64: "float64"}
+_FLOAT_SCALARS = (np.float32, np.float64)
 
 
 def zeros_like(g):
