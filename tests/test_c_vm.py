@@ -954,7 +954,13 @@ def test_mkl_leaves_a_later_pytorch_its_threads():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     threaded, max_threads = map(int, out.stdout.split())
-    assert threaded == 1, "no libgomp.so.1 to run MKL's GNU OpenMP layer over"
+    if not threaded:
+        import ctypes
+        try:
+            ctypes.CDLL("libgomp.so.1")
+        except OSError:
+            pytest.skip("no libgomp.so.1 on this machine: MKL stays on its sequential layer")
+        pytest.fail("libgomp.so.1 loads, yet pyrch's MKL is not on the GNU OpenMP layer")
     assert max_threads == len(os.sched_getaffinity(0))
 
 
