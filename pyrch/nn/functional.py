@@ -184,15 +184,16 @@ def linear(input, weight, bias=None):
 
 def _linear_fits(x, w, b):
     """Whether `_linear` takes F.linear(x, w, b): CPU tensors of one float dtype, x at
-    least 2-D with w's input size, w 2-D, b w's output size (anything else, errors
-    included, goes through matmul and add)."""
+    least 2-D with w's input size, w 2-D and row-major, b w's output size (anything
+    else, errors included, goes through matmul and add)."""
     if not (isinstance(x, Tensor) and isinstance(w, Tensor) and isinstance(b, Tensor)):
         return False
     xd, wd, bd = x._data, w._data, b._data
     return type(xd) is np.ndarray and type(wd) is np.ndarray and type(bd) is np.ndarray \
         and xd.dtype is wd.dtype and wd.dtype is bd.dtype and xd.dtype.kind == "f" \
         and wd.ndim == 2 and xd.ndim >= 2 and bd.ndim == 1 \
-        and xd.shape[-1] == wd.shape[1] and bd.shape[0] == wd.shape[0]
+        and xd.shape[-1] == wd.shape[1] and bd.shape[0] == wd.shape[0] \
+        and wd.flags.c_contiguous      # (matmul's rule takes another product for others)
 
 
 def bilinear(input1, input2, weight, bias=None):
