@@ -1172,3 +1172,30 @@ def test_gemm_two_level_output_is_bounds_checked():
     assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 128, -64)) != 0    # negative
     assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 128, 100)) != 0    # inner past C
     assert L.pyrch_gemm(_two_level_struct(out, 2, 128, 64, 1 << 62, 64)) != 0  # would wrap
+
+
+def test_vectorised_exp_is_within_one_ulp_and_keeps_ieee_specials():
+    """The C VM's float32 exp (pyrch_expf, also inside erf, tanh, sigmoid, softmax...):
+    within 1 ulp of the float64 result over the whole finite range, inf above
+    ln(FLT_MAX), 0 below ln(FLT_MIN) (documented: no subnormal results), NaN kept."""
+    k = fused.compile_group(1, [("exp", (0,), {})], [1], np.float32)
+    rng = np.random.default_rng(3)
+    f32 = np.float32
+    hi = f32(88.72283172607421875)              # the largest float with a finite exp
+    lo = f32(-87.33654022216796875)             # the smallest float with a normal exp
+    x = np.concatenate([
+        np.linspace(lo, hi, 2_000_001, dtype=f32),
+        rng.uniform(-1, 1, 200_000).astype(f32) * f32(1e-3),
+        np.array([hi, np.nextafter(hi, f32(np.inf)), np.nextafter(hi, f32(0)), lo,
+                  np.nextafter(lo, f32(0)), np.nextafter(lo, f32(-np.inf)), 0.0, -0.0, 1e-45,
+                  -1e-45, np.log(f32(2)) * 64, np.inf, -np.inf, np.nan, 100.0, -100.0], f32)])
+    y = np.empty_like(x)
+    k([x], [y])
+    ref = np.exp(x.astype(np.float64))
+    finite = np.isfinite(x) & (x >= lo) & (x <= hi)
+    ulp = np.spacing(ref[finite].astype(f32)).astype(np.float64)
+    err = np.abs(y[finite].astype(np.float64) - ref[finite]) / ulp
+    assert err.max() <= 1.0, f"max error {err.max():.3f} ulp at x={x[finite][err.argmax()]!r}"
+    assert np.all(y[finite] >= np.finfo(f32).tiny) and np.all(np.isfinite(y[finite]))
+    assert np.all(y[x > hi] == np.inf) and np.all(y[x < lo] == 0) and np.isnan(y[np.isnan(x)]).all()
+    assert np.all(y[x == 0] == 1.0)

@@ -23,7 +23,10 @@ static inline int32_t pv_f2bits(float f) { int32_t i; memcpy(&i, &f, 4); return 
 
 static inline float pyrch_expf(float x)
 {
-    const float hi = 88.72283935546875f, lo = -87.3365447505531f;   /* ln(FLT_MAX), ln(FLT_MIN) */
+    /* hi: the largest float whose exp is finite (ln(FLT_MAX) rounds up, to a float whose
+     * exp overflows); lo: the smallest float whose exp is normal (ln(FLT_MIN) rounds
+     * down, to a float whose exp is subnormal, flushed to 0 like every exp below lo) */
+    const float hi = 88.72283172607421875f, lo = -87.33654022216796875f;
     /* below lo the answer is 0 (selected at the end); compute on a harmless 0
      * there, since clamping to lo would build a subnormal and every subnormal
      * multiply costs ~100 cycles (a -inf attention mask made softmax 3x slower) */
@@ -38,9 +41,11 @@ static inline float pyrch_expf(float x)
     p = PV_FMA(p, r, 0.5f);
     p = PV_FMA(p, r, 1.0f);
     p = PV_FMA(p, r, 1.0f);
-    /* 2^n as two normal factors: n reaches 128 just below ln(FLT_MAX) */
-    int32_t n1 = (int32_t)n >> 1, n2 = (int32_t)n - n1;
-    float y = (p * pv_bits2f((n1 + 127) << 23)) * pv_bits2f((n2 + 127) << 23);
+    /* p * 2^n by adding n to p's exponent field (two integer ops where building 2^n
+     * as two normal factors took nine: exp 0.38 -> 0.30 ns a value on one AVX-512
+     * core). On [lo, hi] the result is a finite normal float: n = 128 only where
+     * r < 0, so p < 1, and n = -126 only where r > 0, so p >= 1 */
+    float y = pv_bits2f(pv_f2bits(p) + ((int32_t)n << 23));
     y = x > hi ? INFINITY : y;
     y = x < lo ? 0.0f : y;
     return x != x ? x : y;
