@@ -1224,3 +1224,26 @@ def test_vectorised_erf_accuracy_and_specials():
     np.testing.assert_array_equal(neg[fin], -y[fin])                # odd, bit for bit
     assert y[x == np.inf].tolist() == [1.0] and y[x == -np.inf].tolist() == [-1.0]
     assert np.isnan(y[np.isnan(x)]).all() and np.all(np.abs(y[fin]) <= 1)
+
+
+def test_vectorised_tanh_accuracy_and_specials():
+    """The C VM's float32 tanh (a rational fit; also GEMM epilogues and GELU-tanh):
+    within 6 ulp of float64 tanh, 1 ulp-scale relative accuracy near 0, odd, +-1 from
+    |x| > 9 on (where float32 tanh rounds to +-1), NaN kept."""
+    k = fused.compile_group(1, [("tanh", (0,), {})], [1], np.float32)
+    f32 = np.float32
+    x = np.concatenate([np.linspace(-12, 12, 1_000_001, dtype=f32),
+                        np.geomspace(1e-30, 1.0, 100_000).astype(f32),
+                        np.array([0.0, -0.0, 9.0, 9.5, 1e30, np.inf, -np.inf, np.nan], f32)])
+    y = np.empty_like(x)
+    k([x], [y])
+    fin = np.isfinite(x)
+    ref = np.tanh(x[fin].astype(np.float64))
+    ulp = np.spacing(np.abs(ref).astype(f32)).astype(np.float64)
+    ulp = np.where(np.abs(ref).astype(f32) == 1, 2.0 ** -24, ulp)      # below 1
+    assert (np.abs(y[fin] - ref) / ulp).max() <= 6
+    neg = np.empty_like(x)
+    k([-x], [neg])
+    np.testing.assert_array_equal(neg[fin], -y[fin])
+    assert np.all(np.abs(y[np.abs(x) > 9]) == 1) and np.isnan(y[np.isnan(x)]).all()
+    assert np.all(np.abs(y[fin]) <= 1)

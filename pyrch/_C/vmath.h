@@ -82,12 +82,27 @@ static inline float pyrch_logf(float x)
 
 static inline float pyrch_tanhf(float x)
 {
+    /* tanh(x) = x * P(x^2) / Q(x^2) on |x| <= 9 (beyond, tanh rounds to +-1 in float32),
+     * P and Q of degree 4, fitted for pyrch like erf below (Q >= 1 there). Measured over
+     * every 7th float32 from 4e-31 up: <= 5.5 ulp, where 1 - 2 / (exp(2|x|) + 1) with a
+     * series near 0 gave 14 ulp; 0.75 -> 0.34 ns a value on one AVX-512 core */
     float ax = fabsf(x);
-    float e = pyrch_expf(2.0f * ax);
-    float t = 1.0f - 2.0f / (e + 1.0f);
-    float x2 = x * x;
-    float small = x * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f + x2 * (-17.0f / 315.0f))));
-    float y = ax < 0.1f ? small : copysignf(t, x);
+    float a = ax < 9.0f ? ax : 9.0f;
+    float t = a * a;
+    float p = 1.2407831295481645e-08f;
+    p = PV_FMA(p, t, 1.9859953560542014e-05f);
+    p = PV_FMA(p, t, 0.003447187362169488f);
+    p = PV_FMA(p, t, 0.13339333797466382f);
+    p = PV_FMA(p, t, 0.9999999395474914f);
+    float q = 7.369670300499457e-07f;
+    q = PV_FMA(q, t, 0.00032085028442376576f);
+    q = PV_FMA(q, t, 0.025689906968241433f);
+    q = PV_FMA(q, t, 0.4667261765950582f);
+    q = PV_FMA(q, t, 1.0f);
+    float y = a * p / q;
+    y = y < 1.0f ? y : 1.0f;
+    y = ax > 9.0f ? 1.0f : y;
+    y = copysignf(y, x);
     return x != x ? x : y;
 }
 
