@@ -21,6 +21,7 @@ import numpy as np
 
 from .registry import op
 from .._dtype import int64
+from . import core as _core, elementwise as _elementwise, linalg as _linalg  # (loaded before nn)
 
 
 from math import prod as _prod  # noqa: E402
@@ -673,17 +674,6 @@ def _(gw, indices, padding_idx):
 
 # -- the linear layer -------------------------------------------------------------------
 
-_LINEAR_OPS = []
-
-
-def _linear_ops():
-    """(linalg, elementwise, core), imported once (they import this module's registry)."""
-    if not _LINEAR_OPS:
-        from . import linalg, elementwise, core
-        _LINEAR_OPS.extend((linalg, elementwise, core))
-    return _LINEAR_OPS
-
-
 @op("_linear", kind="opaque", dtype="keep", method=False, new_memory=True)
 def _linear(xp, x, w, b):
     """x @ w.T + b for x (..., in), w (out, in) and b (out,) of one dtype: eager
@@ -691,16 +681,15 @@ def _linear(xp, x, w, b):
     adds the bias in its epilogue. The values are bitwise those of matmul then add: the
     same C call where `same_as_mm` says so, else those two ops' own forwards. A traced
     F.linear records matmul and add instead (see nn.functional.linear)."""
-    linalg, elementwise, _ = _linear_ops()
     wt = w.T
     if xp is np and (x.ndim == 2 or x.flags.c_contiguous):
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
-        gemm = linalg._gemm()
+        gemm = _linalg._gemm()
         if gemm.same_as_mm(x2, wt):
             out = np.empty((x2.shape[0], w.shape[0]), x.dtype)
             gemm.matmul(x2, wt, out, bias=b)
             return out.reshape(x.shape[:-1] + (w.shape[0],))
-    return elementwise.add.forward(xp, linalg.matmul.forward(xp, x, wt), b)
+    return _elementwise.add.forward(xp, _linalg.matmul.forward(xp, x, wt), b)
 
 
 _linear.node_name = "AddmmBackward0"      # what torch's F.linear output shows
@@ -722,49 +711,17 @@ def _(x, w, b):
 def _(g, x, w, needs):
     # the composite's gradients, op for op (matmul's rule for x @ w.T, then permute's and
     # add's): the same products and sums, so the same bits as an F.linear through them
-    linalg, _, core = _linear_ops()
     n, k = w.shape
-    st = _dispatch_state()
-    if not st.grad_enabled and not st.hooks and type(g._data) is np.ndarray:
-        # a plain backward, nobody listening: those ops' forwards on the arrays, without
-        # dispatching each (a 16 x 256 -> 10 layer's backward 26 -> 14 us)
-        return _linear_grads(linalg, core, g, x, w, n, k, needs)
     gx = gw = gb = None
     if needs[0]:
-        gx = linalg.matmul(g, w)
+        gx = _linalg.matmul(g, w)
     if needs[1]:
         g2 = g if g.dim() == 2 else g.reshape(-1, n)
         x2 = x if x.dim() == 2 else x.reshape(-1, k)
-        gw = linalg.matmul(linalg._mT(g2), x2)
+        gw = _linalg.matmul(_linalg._mT(g2), x2)
     if needs[2]:
-        gb = core.sum_to(g, shape=(n,))
+        gb = _core.sum_to(g, shape=(n,))
     return gx, gw, gb
-
-
-def _linear_grads(linalg, core, g, x, w, n, k, needs):
-    wrap = type(g)._wrap
-    gd = g._data
-    gx = gw = gb = None
-    if needs[0]:
-        gx = wrap(linalg.matmul.forward(np, gd, w._data))
-    if needs[1]:
-        xd = x._data
-        g2 = gd if gd.ndim == 2 else gd.reshape(-1, n)
-        x2 = xd if xd.ndim == 2 else xd.reshape(-1, k)
-        gw = wrap(linalg.matmul.forward(np, g2.T, x2))
-    if needs[2]:
-        gb = wrap(np.asarray(core.sum_to.forward(np, gd, shape=(n,))))
-    return gx, gw, gb
-
-
-_STATE = []
-
-
-def _dispatch_state():
-    if not _STATE:
-        from .._dispatch import state
-        _STATE.append(state)
-    return _STATE[0]
 
 
 # -- layer normalisation ----------------------------------------------------------------
