@@ -213,6 +213,9 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
     /* a product with a small side (the whole product, not this part) skips OpenBLAS's
      * packing (smallgemm.c) */
     int small = sgemm_kind(g);
+    /* one MKL thread on this thread for the block's products, the setting restored after */
+    int mkl_local = mkl_on && mkl_local_threads != NULL && g->dtype == PYRCH_F32;
+    int before = mkl_local ? mkl_local_threads(1) : 0;
     for (int64_t b = b0; b < b1; b++) {
         if (g->dtype == PYRCH_F32) {
             const float *A = (const float *)g->a + batch_off(g, b, g->stride_a, g->stride_a_in) + oa;
@@ -225,13 +228,9 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
             } else if (small && pyrch_small_sgemm(small, g->trans_a, m, n, g->k, A, g->lda, B,
                                                   g->ldb, Cm, g->ldc)) {
                 /* done by a pyrch kernel */
-            } else if (mkl_on) {
-                int before = mkl_local_threads != NULL ? mkl_local_threads(1) : 0;
+            } else if (mkl_on)
                 mkl_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)g->k, (float)g->alpha, A,
                           (int)g->lda, B, (int)g->ldb, (float)g->beta, Cm, (int)g->ldc);
-                if (mkl_local_threads != NULL)
-                    mkl_local_threads(before);
-            }
             else
                 scipy_cblas_sgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)g->k,
                                   (float)g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb,
@@ -256,6 +255,8 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
                              g->bias_kind, g->act);
         }
     }
+    if (mkl_local)
+        mkl_local_threads(before);
 }
 
 static void gemm_part(void *ctx, int t)
