@@ -1247,3 +1247,87 @@ def test_vectorised_tanh_accuracy_and_specials():
     np.testing.assert_array_equal(neg[fin], -y[fin])
     assert np.all(np.abs(y[np.abs(x) > 9]) == 1) and np.isnan(y[np.isnan(x)]).all()
     assert np.all(np.abs(y[fin]) <= 1)
+
+
+# -- pyrch_run_steps: a run of plan steps in one call (pyrch/_C/steps.c) ------------------
+def _gemm_desc(F, a, b, c, nbytes_c=None):
+    g = F.new("pyrch_gemm_t *")
+    g.dtype, g.nthreads, g.batch, g.alpha = 0, 1, 1, 1.0
+    g.m, g.k = a.shape
+    g.n = b.shape[1]
+    g.lda, g.ldb, g.ldc = a.shape[1], b.shape[1], c.shape[1]
+    g.a, g.b, g.c = F.from_buffer(a), F.from_buffer(b), F.from_buffer(c)
+    g.nbytes_a, g.nbytes_b = a.nbytes, b.nbytes
+    g.nbytes_c = c.nbytes if nbytes_c is None else nbytes_c
+    return g
+
+
+def test_run_steps_runs_in_order_and_refuses_malformed_lists():
+    L, F = C.lib(), C.ffi()
+    if not hasattr(L, "pyrch_run_steps"):
+        pytest.skip("extension built before pyrch_run_steps existed")
+    failed = F.new("int32_t *")
+    assert L.pyrch_run_steps(F.NULL, 0, failed) == 0 and failed[0] == -1
+    assert L.pyrch_run_steps(F.NULL, 1, failed) != 0 and failed[0] == -1
+    assert L.pyrch_run_steps(F.NULL, -1, failed) != 0 and failed[0] == -1
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((8, 5)).astype(np.float32)
+    b = rng.standard_normal((5, 6)).astype(np.float32)
+    ab = np.empty((8, 6), np.float32)
+    w = rng.standard_normal((6, 3)).astype(np.float32)
+    out = np.empty((8, 3), np.float32)
+    steps = F.new("pyrch_step_t[]", 3)
+    g1, g2 = _gemm_desc(F, a, b, ab), _gemm_desc(F, ab, w, out)
+    steps[0].kind, steps[0].desc = 1, g1
+    steps[1].kind, steps[1].desc = 1, g2        # reads what step 0 wrote
+    assert L.pyrch_run_steps(steps, 2, failed) == 0
+    np.testing.assert_allclose(out, (a @ b) @ w, rtol=1e-5, atol=1e-5)
+    steps[1].kind = 9                            # no such kind
+    assert L.pyrch_run_steps(steps, 2, failed) == -3 and failed[0] == 1     # PYRCH_E_OPCODE
+    steps[1].kind, steps[1].desc = 2, F.NULL     # no description
+    assert L.pyrch_run_steps(steps, 2, failed) != 0 and failed[0] == 1
+    # an output that does not fit the bytes it claims: refused before anything is written
+    out[...] = 7
+    bad = _gemm_desc(F, ab, w, out, nbytes_c=out.nbytes - 4)     # kept alive: desc only points
+    steps[1].kind, steps[1].desc = 1, bad
+    assert L.pyrch_run_steps(steps, 2, failed) != 0 and failed[0] == 1
+    assert (out == 7).all()
+    # a fused program with a bad opcode, after a good step
+    s = F.new("pyrch_fused_t *")
+    code = np.array([[10_000, 0, 0, 0, 0]], np.int32)
+    s.n_instr, s.code = 1, F.cast("const int32_t *", code.ctypes.data)
+    steps[1].kind, steps[1].desc = 2, s
+    assert L.pyrch_run_steps(steps, 2, failed) != 0 and failed[0] == 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_run_steps_random_malformed_lists_never_crash(seed):
+    """Random kinds, NULL and garbage-count descriptions: every list is either run or
+    refused with a status (the sanitizer build checks nothing is read out of bounds)."""
+    L, F = C.lib(), C.ffi()
+    if not hasattr(L, "pyrch_run_steps"):
+        pytest.skip("extension built before pyrch_run_steps existed")
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((4, 4)).astype(np.float32)
+    c = np.empty((4, 4), np.float32)
+    n = int(rng.integers(1, 6))
+    steps = F.new("pyrch_step_t[]", n)
+    keep = []
+    for i in range(n):
+        kind = int(rng.choice([0, 1, 2, 3, -1]))
+        if kind == 1:
+            g = _gemm_desc(F, a, a, c)
+            field = str(rng.choice(["m", "n", "k", "lda", "ldc", "nbytes_a", "nbytes_c", "batch"]))
+            setattr(g, field, int(rng.choice([-3, 0, 5, 1 << 40])))
+            desc = g
+        elif kind == 2:
+            s = F.new("pyrch_fused_t *")
+            s.n_instr, s.n_regs, s.n_in, s.n_out = (int(x) for x in rng.integers(-2, 5, 4))
+            desc = s
+        else:
+            desc = F.NULL if rng.random() < 0.5 else F.new("pyrch_gemm_t *")
+        keep.append(desc)
+        steps[i].kind, steps[i].desc = kind, desc
+    failed = F.new("int32_t *")
+    rc = L.pyrch_run_steps(steps, n, failed)
+    assert rc <= 0 and (rc == 0) == (failed[0] == -1)

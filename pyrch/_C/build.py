@@ -13,7 +13,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
-HEADERS = ["core.h", "vm.h", "gemm.h", "rows.h", "pool.h", "conv.h", "rowsel.h", "norm.h", "smallgemm.h"]
+HEADERS = ["core.h", "vm.h", "gemm.h", "rows.h", "pool.h", "conv.h", "rowsel.h", "norm.h", "smallgemm.h", "steps.h"]
 
 
 def cdef_from_headers(names=HEADERS):
@@ -28,7 +28,7 @@ def cdef_from_headers(names=HEADERS):
     return "\n".join(out)
 
 
-SOURCES = ["core.c", "vm.c", "gemm.c", "rows.c", "pool.c", "conv.c", "rowsel.c", "norm.c", "smallgemm.c"]
+SOURCES = ["core.c", "vm.c", "gemm.c", "rows.c", "pool.c", "conv.c", "rowsel.c", "norm.c", "smallgemm.c", "steps.c"]
 
 
 def write_opcodes():

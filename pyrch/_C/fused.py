@@ -65,6 +65,11 @@ _MEDIUM = {"div", "sqrt", "rsqrt", "reciprocal"}
 # and from ~4k x 16 for a transcendental (tanh 131k: 143 -> 68 us).
 PAR_WORK = 1 << 16
 
+# pyrch/jit/segments.py's recorder while it records a replay's C calls, else None: told
+# of each call's C struct just before the call (the struct is shared by every call with
+# this layout, so the recorder copies what it needs at once)
+RECORDER = [None]
+
 
 def op_cost(name):
     return 16 if name in _HEAVY else 4 if name in _MEDIUM else 1
@@ -257,6 +262,8 @@ class FusedKernel:
                 out_ptr[i] = fb(a) if contig[k + i] else self._ffi.cast("char *", a.ctypes.data)
             if n * self.program.cost >= PAR_WORK:   # else nthreads stays 1 (set in _layout)
                 s.nthreads = _THREADS[0] or self._threads()
+            if RECORDER[0] is not None:
+                RECORDER[0].fused(layout, len(inputs), len(outputs))
             rc = self._lib.pyrch_fused_run(s)
         if rc != 0:
             raise RuntimeError(f"pyrch/_C rejected the fused program: {_ERRORS.get(rc, rc)}")

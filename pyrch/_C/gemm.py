@@ -11,7 +11,7 @@ from math import prod as _prod
 
 import numpy as np
 
-from .fused import _ERRORS
+from .fused import _ERRORS, RECORDER
 from .._config import flags
 
 ACTS = {None: 0, "relu": 1, "gelu_tanh": 2, "tanh": 3, "sigmoid": 4, "gelu": 5}
@@ -115,6 +115,8 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
     g.act = ACTS[act]
     g.alpha, g.beta = alpha, beta
     g.nthreads = nthreads or get_num_threads()
+    if RECORDER[0] is not None:
+        RECORDER[0].gemm(g)
     rc = L.pyrch_gemm(g)
     if rc != 0:
         raise RuntimeError(f"pyrch/_C rejected the GEMM: {_ERRORS.get(rc, rc)}")
@@ -195,6 +197,8 @@ def _run(L, g):
     """Run a filled-in struct on pyrch's threads; the C side's refusal as RuntimeError."""
     g.alpha = 1.0
     g.nthreads = _state["threads"]()
+    if RECORDER[0] is not None:
+        RECORDER[0].gemm(g)
     rc = L.pyrch_gemm(g)
     if rc != 0:
         raise RuntimeError(f"pyrch/_C rejected the GEMM: {_ERRORS.get(rc, rc)}")

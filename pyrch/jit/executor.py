@@ -7,7 +7,9 @@ fused groups run as a sequence of numpy calls into per-group temporaries, or
 as one C program (pyrch/jit/native.py) when the extension takes them; a float32
 sum, mean or sum_to right after a group is then accumulated by the group's C
 program in the same pass (the reduction happens at this level, on the plan,
-as the CUDA executor's reduction kernels do).
+as the CUDA executor's reduction kernels do). From the second run on, runs of
+consecutive native steps (GEMMs, fused programs, the views between them) replay
+as one C call each (pyrch/jit/segments.py); the other steps stay Python closures.
 """
 import math
 import time
@@ -20,6 +22,8 @@ from .._dispatch import state
 
 from ..ops.registry import OPS
 from .plan import reduce_axes, ufunc_of
+from .segments import MAX_RECORDS, record
+from .._C import _threads
 
 
 # reductions a fused step's C program can compute as it runs, and the most elements
@@ -68,6 +72,13 @@ class Executor:
         self.steps = self._compile_all(plan.steps)
         self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
         self._names = None    # step names for the profiler, made on first profiled run
+        # runs of native steps replayed in one C call (segments.py): recorded on the
+        # second run (the first allocates the planned buffers); None until then, False
+        # where recording found nothing to gain or gave up
+        self._units = None
+        self._runs = 0
+        self._records = 0
+        self._threads_at = 0
 
     def _buffer(self, b):
         buf = self.buffers[b]
@@ -185,6 +196,7 @@ class Executor:
                 fallback(v)
                 return
             v[o0] = out
+        step.c_only = True      # its work is the C calls it makes (segments.py checks them)
         return step
 
     def _compile_linear(self, mm, nxt, reads, escaping, k):
@@ -273,6 +285,7 @@ class Executor:
             slow[0][0](v)
             slow[0][1](v)
         step.slow = slow        # [None] while the fused GEMM runs (tests look)
+        step.c_only = True      # while slow[0] is None: one C call, nothing else
         return step
 
     def _fusable_reduction(self, red, st):
@@ -335,6 +348,9 @@ class Executor:
                 def step(v):
                     r = fwd(np, v[i0], v[i1])
                     v[o0] = r if type(r) is ndarray else np.asarray(r)
+                # a product with no planned buffer (a gradient handed back as .grad): its
+                # forward is gemm.mm's one C call into a new array, or numpy's matmul
+                step.c_only = st.op == "matmul"
                 return step
 
         def step(v):
@@ -358,6 +374,7 @@ class Executor:
         def step(v):
             a, c, out = v[i0], v[i1], get_buf(b)
             v[o0] = out if mm(a, c, out) is not None else matmul(a, c, out=out)
+        step.c_only = True      # numpy's matmul makes no C call, so it is never recorded
         return step
 
     def _compile_fused(self, st, inplace=None, reds=None, drop=()):
@@ -446,6 +463,26 @@ class Executor:
         prof = state.profiler
         if prof is not None:
             return self._run_profiled(slots, prof)
+        units = self._units
+        if units and flags.c and _threads[0] == self._threads_at:
+            for unit in units:
+                if unit(slots) is False:
+                    # an array from outside a segment changed layout: its steps one by
+                    # one this time, and record again on the next run
+                    for step in unit.fns:
+                        step(slots)
+                    self._units, self._runs = None, 1
+            return slots
+        if units:                           # set_num_threads or config(c=...) since
+            units = self._units = None
+            self._runs = 1
+        self._runs += 1
+        if self._runs >= 2 and units is None and flags.c and self._records < MAX_RECORDS:
+            self._records += 1
+            from .._C import get_num_threads
+            self._threads_at = get_num_threads()
+            self._units = record(self, slots) or False
+            return slots
         for step in self.steps:
             step(slots)
         return slots

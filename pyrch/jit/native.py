@@ -162,6 +162,7 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
             launch([v[k] for k in inputs_slots], [r])
             v[s0] = r
         step1.native = True
+        step1.c_only = True
         return step1
 
     def step(v):
@@ -190,4 +191,6 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
                     np.multiply(r, scale, out=r)
                 v[s] = r
     step.native = True
+    # a mean's scaling runs in numpy after the C call: not a step segments may record
+    step.c_only = all(scale is None for *_, scale in red_plan)
     return step

@@ -1,0 +1,33 @@
+/* See steps.h. */
+#include <stddef.h>
+
+#include "steps.h"
+#include "gemm.h"
+#include "vm.h"
+
+int pyrch_run_steps(const pyrch_step_t *steps, int32_t n, int32_t *failed)
+{
+    if (failed != NULL)
+        *failed = -1;
+    if (n < 0)
+        return PYRCH_E_COUNT;
+    if (n > 0 && steps == NULL)
+        return PYRCH_E_NULL;
+    for (int32_t i = 0; i < n; i++) {
+        int rc;
+        if (steps[i].desc == NULL)
+            rc = PYRCH_E_NULL;
+        else if (steps[i].kind == PYRCH_STEP_GEMM)
+            rc = pyrch_gemm((const pyrch_gemm_t *)steps[i].desc);
+        else if (steps[i].kind == PYRCH_STEP_FUSED)
+            rc = pyrch_fused_run((const pyrch_fused_t *)steps[i].desc);
+        else
+            rc = PYRCH_E_OPCODE;
+        if (rc != PYRCH_OK) {
+            if (failed != NULL)
+                *failed = i;
+            return rc;
+        }
+    }
+    return PYRCH_OK;
+}

@@ -1,0 +1,369 @@
+"""Runs of a plan's native steps replayed in one C call (pyrch/_C/steps.c).
+
+A GEMM or fused step costs its C work plus 5-15 us of Python on every replay: reading
+operand layouts, filling in a C struct, taking a lock. In a small training step (an MLP
+on 16 samples) that Python was a third of the step. So the executor's second run
+records: each step whose only work is one C call (its closure says so with `c_only`)
+has that call's C struct copied, and every pointer in the copy traced back to the slot
+array it points into. Consecutive recorded steps form a segment, run from then on by
+one `pyrch_run_steps` call over the copied structs.
+
+What a pointer points into decides what a replay does with it:
+
+- a planned buffer (the executor's own, allocated once): nothing, the address is fixed;
+- an array from outside the segment (an input, a parameter, an earlier step's result):
+  the replay compares the slot's array with the recorded one by identity, and where it
+  is a new array of the same shape, strides and dtype (a new batch), rewrites the
+  pointers into it at their recorded offsets; any other change re-records;
+- a fresh array a step returned (a gradient handed to the user as `.grad`): a new
+  array of its shape is made on each replay and the pointers into it rewritten.
+
+A step is recorded only if every pointer of its one C call lies in one of these, so a
+temporary copy made inside a step (a layout the C side could not take) keeps that step
+in Python. View steps (permute, reshape, ...) between native ones join the segment;
+their results are recomputed only when their input array changed. Every struct is
+checked by the C side on every run (extents against buffer sizes), as a lone call is.
+"""
+import numpy as np
+
+from .._C import fused as _fused
+
+# ops whose result is a view of their first input, laid out by the input's layout and
+# the step's attributes alone (so the view's offset into its base is the same each replay)
+VIEW_OPS = frozenset({"permute", "reshape", "expand", "getitem", "diagonal", "detach",
+                      "unfold"})
+
+# how often one executor may record before it stays on step-by-step replay
+MAX_RECORDS = 4
+
+
+def _span(a):
+    """(lowest, one past the highest) byte address a can reach."""
+    lo = hi = a.ctypes.data
+    for n, st in zip(a.shape, a.strides):
+        if n > 1:
+            if st < 0:
+                lo += (n - 1) * st
+            else:
+                hi += (n - 1) * st
+    return lo, hi + a.itemsize
+
+
+class _Recorder:
+    """Copies the C struct of every native call made while it is installed."""
+
+    def __init__(self, ffi):
+        self.ffi = ffi
+        self.calls = []
+
+    def gemm(self, g):
+        F = self.ffi
+        c = F.new("pyrch_gemm_t *")
+        F.memmove(c, g, F.sizeof("pyrch_gemm_t"))
+        # (where the pointer is stored, its value, whether the call writes through it)
+        fields = [(c, name, int(F.cast("uintptr_t", getattr(c, name))), name == "c")
+                  for name in ("a", "b", "c", "bias") if getattr(c, name) != F.NULL]
+        self.calls.append((1, c, fields, None))
+
+    def fused(self, layout, n_in, n_out):
+        F = self.ffi
+        s, in_ptr, out_ptr = layout[0], layout[1], layout[2]
+        c = F.new("pyrch_fused_t *")
+        F.memmove(c, s, F.sizeof("pyrch_fused_t"))
+        ins = F.new("char *[]", max(n_in, 1))
+        outs = F.new("char *[]", max(n_out, 1))
+        for i in range(n_in):
+            ins[i] = in_ptr[i]
+        for i in range(n_out):
+            outs[i] = out_ptr[i]
+        c.in_ptr, c.out_ptr = ins, outs
+        fields = [(ins, i, int(F.cast("uintptr_t", ins[i])), False) for i in range(n_in)] + \
+                 [(outs, i, int(F.cast("uintptr_t", outs[i])), True) for i in range(n_out)]
+        # the layout keeps the shape/stride arrays the copy points to alive
+        self.calls.append((2, c, fields, (layout, ins, outs)))
+
+
+def _ptr(F, a):
+    """a's data pointer as a `char *` (from_buffer where a is C-contiguous: cheaper)."""
+    if a.flags.c_contiguous:
+        return F.from_buffer(a)
+    return F.cast("char *", a.ctypes.data)
+
+
+def _set(target, key, value):
+    if type(key) is str:
+        setattr(target, key, value)
+    else:
+        target[key] = value
+
+
+class Segment:
+    """Consecutive plan steps [first, last] run by one C call per replay."""
+
+    def __init__(self, first, last, ffi, lib):
+        self.first, self.last = first, last
+        self.F, self.L = ffi, lib
+        self.calls = []          # (kind, struct, keepalive)
+        self.ext = {}            # slot -> [array, written?, [(target, key, offset)]]
+        self.fresh = {}          # slot -> (shape, dtype, [(target, key, offset)])
+        self.fixed = []          # (slot, array) set after each run
+        self.alias = []          # (slot, ext slot): the step wrote into that array
+        self.views = []          # [in slot, out slot, step, in array, out array]
+        self.names = []          # the steps' names, for errors
+        self._steps = None
+        self._failed = ffi.new("int32_t *")
+
+    def finish(self):
+        F = self.F
+        n = len(self.calls)
+        self._steps = F.new("pyrch_step_t[]", n)
+        for i, (kind, c, _) in enumerate(self.calls):
+            self._steps[i].kind = kind
+            self._steps[i].desc = c
+        self._n = n
+        self._ext = [(k, e) for k, e in self.ext.items()]
+        self._fresh = [(k, shape, dt, fields) for k, (shape, dt, fields) in self.fresh.items()]
+
+    def __call__(self, v):
+        """Run on this replay's slots; False (nothing run) when an array from outside
+        changed layout, so the caller runs the steps one by one and records again."""
+        F = self.F
+        for k, e in self._ext:
+            a = v[k]
+            old = e[0]
+            if a is old:
+                continue
+            if type(a) is not np.ndarray or a.shape != old.shape or a.strides != old.strides \
+                    or a.dtype != old.dtype or (e[1] and not a.flags.writeable):
+                return False
+            base = _ptr(F, a)
+            for target, key, off in e[2]:
+                _set(target, key, base + off)
+            e[0] = a
+        for k, shape, dt, fields in self._fresh:
+            a = np.empty(shape, dt)
+            base = F.from_buffer(a)
+            for target, key, off in fields:
+                _set(target, key, base + off)
+            v[k] = a
+        for k, a in self.fixed:
+            v[k] = a
+        for k, src in self.alias:
+            v[k] = v[src]
+        for view in self.views:
+            if v[view[0]] is view[3]:
+                v[view[1]] = view[4]
+            else:
+                view[2](v)
+                view[3], view[4] = v[view[0]], v[view[1]]
+        rc = self.L.pyrch_run_steps(self._steps, self._n, self._failed)
+        if rc != 0:
+            from .._C.fused import _ERRORS
+            i = self._failed[0]
+            name = self.names[i] if 0 <= i < len(self.names) else "?"
+            raise RuntimeError(f"pyrch/_C rejected the plan's {name} step: {_ERRORS.get(rc, rc)}")
+        return True
+
+
+class _Builder:
+    """Classifies one recorded step after another into segments."""
+
+    def __init__(self, executor, ffi, lib):
+        self.ex = executor
+        self.F, self.L = ffi, lib
+        self.seg = None
+        self.units = []          # callables, in plan order: steps and segments
+        self.pending = []        # (index, step) of the open segment, for a short one
+        self.prov = {}           # slot -> ("fixed",) | ("ext", slot) | ("fresh", slot) | ("view", slot)
+        self.spans = {}          # slot -> (lo, hi) of its array when it was classified
+
+    def _buffer_spans(self):
+        return [_span(b) for b in self.ex.buffers if b is not None and b.size]
+
+    def _close(self):
+        seg = self.seg
+        if seg is not None:
+            if len(seg.calls) >= 2:
+                seg.fns = [fn for _, fn in self.pending]
+                seg.finish()
+                self.units.append(seg)
+            else:
+                self.units.extend(fn for _, fn in self.pending)
+        self.seg, self.pending, self.prov, self.spans = None, [], {}, {}
+
+    def python(self, fn):
+        self._close()
+        self.units.append(fn)
+
+    def _root(self, s, v):
+        """(kind, slot) of the array slot s's memory belongs to within the open segment,
+        adding s as an outside array when the segment has not seen it."""
+        p = self.prov.get(s)
+        if p is None:
+            a = v[s]
+            if type(a) is not np.ndarray or a.size == 0:
+                return None
+            self.prov[s] = p = ("ext", s)
+            self.spans[s] = _span(a)
+        while p[0] == "view":
+            p = self.prov[p[1]]
+        return p
+
+    def _resolve(self, ptr, slots, v):
+        """(kind, root slot) of the operand slot whose array holds address ptr; None
+        where no operand's does (a temporary) or two disagree."""
+        found = None
+        for s in slots:
+            if s not in self.spans:
+                continue
+            lo, hi = self.spans[s]
+            if lo <= ptr < hi:
+                r = self.prov[s]
+                while r[0] == "view":
+                    r = self.prov[r[1]]
+                if found is not None and found != r:
+                    return None
+                found = r
+        return found
+
+    def step(self, idx, st, fn, v, before, calls, absorbed=()):
+        """Classify plan step idx (closure fn) from what its run did. absorbed: the
+        plan steps after it that its closure also ran (their closures do nothing)."""
+        changed = [k for k in range(len(v)) if v[k] is not before[k]]
+        own = {k for s2 in (st,) + tuple(absorbed) for k in s2.outs}
+        reads = list(dict.fromkeys(k for s2 in (st,) + tuple(absorbed) for kind, k in s2.args
+                                   if kind == "s" and k not in own))
+        if fn is _nothing_step():
+            if self.seg is None:
+                self.units.append(fn)
+            else:
+                self.pending.append((idx, fn))
+                self.seg.last = idx
+            return
+        view = (not calls and st.kind == "call" and st.op in VIEW_OPS and len(changed) == 1
+                and reads and type(v[reads[0]]) is np.ndarray and type(v[changed[0]]) is np.ndarray)
+        c_only = getattr(fn, "c_only", False) and len(calls) == 1 and \
+            not (hasattr(fn, "slow") and fn.slow[0] is not None)
+        if not view and not c_only:
+            self.python(fn)
+            return
+        if self.seg is None:
+            self.seg = Segment(idx, idx, self.F, self.L)
+        seg = self.seg
+        prov, spans = dict(self.prov), dict(self.spans)     # restored if the step is refused
+        ok = self._take(idx, st, fn, v, reads, changed, calls, view)
+        if not ok:
+            self.prov, self.spans = prov, spans
+            self._close()
+            self.units.append(fn)
+            return
+        seg.last = idx
+        self.pending.append((idx, fn))
+
+    def _take(self, idx, st, fn, v, reads, changed, calls, view):
+        seg = self.seg
+        for s in reads:
+            if self._root(s, v) is None:
+                return False
+        if view:
+            (o,) = changed
+            src = reads[0]
+            lo, hi = _span(v[o]) if v[o].size else (None, None)
+            slo, shi = self.spans[src]
+            if lo is None or not (slo <= lo and hi <= shi):
+                return False            # not a view of its input after all
+            self.prov[o] = ("view", src)
+            self.spans[o] = (lo, hi)
+            seg.views.append([src, o, fn, v[src], v[o]])
+            return True
+        bufs = self._buffer_spans()
+        new = {}
+        for o in changed:
+            a = v[o]
+            if type(a) is not np.ndarray or a.size == 0:
+                return False
+            sp = _span(a)
+            ext = [k for k, p in self.prov.items() if p == ("ext", k) and v[k] is a]
+            if ext:
+                new[o] = ("alias", ext[0], sp)
+            elif any(lo <= sp[0] and sp[1] <= hi for lo, hi in bufs):
+                new[o] = ("fixed", a, sp)
+            elif a.flags.c_contiguous and a.base is None:
+                new[o] = ("fresh", a, sp)
+            else:
+                return False
+        for o, (kind, x, sp) in new.items():
+            self.spans[o] = sp
+            if kind == "alias":
+                self.prov[o] = ("ext", x)
+            elif kind == "fixed":
+                self.prov[o] = ("fixed",)
+            else:
+                self.prov[o] = ("fresh", o)
+        kind, c, fields, keep = calls[0]
+        patches = []
+        for target, key, ptr, written in fields:
+            r = self._resolve(ptr, reads + changed, v)
+            if r is None:
+                return False
+            if r[0] == "fixed":
+                if not any(lo <= ptr < hi for lo, hi in self._buffer_spans()):
+                    return False
+                continue
+            patches.append((r, target, key, ptr, written))
+        for (rk, root), target, key, ptr, written in patches:
+            base = v[root].ctypes.data
+            if rk == "ext":
+                e = seg.ext.setdefault(root, [v[root], False, []])
+                e[1] = e[1] or written          # a new array there must be writeable
+                e[2].append((target, key, ptr - base))
+            else:
+                a = v[root]
+                f = seg.fresh.setdefault(root, (a.shape, a.dtype, []))
+                f[2].append((target, key, ptr - base))
+        for o, (k2, x, _) in new.items():
+            if k2 == "alias":
+                seg.alias.append((o, x))
+                e = seg.ext.setdefault(x, [v[x], False, []])
+                e[1] = True
+            elif k2 == "fixed":
+                seg.fixed.append((o, x))
+        seg.calls.append((kind, c, keep))
+        seg.names.append(st.op if st.kind == "call" else
+                         "fused[" + "+".join(op for op, *_ in st.attrs["body"]) + "]")
+        return True
+
+
+def _nothing_step():
+    from .executor import _nothing
+    return _nothing
+
+
+def record(executor, slots):
+    """Run executor's steps on `slots` (a real replay) while recording; returns the
+    list of units (plan steps and Segments) later replays run instead, or None when
+    the extension cannot run segments."""
+    from .. import _C
+    L, F = _C.lib(), _C.ffi()
+    if L is None or not hasattr(L, "pyrch_run_steps"):
+        for step in executor.steps:
+            step(slots)
+        return None
+    b = _Builder(executor, F, L)
+    rec = _Recorder(F)
+    steps, fns = executor.plan.steps, executor.steps
+    nothing = _nothing_step()
+    for idx, (st, fn) in enumerate(zip(steps, fns)):
+        before = list(slots)
+        rec.calls = []
+        _fused.RECORDER[0] = rec
+        try:
+            fn(slots)
+        finally:
+            _fused.RECORDER[0] = None
+        j = idx + 1
+        while j < len(fns) and fns[j] is nothing:
+            j += 1
+        b.step(idx, st, fn, slots, before, rec.calls, steps[idx + 1:j])
+    b._close()
+    return b.units if any(isinstance(u, Segment) for u in b.units) else None
