@@ -40,19 +40,25 @@ class GPT(nn.Module):
         return self.head(self.ln(x))
 
 
-def gpt_step(seed=0, dtype=None):
-    """A GPT model and its AdamW training step function (untraced)."""
-    pyrch.manual_seed(seed)
-    m = GPT()
-    if dtype is not None:
-        m = m.to(dtype)
-    opt = pyrch.optim.AdamW(m.parameters(), lr=1e-3)
-
-    def step(idx, tgt):
+def training_step(model, opt, loss_fn):
+    """The usual step: zero the grads, loss_fn(model(x), y), backward, optimizer step;
+    returns the loss (untraced)."""
+    def step(x, y):
         opt.zero_grad()
-        logits = m(idx)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), tgt.view(-1))
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss
-    return m, step
+    return step
+
+
+def gpt_step(seed=0, dtype=None, **size):
+    """A GPT model (of `size`: GPT's keywords) and its AdamW training step function
+    (untraced)."""
+    pyrch.manual_seed(seed)
+    m = GPT(**size)
+    if dtype is not None:
+        m = m.to(dtype)
+    opt = pyrch.optim.AdamW(m.parameters(), lr=1e-3)
+    return m, training_step(m, opt, lambda logits, tgt: F.cross_entropy(
+        logits.view(-1, logits.size(-1)), tgt.view(-1)))

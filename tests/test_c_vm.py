@@ -1264,8 +1264,6 @@ def _gemm_desc(F, a, b, c, nbytes_c=None):
 
 def test_run_steps_runs_in_order_and_refuses_malformed_lists():
     L, F = C.lib(), C.ffi()
-    if not hasattr(L, "pyrch_run_steps"):
-        pytest.skip("extension built before pyrch_run_steps existed")
     failed = F.new("int32_t *")
     assert L.pyrch_run_steps(F.NULL, 0, failed) == 0 and failed[0] == -1
     assert L.pyrch_run_steps(F.NULL, 1, failed) != 0 and failed[0] == -1
@@ -1305,8 +1303,6 @@ def test_run_steps_random_malformed_lists_never_crash(seed):
     """Random kinds, NULL and garbage-count descriptions: every list is either run or
     refused with a status (the sanitizer build checks nothing is read out of bounds)."""
     L, F = C.lib(), C.ffi()
-    if not hasattr(L, "pyrch_run_steps"):
-        pytest.skip("extension built before pyrch_run_steps existed")
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((4, 4)).astype(np.float32)
     c = np.empty((4, 4), np.float32)

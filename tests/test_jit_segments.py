@@ -2,6 +2,8 @@
 values as the step-by-step replay, with new inputs, replaced parameters, other layouts,
 thread counts and the extension switched off; a step the C side refuses. (The C entry
 point's own refusals are in test_c_vm.py.)"""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -10,9 +12,10 @@ from pyrch import jit, nn
 import pyrch.nn.functional as F
 from pyrch.jit.segments import Segment
 
+from jit_models import gpt_step, training_step
+
 _C = pyrch._C
-needs_c = pytest.mark.skipif(not _C.available or not hasattr(_C.lib(), "pyrch_run_steps"),
-                             reason="the C extension is not built")
+needs_c = pytest.mark.skipif(not _C.available, reason="the C extension is not built")
 
 
 def executors(f):
@@ -28,14 +31,7 @@ def mlp_step(seed=0, dtype=pyrch.float32):
     model = nn.Sequential(nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 192), nn.ReLU(),
                           nn.Linear(192, 10)).to(dtype)
     opt = pyrch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return model, opt, step
+    return model, opt, training_step(model, opt, F.cross_entropy)
 
 
 def batches(n, rows=64, dtype=np.float32, seed=1):
@@ -46,6 +42,26 @@ def batches(n, rows=64, dtype=np.float32, seed=1):
 
 def params(model):
     return [p.detach().numpy().copy() for p in model.parameters()]
+
+
+def train_pair(n, before=None, traced_input=None, context=None):
+    """Train a traced and an eager copy of the MLP on the same n batches; their losses
+    and final weights agree. before(i, m1, m2) runs before step i, traced_input(i, x)
+    is the traced copy's input, context(i) the context its call runs in. Returns the
+    traced step."""
+    m1, _, s1 = mlp_step()
+    m2, _, s2 = mlp_step()
+    f1 = jit.trace(s1)
+    for i, (x, y) in enumerate(batches(n)):
+        if before is not None:
+            before(i, m1, m2)
+        xin = traced_input(i, x) if traced_input is not None else x
+        with context(i) if context is not None else contextlib.nullcontext():
+            l1 = f1(xin, y)
+        np.testing.assert_allclose(l1.item(), s2(x, y).item(), rtol=1e-5)
+    for a, b in zip(params(m1), params(m2)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    return f1
 
 
 @needs_c
@@ -76,16 +92,7 @@ def test_segments_match_step_by_step_replay_bitwise(dtype):
 
 @needs_c
 def test_segments_match_eager_training():
-    data = batches(6)
-    m1, _, s1 = mlp_step()
-    m2, _, s2 = mlp_step()
-    f1 = jit.trace(s1)
-    for x, y in data:
-        l1, l2 = f1(x, y), s2(x, y)
-        np.testing.assert_allclose(l1.item(), l2.item(), rtol=1e-5)
-    assert segments(f1)
-    for a, b in zip(params(m1), params(m2)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert segments(train_pair(6))
 
 
 @needs_c
@@ -110,40 +117,27 @@ def test_grads_are_fresh_arrays_each_replay():
 
 @needs_c
 def test_new_input_layout_records_again_and_stays_right():
-    """An input with other strides (a transposed copy's view) cannot reuse the recorded
+    """An input with other strides (a Fortran-ordered copy) cannot reuse the recorded
     pointers: the replay runs step by step, records again, and the values stay right."""
-    data = batches(7)
-    m1, _, s1 = mlp_step()
-    m2, _, s2 = mlp_step()
-    f1 = jit.trace(s1)
-    for i, (x, y) in enumerate(data):
-        xin = x
-        if i >= 4:                       # same values, Fortran-ordered memory
-            xin = pyrch.tensor(np.asfortranarray(x.numpy()))
-            assert xin.numpy().strides != x.numpy().strides
-        l1, l2 = f1(xin, y), s2(x, y)
-        np.testing.assert_allclose(l1.item(), l2.item(), rtol=1e-5)
-    for a, b in zip(params(m1), params(m2)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    assert segments(f1)
+    def fortran(i, x):
+        if i < 4:
+            return x
+        xin = pyrch.tensor(np.asfortranarray(x.numpy()))       # same values
+        assert xin.numpy().strides != x.numpy().strides
+        return xin
+    assert segments(train_pair(7, traced_input=fortran))
 
 
 @needs_c
 def test_replaced_parameter_data_is_written_not_the_old_array():
     """`p.data = ...` between steps: the segment's update must write the new array."""
-    data = batches(6)
-    m1, _, s1 = mlp_step()
-    m2, _, s2 = mlp_step()
-    f1 = jit.trace(s1)
-    for i, (x, y) in enumerate(data):
+    def replace(i, m1, m2):
         if i == 4:
             for p1, p2 in zip(m1.parameters(), m2.parameters()):
                 new = p1.detach().numpy() * 0.5
                 p1.data = pyrch.tensor(new.copy())
                 p2.data = pyrch.tensor(new.copy())
-        f1(x, y), s2(x, y)
-    for a, b in zip(params(m1), params(m2)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert segments(train_pair(6, before=replace))
 
 
 @needs_c
@@ -167,29 +161,19 @@ def test_read_only_parameter_array_is_not_written_through_a_segment():
 
 @needs_c
 def test_thread_count_change_and_extension_off():
-    data = batches(9)
-    m1, _, s1 = mlp_step()
-    m2, _, s2 = mlp_step()
-    f1 = jit.trace(s1)
     before = _C.get_num_threads()
+
+    def threads(i, m1, m2):
+        if i == 4:
+            pyrch.set_num_threads(1)
     try:
-        for i, (x, y) in enumerate(data):
-            if i == 4:
-                pyrch.set_num_threads(1)
-            if i in (6, 7):
-                with pyrch.config(c=False):
-                    l1 = f1(x, y)
-            else:
-                l1 = f1(x, y)
-            l2 = s2(x, y)
-            np.testing.assert_allclose(l1.item(), l2.item(), rtol=1e-5)
+        f1 = train_pair(9, before=threads,
+                        context=lambda i: pyrch.config(c=False) if i in (6, 7) else contextlib.nullcontext())
         assert segments(f1)
         gemms = [c for seg in segments(f1) for kind, c, _ in seg.calls if kind == 1]
         assert gemms and all(g.nthreads == 1 for g in gemms)      # recorded again
     finally:
         pyrch.set_num_threads(before)
-    for a, b in zip(params(m1), params(m2)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 @needs_c
@@ -233,20 +217,8 @@ def test_gpt_step_with_dropout_matches_step_by_step_replay_bitwise():
     """Attention's views and permuted products, layer norms, dropout masks and AdamW
     between the segments: the same losses and weights, bit for bit, as the step-by-step
     replay of the same plan (both runs draw the same random numbers)."""
-    from jit_models import GPT
-
     def run(segs, n=6):
-        pyrch.manual_seed(0)
-        m = GPT(vocab=64, d=128, heads=4, layers=1, ctx=32)
-        opt = pyrch.optim.AdamW(m.parameters(), lr=1e-3)
-
-        def step(idx, tgt):
-            opt.zero_grad()
-            logits = m(idx)
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), tgt.view(-1))
-            loss.backward()
-            opt.step()
-            return loss
+        m, step = gpt_step(vocab=64, d=128, heads=4, layers=1, ctx=32)
         f = jit.trace(step)
         rng = np.random.default_rng(5)
         pyrch.manual_seed(123)
