@@ -475,12 +475,21 @@ def _run_rich(prog, seed, dtype, traced):
 def _check_rich(prog, seed, dtype):
     eager = _run_rich(prog, seed, dtype, False)
     traced = _run_rich(prog, seed, dtype, True)
-    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-5)
     for k, (e, t) in enumerate(zip(eager, traced)):
         for a, b in zip(e, t):
             assert (a is None) == (b is None)
-            if a is not None:
-                np.testing.assert_allclose(b, a, **tol, err_msg=f"call {k}")
+            if a is None:
+                continue
+            if dtype == np.float64:
+                tol = dict(rtol=1e-12, atol=1e-12)
+            else:
+                # float32 rounding in a sum scales with the terms summed, not with the
+                # result (an output of 0.1 beside outputs of ~900 was 1.1e-4 off after an
+                # SGD step at lr 0.25): the absolute tolerance follows the array's scale,
+                # as in the random MLPs' test below
+                scale = float(np.abs(a).max()) if np.size(a) else 1.0
+                tol = dict(rtol=2e-4, atol=2e-5 * max(1.0, scale))
+            np.testing.assert_allclose(b, a, **tol, err_msg=f"call {k}")
 
 
 @settings(max_examples=500 * _SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -490,6 +499,10 @@ def test_rich_training_programs_traced_equal_eager(prog, seed):
 
 
 @settings(max_examples=350 * _SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(prog=((2, 2500), (1, 1), [("unary", "exp", 0), ("linear", 0, 0, "gelu", False),
+                                    ("unary", "exp", 0), ("unary", "exp", 0), ("unary", "exp", 0),
+                                    ("unary", "exp", 0), ("unary", "exp", 0), ("reduce_all", "sum", 5)],
+               [(2500, 3), (3,)], 0, "sgd", 0.25), seed=1)
 @given(rich_programs(), st.integers(0, 2 ** 31 - 1))
 def test_rich_float32_training_programs_traced_match_eager(prog, seed):
     _check_rich(prog, seed, np.float32)
