@@ -481,7 +481,7 @@ class Executor:
             self._records += 1
             from .._C import get_num_threads
             self._threads_at = get_num_threads()
-            self._units = record(self, slots) or False
+            self._units = record(self, slots, _nothing) or False
             return slots
         for step in self.steps:
             step(slots)
@@ -491,9 +491,7 @@ class Executor:
         """Run the steps, reporting each one's time to the active profiler."""
         names = self._names
         if names is None:
-            names = self._names = [
-                ("fused[" + "+".join(op for op, *_ in st.attrs["body"]) + "]") if st.kind == "fused"
-                else st.op for st in self.plan.steps]
+            names = self._names = [st.name for st in self.plan.steps]
         clock = time.perf_counter
         for step, name in zip(self.steps, names):
             t0 = clock()

@@ -127,6 +127,13 @@ class Step:
     def __repr__(self):
         return f"Step({self.kind} {self.op} {self.args} -> {self.outs} bufs={self.bufs})"
 
+    @property
+    def name(self):
+        """The op's name, or fused[op+op+...] (profiler rows, error messages)."""
+        if self.kind == "fused":
+            return "fused[" + "+".join(op for op, *_ in self.attrs["body"]) + "]"
+        return self.op
+
 
 class Plan:
     """A lowered graph: slots, constants, steps, outputs, writes, guards, buffers."""

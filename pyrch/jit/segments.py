@@ -24,14 +24,12 @@ in Python. View steps (permute, reshape, ...) between native ones join the segme
 their results are recomputed only when their input array changed. Every struct is
 checked by the C side on every run (extents against buffer sizes), as a lone call is.
 """
+import operator
+
 import numpy as np
 
 from .._C import fused as _fused
-
-# ops whose result is a view of their first input, laid out by the input's layout and
-# the step's attributes alone (so the view's offset into its base is the same each replay)
-VIEW_OPS = frozenset({"permute", "reshape", "expand", "getitem", "diagonal", "detach",
-                      "unfold"})
+from ..ops.registry import OPS
 
 # how often one executor may record before it stays on step-by-step replay
 MAX_RECORDS = 4
@@ -90,19 +88,18 @@ def _ptr(F, a):
     return F.cast("char *", a.ctypes.data)
 
 
-def _set(target, key, value):
-    if type(key) is str:
-        setattr(target, key, value)
-    else:
-        target[key] = value
+def _setter(key):
+    """How a pointer is stored: a struct field by name, a pointer array's entry by index."""
+    return setattr if type(key) is str else operator.setitem
 
 
 class Segment:
-    """Consecutive plan steps [first, last] run by one C call per replay."""
+    """Consecutive plan steps run by one C call per replay (`fns`: their closures, for
+    a replay that must run them one by one)."""
 
-    def __init__(self, first, last, ffi, lib):
-        self.first, self.last = first, last
+    def __init__(self, ffi, lib):
         self.F, self.L = ffi, lib
+        self.fns = []
         self.calls = []          # (kind, struct, keepalive)
         self.ext = {}            # slot -> [array, written?, [(target, key, offset)]]
         self.fresh = {}          # slot -> (shape, dtype, [(target, key, offset)])
@@ -121,8 +118,11 @@ class Segment:
             self._steps[i].kind = kind
             self._steps[i].desc = c
         self._n = n
-        self._ext = [(k, e) for k, e in self.ext.items()]
-        self._fresh = [(k, shape, dt, fields) for k, (shape, dt, fields) in self.fresh.items()]
+        for e in self.ext.values():
+            e[2] = [(_setter(key), target, key, off) for target, key, off in e[2]]
+        self._ext = list(self.ext.items())
+        self._fresh = [(k, shape, dt, [(_setter(key), target, key, off) for target, key, off in fields])
+                       for k, (shape, dt, fields) in self.fresh.items()]
 
     def __call__(self, v):
         """Run on this replay's slots; False (nothing run) when an array from outside
@@ -137,14 +137,14 @@ class Segment:
                     or a.dtype != old.dtype or (e[1] and not a.flags.writeable):
                 return False
             base = _ptr(F, a)
-            for target, key, off in e[2]:
-                _set(target, key, base + off)
+            for put, target, key, off in e[2]:
+                put(target, key, base + off)
             e[0] = a
         for k, shape, dt, fields in self._fresh:
             a = np.empty(shape, dt)
             base = F.from_buffer(a)
-            for target, key, off in fields:
-                _set(target, key, base + off)
+            for put, target, key, off in fields:
+                put(target, key, base + off)
             v[k] = a
         for k, a in self.fixed:
             v[k] = a
@@ -168,12 +168,13 @@ class Segment:
 class _Builder:
     """Classifies one recorded step after another into segments."""
 
-    def __init__(self, executor, ffi, lib):
+    def __init__(self, executor, ffi, lib, nothing):
         self.ex = executor
         self.F, self.L = ffi, lib
+        self.nothing = nothing   # the closure of a step another step's closure ran
         self.seg = None
         self.units = []          # callables, in plan order: steps and segments
-        self.pending = []        # (index, step) of the open segment, for a short one
+        self.pending = []        # the open segment's closures, for a short one
         self.prov = {}           # slot -> ("fixed",) | ("ext", slot) | ("fresh", slot) | ("view", slot)
         self.spans = {}          # slot -> (lo, hi) of its array when it was classified
 
@@ -184,11 +185,11 @@ class _Builder:
         seg = self.seg
         if seg is not None:
             if len(seg.calls) >= 2:
-                seg.fns = [fn for _, fn in self.pending]
+                seg.fns = self.pending
                 seg.finish()
                 self.units.append(seg)
             else:
-                self.units.extend(fn for _, fn in self.pending)
+                self.units.extend(self.pending)
         self.seg, self.pending, self.prov, self.spans = None, [], {}, {}
 
     def python(self, fn):
@@ -226,21 +227,17 @@ class _Builder:
                 found = r
         return found
 
-    def step(self, idx, st, fn, v, before, calls, absorbed=()):
-        """Classify plan step idx (closure fn) from what its run did. absorbed: the
+    def step(self, st, fn, v, before, calls, absorbed=()):
+        """Classify plan step st (closure fn) from what its run did. absorbed: the
         plan steps after it that its closure also ran (their closures do nothing)."""
         changed = [k for k in range(len(v)) if v[k] is not before[k]]
         own = {k for s2 in (st,) + tuple(absorbed) for k in s2.outs}
         reads = list(dict.fromkeys(k for s2 in (st,) + tuple(absorbed) for kind, k in s2.args
                                    if kind == "s" and k not in own))
-        if fn is _nothing_step():
-            if self.seg is None:
-                self.units.append(fn)
-            else:
-                self.pending.append((idx, fn))
-                self.seg.last = idx
+        if fn is self.nothing:
+            (self.units if self.seg is None else self.pending).append(fn)
             return
-        view = (not calls and st.kind == "call" and st.op in VIEW_OPS and len(changed) == 1
+        view = (not calls and st.kind == "call" and OPS[st.op].view and len(changed) == 1
                 and reads and type(v[reads[0]]) is np.ndarray and type(v[changed[0]]) is np.ndarray)
         c_only = getattr(fn, "c_only", False) and len(calls) == 1 and \
             not (hasattr(fn, "slow") and fn.slow[0] is not None)
@@ -248,19 +245,16 @@ class _Builder:
             self.python(fn)
             return
         if self.seg is None:
-            self.seg = Segment(idx, idx, self.F, self.L)
-        seg = self.seg
+            self.seg = Segment(self.F, self.L)
         prov, spans = dict(self.prov), dict(self.spans)     # restored if the step is refused
-        ok = self._take(idx, st, fn, v, reads, changed, calls, view)
-        if not ok:
+        if not self._take(st, fn, v, reads, changed, calls, view):
             self.prov, self.spans = prov, spans
             self._close()
             self.units.append(fn)
             return
-        seg.last = idx
-        self.pending.append((idx, fn))
+        self.pending.append(fn)
 
-    def _take(self, idx, st, fn, v, reads, changed, calls, view):
+    def _take(self, st, fn, v, reads, changed, calls, view):
         seg = self.seg
         for s in reads:
             if self._root(s, v) is None:
@@ -307,7 +301,7 @@ class _Builder:
             if r is None:
                 return False
             if r[0] == "fixed":
-                if not any(lo <= ptr < hi for lo, hi in self._buffer_spans()):
+                if not any(lo <= ptr < hi for lo, hi in bufs):
                     return False
                 continue
             patches.append((r, target, key, ptr, written))
@@ -329,30 +323,24 @@ class _Builder:
             elif k2 == "fixed":
                 seg.fixed.append((o, x))
         seg.calls.append((kind, c, keep))
-        seg.names.append(st.op if st.kind == "call" else
-                         "fused[" + "+".join(op for op, *_ in st.attrs["body"]) + "]")
+        seg.names.append(st.name)
         return True
 
 
-def _nothing_step():
-    from .executor import _nothing
-    return _nothing
-
-
-def record(executor, slots):
+def record(executor, slots, nothing):
     """Run executor's steps on `slots` (a real replay) while recording; returns the
     list of units (plan steps and Segments) later replays run instead, or None when
-    the extension cannot run segments."""
+    no segment formed or the extension cannot run them. nothing: the executor's
+    closure for a step another step's closure ran."""
     from .. import _C
     L, F = _C.lib(), _C.ffi()
     if L is None or not hasattr(L, "pyrch_run_steps"):
         for step in executor.steps:
             step(slots)
         return None
-    b = _Builder(executor, F, L)
+    b = _Builder(executor, F, L, nothing)
     rec = _Recorder(F)
     steps, fns = executor.plan.steps, executor.steps
-    nothing = _nothing_step()
     for idx, (st, fn) in enumerate(zip(steps, fns)):
         before = list(slots)
         rec.calls = []
@@ -364,6 +352,6 @@ def record(executor, slots):
         j = idx + 1
         while j < len(fns) and fns[j] is nothing:
             j += 1
-        b.step(idx, st, fn, slots, before, rec.calls, steps[idx + 1:j])
+        b.step(st, fn, slots, before, rec.calls, steps[idx + 1:j])
     b._close()
     return b.units if any(isinstance(u, Segment) for u in b.units) else None
