@@ -17,6 +17,9 @@ enough for the C VM's threads. `mlps` trains random MLPs (GEMMs from tiny to
 > 1M multiply-adds: the C GEMM path, its small-side kernels and its bias /
 activation epilogue; BatchNorm, LayerNorm, Dropout) then replays them in eval
 mode. PYRCH_FUZZ_SCALE=N multiplies every test's example count (bug hunting).
+
+The examples are the same on every run (tests/conftest.py derandomizes Hypothesis), so
+CI passes or fails on the code, not on the draw; PYRCH_FUZZ_RANDOM=1 draws new ones.
 """
 import os
 
