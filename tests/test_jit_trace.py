@@ -530,6 +530,49 @@ def test_small_gpt_step_replays_and_matches_eager():
         np.testing.assert_allclose(a.item(), b.item(), rtol=1e-4)
 
 
+
+def test_qkv_gradients_are_written_into_the_cat_that_joins_them():
+    """The q/k/v gradients' products write straight into their parts of the cat's output
+    (the cat copies nothing), with bitwise the values of the plan that copies; where a
+    product cannot be written there, the cat copies it and the values stay right."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    from jit_models import gpt_step
+    from pyrch.jit import executor as E
+    from pyrch._C import gemm
+
+    def run(n=5):
+        m, step = gpt_step(vocab=64, d=128, heads=4, layers=1, ctx=32)
+        f = jit.trace(step)
+        rng = np.random.default_rng(0)
+        pyrch.manual_seed(1)
+        losses = [f(pyrch.tensor(rng.integers(0, 64, (8, 32))),
+                    pyrch.tensor(rng.integers(0, 64, (8, 32)))).item() for _ in range(n)]
+        cats = [st for entry in f._cache.values() for var in entry.variants
+                for st in var.executor.steps if hasattr(st, "copies")]
+        return losses, [p.detach().numpy().copy() for p in m.parameters()], cats
+
+    losses, weights, cats = run()
+    assert cats and all(c.copies == 0 for c in cats)
+    orig_parts, orig_into = E.Executor._cat_parts, gemm.mm_into
+    E.Executor._cat_parts = lambda self, *a: ({}, {})
+    try:
+        ref_losses, ref_weights, ref_cats = run()
+    finally:
+        E.Executor._cat_parts = orig_parts
+    assert not ref_cats
+    assert losses == ref_losses
+    for a, b in zip(weights, ref_weights):
+        np.testing.assert_array_equal(a, b)
+    gemm.mm_into = lambda a, b, out: None          # no product can go into place
+    try:
+        fb_losses, fb_weights, fb_cats = run()
+    finally:
+        gemm.mm_into = orig_into
+    assert fb_cats and all(c.copies > 0 for c in fb_cats)
+    np.testing.assert_allclose(fb_losses, losses, rtol=1e-5)
+    for a, b in zip(fb_weights, weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
 def test_traced_method_keeps_one_cache_per_instance():
     class Scaler:
         def __init__(self, k):

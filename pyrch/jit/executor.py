@@ -63,6 +63,7 @@ class Executor:
         self.buffers = [None] * len(plan.buffers)
         self.template = [None] * plan.n_slots
         self.value_at = {s: v for v, s in plan.slot_of.items()}
+        self.private = []     # arrays the executor owns besides the planned buffers
         for s, arr in plan.constants:
             self.template[s] = arr
         # NOTE: GEMMs (matmul, conv) and fused groups share one pool of threads, the C
@@ -98,10 +99,15 @@ class Executor:
         reductions read is then never stored; the reductions' own steps do nothing."""
         reads, escaping = self.plan.reads(), self.plan.escaping()
         permuted = self._permuted_products(steps, reads, escaping)
+        into, cats = self._cat_parts(steps, reads, escaping, permuted)
         out = []
         i = 0
         while i < len(steps):
             st = steps[i]
+            if i in cats:
+                out.append(self._compile_cat(st, cats[i], i))
+                i += 1
+                continue
             if st.kind == "call" and st.op == "matmul" and i + 1 < len(steps):
                 fn = self._compile_linear(st, steps[i + 1], reads, escaping, i)
                 if fn is not None:
@@ -110,7 +116,7 @@ class Executor:
                     i += 2
                     continue
             if i in permuted:
-                out.append(self._compile_permuted_matmul(st, permuted[i], i))
+                out.append(self._compile_permuted_matmul(st, permuted[i], i, into.get(i)))
                 i += 1
                 continue
             j = i + 1
@@ -167,7 +173,96 @@ class Executor:
             found[i] = perm
         return found
 
-    def _compile_permuted_matmul(self, st, perm, k):
+    def _cat_parts(self, steps, reads, escaping, permuted):
+        """Products that can be written straight into a cat's output: ({matmul step index:
+        (cat holder, part)}, {cat step index: cat holder}). A part is a float32 product
+        (one in `permuted`) read only by its permute, read only by a reshape merging the
+        last two dims (or by nothing else), read only by a cat along the last dim: the
+        q/k/v gradients on their way back to the attention's projection. The cat then
+        copies nothing (810 KB per layer in the GPT benchmark)."""
+        producer = {}
+        for j, st in enumerate(steps):
+            for o in st.outs:
+                producer[o] = j
+
+        def single(k):
+            return reads.get(k) == 1 and k not in escaping
+
+        into, cats = {}, {}
+        for i, st in enumerate(steps):
+            if st.kind != "call" or st.op != "cat" or len(st.outs) != 1 or \
+                    any(kind != "s" for kind, _ in st.args) or st.outs[0] in escaping:
+                continue
+            vo = self.value_at[st.outs[0]]
+            nd = len(vo.shape)
+            if nd < 2 or vo.dtype.np != np.float32 or st.attrs.get("dim", 0) % nd != nd - 1:
+                continue
+            parts, off = [], 0
+            for _, k in st.args:
+                vk = self.value_at[k]
+                if len(vk.shape) != nd or tuple(vk.shape[:-1]) != tuple(vo.shape[:-1]) or \
+                        vk.dtype.np != np.float32 or not single(k) or k not in producer:
+                    break
+                j, view_shape = producer[k], tuple(vk.shape)
+                if steps[j].kind == "call" and steps[j].op == "reshape":
+                    src = steps[j].args[0][1]
+                    vs = self.value_at[src]
+                    # a reshape merging the last two dims: the slice viewed with them split
+                    if len(vs.shape) != nd + 1 or tuple(vs.shape[:-2]) != tuple(vk.shape[:-1]) \
+                            or vs.shape[-2] * vs.shape[-1] != vk.shape[-1] or not single(src) \
+                            or src not in producer:
+                        break
+                    j, view_shape = producer[src], tuple(vs.shape)
+                if steps[j].kind != "call" or steps[j].op != "permute":
+                    break
+                y = steps[j].args[0][1]
+                m = producer.get(y)
+                if m not in permuted or not single(y):
+                    break
+                parts.append((m, k, off, vk.shape[-1], view_shape))
+                off += vk.shape[-1]
+            else:
+                if off != vo.shape[-1] or len({m for m, *_ in parts}) != len(parts):
+                    continue
+                holder = {"shape": tuple(vo.shape), "arr": None,
+                          "parts": [(k, o, c) for _, k, o, c, _ in parts]}
+                cats[i] = holder
+                for n, (m, k, o, c, view_shape) in enumerate(parts):
+                    into[m] = (holder, o, c, view_shape)
+        return into, cats
+
+    def _cat_array(self, holder):
+        """The cat's output, allocated once (the executor's own: never escapes)."""
+        arr = holder["arr"]
+        if arr is None:
+            arr = holder["arr"] = _staggered_empty(holder["shape"], np.dtype(np.float32),
+                                                   len(self.buffers) + len(self.private))
+            self.private.append(arr)
+        return arr
+
+    def _compile_cat(self, st, holder, k):
+        """The cat of products already written into their places in its output (see
+        _cat_parts): it copies only a part whose product could not be written there
+        (then its own buffer holds it)."""
+        o = st.outs[0]
+        parts = holder["parts"]
+        cat_array = self._cat_array
+        copyto = np.copyto
+
+        def step(v):
+            arr = cat_array(holder)
+            for slot, off, c in parts:
+                x = v[slot]
+                dst = arr[..., off:off + c]
+                if not (type(x) is ndarray and x.strides == dst.strides and
+                        x.__array_interface__["data"][0] == dst.__array_interface__["data"][0]):
+                    copyto(dst, x)
+                    step.copies += 1
+            v[o] = arr
+        step.copies = 0         # parts copied so far (tests look)
+        return step
+
+    def _compile_permuted_matmul(self, st, perm, k, into=None):
         """A batched float32 product written into its buffer (the planned one, else fresh
         memory) laid out as its permute reader wants it: the permute's result is then
         contiguous and a reshape after it (attention's heads merge) is a view instead of
@@ -183,11 +278,25 @@ class Executor:
         fallback = self._compile(st, k)
         b, get_buf, empty = st.bufs[0], self._buffer, np.empty
         swapped = perm[-1] == len(perm) - 2     # the product's columns end up last
+        place = None
+        if into is not None:
+            holder, off, c, view_shape = into
+            if view_shape == base_shape:
+                cat_array = self._cat_array
+
+                def place():
+                    # its part of the cat's output, its last dim split as the permute's
+                    # output has it (a view: .shape refuses to copy)
+                    part = cat_array(holder)[..., off:off + c].view()
+                    part.shape = base_shape
+                    return part
 
         def step(v):
             a, w = v[i0], v[i1]
-            # the planned buffer (its lifetime covers the permute's views) or fresh memory
-            base = get_buf(b).reshape(base_shape) if b >= 0 else empty(base_shape, np.float32)
+            # its place in a cat's output, the planned buffer (its lifetime covers the
+            # permute's views) or fresh memory
+            base = place() if place is not None else \
+                get_buf(b).reshape(base_shape) if b >= 0 else empty(base_shape, np.float32)
             out = base.transpose(inv)
             # (a @ w) with unit-stride columns is (w^T @ a^T) with unit-stride rows
             done = mm_into(w.swapaxes(-1, -2), a.swapaxes(-1, -2), out.swapaxes(-1, -2)) \

@@ -179,7 +179,8 @@ class _Builder:
         self.spans = {}          # slot -> (lo, hi) of its array when it was classified
 
     def _buffer_spans(self):
-        return [_span(b) for b in self.ex.buffers if b is not None and b.size]
+        """The executor's own arrays (planned buffers, a cat's output): fixed addresses."""
+        return [_span(b) for b in self.ex.buffers + self.ex.private if b is not None and b.size]
 
     def _close(self):
         seg = self.seg
