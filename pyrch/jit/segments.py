@@ -21,7 +21,9 @@ What a pointer points into decides what a replay does with it:
 A step is recorded only if every pointer of its one C call lies in one of these, so a
 temporary copy made inside a step (a layout the C side could not take) keeps that step
 in Python. View steps (permute, reshape, ...) between native ones join the segment;
-their results are recomputed only when their input array changed. Every struct is
+their results are recomputed only when their input array changed. A Python step that
+reads nothing the open segment makes and has no side effects (Adam's step scalars
+between the parameters' updates) runs ahead of the segment instead of splitting it. Every struct is
 checked by the C side on every run (extents against buffer sizes), as a lone call is.
 """
 import operator
@@ -175,6 +177,9 @@ class _Builder:
         self.seg = None
         self.units = []          # callables, in plan order: steps and segments
         self.pending = []        # the open segment's closures, for a short one
+        self.hoisted = []        # Python steps moved ahead of the open segment
+        self.made = set()        # slots the open segment's steps produce
+        self.rng = set(executor.plan.rng)
         self.prov = {}           # slot -> ("fixed",) | ("ext", slot) | ("fresh", slot) | ("view", slot)
         self.spans = {}          # slot -> (lo, hi) of its array when it was classified
 
@@ -183,6 +188,7 @@ class _Builder:
         return [_span(b) for b in self.ex.buffers + self.ex.private if b is not None and b.size]
 
     def _close(self):
+        self.units.extend(self.hoisted)
         seg = self.seg
         if seg is not None:
             # one call is worth it too: a 50-node graph fused into one program replays in
@@ -194,6 +200,7 @@ class _Builder:
             else:
                 self.units.extend(self.pending)
         self.seg, self.pending, self.prov, self.spans = None, [], {}, {}
+        self.hoisted, self.made = [], set()
 
     def python(self, fn):
         self._close()
@@ -245,7 +252,10 @@ class _Builder:
         c_only = getattr(fn, "c_only", False) and len(calls) == 1 and \
             not (hasattr(fn, "slow") and fn.slow[0] is not None)
         if not view and not c_only:
-            self.python(fn)
+            if self.seg is not None and self._hoistable(st, reads, calls):
+                self.hoisted.append(fn)
+            else:
+                self.python(fn)
             return
         if self.seg is None:
             self.seg = Segment(self.F, self.L)
@@ -256,6 +266,16 @@ class _Builder:
             self.units.append(fn)
             return
         self.pending.append(fn)
+        self.made.update(changed)
+
+    def _hoistable(self, st, reads, calls):
+        """Whether Python step st may run before the open segment instead of splitting
+        it (Adam's per-parameter step scalars between the parameters' updates): it reads
+        nothing the segment makes, draws no random numbers, has no side effects and no
+        planned buffer (so it cannot overwrite memory the segment reads)."""
+        o = OPS.get(st.op) if st.kind == "call" else None
+        return o is not None and not o.effectful and not calls and \
+            all(b < 0 for b in st.bufs) and not any(k in self.made or k in self.rng for k in reads)
 
     def _take(self, st, fn, v, reads, changed, calls, view):
         seg = self.seg
