@@ -227,7 +227,7 @@ class Executor:
                 holder = {"shape": tuple(vo.shape), "arr": None,
                           "parts": [(k, o, c) for _, k, o, c, _ in parts]}
                 cats[i] = holder
-                for n, (m, k, o, c, view_shape) in enumerate(parts):
+                for m, k, o, c, view_shape in parts:
                     into[m] = (holder, o, c, view_shape)
         return into, cats
 
