@@ -240,6 +240,80 @@ def test_grid_sample_gradcheck_and_trace():
     np.testing.assert_allclose(got.numpy(), want, atol=1e-12)
 
 
+def _bicubic_grid(rng, shape, dtype):
+    """Points inside the image, well outside it ([-3.5, 3.5]) and on the pixel lattice of a
+    4x5 image with align_corners=True (t = 0, where the taps' window shifts)."""
+    g = rng.uniform(-3.5, 3.5, shape)
+    g[:, 0, :, 0] = rng.uniform(-1, 1, shape[2])                     # a row inside the image
+    g[:, 1, :4, 0] = np.linspace(-1, 1, 5)[:4]
+    g[:, 1, :4, 1] = np.linspace(-1, 1, 4)
+    return g.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("padding_mode,align_corners", list(itertools.product(
+    ["zeros", "border", "reflection"], [False, True])))
+def test_grid_sample_bicubic_matches_torch(padding_mode, align_corners, dtype):
+    rng = np.random.default_rng(11)
+    x, tx = _both(rng.standard_normal((2, 3, 4, 5)), dtype)
+    g, tg = _both(_bicubic_grid(rng, (2, 6, 7, 2), dtype), dtype)
+    out = F.grid_sample(x, g, "bicubic", padding_mode, align_corners)
+    assert out.dtype is getattr(pyrch, dtype)
+    tol = (1e-10, 1e-9) if dtype == "float64" else (1e-5, 1e-4)
+    _check(out, TF.grid_sample(tx, tg, "bicubic", padding_mode, align_corners), [x, g], [tx, tg],
+           *tol)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 1, 5), (2, 1, 6, 1), (1, 1, 1, 1), (3, 2, 7, 9)])
+@pytest.mark.parametrize("padding_mode,align_corners", list(itertools.product(
+    ["zeros", "border", "reflection"], [False, True])))
+def test_grid_sample_bicubic_shapes_match_torch(shape, padding_mode, align_corners):
+    """Unit axes (reflection over a one-pixel span), more taps outside than inside, and a grid
+    whose output size differs from the input's."""
+    rng = np.random.default_rng(12)
+    x, tx = _both(rng.standard_normal(shape))
+    g, tg = _both(rng.uniform(-5, 5, (shape[0], 3, 8, 2)))
+    _check(F.grid_sample(x, g, "bicubic", padding_mode, align_corners),
+           TF.grid_sample(tx, tg, "bicubic", padding_mode, align_corners), [x, g], [tx, tg])
+
+
+def test_grid_sample_bicubic_reproduces_pixels_and_constants():
+    """At the pixel centres bicubic returns the pixels; the weights sum to 1, so with 'border'
+    or 'reflection' a constant image stays constant anywhere (and the grid gets no gradient)."""
+    rng = np.random.default_rng(13)
+    img = rng.standard_normal((1, 2, 4, 5))
+    ys, xs = np.meshgrid(np.linspace(-1, 1, 4), np.linspace(-1, 1, 5), indexing="ij")
+    g = np.stack([xs, ys], -1)[None]
+    for pm in ("zeros", "border", "reflection"):
+        out = F.grid_sample(pyrch.tensor(img), pyrch.tensor(g), "bicubic", pm, True)
+        np.testing.assert_allclose(out.numpy(), img, atol=1e-12)
+    for pm in ("border", "reflection"):
+        pts = pyrch.tensor(rng.uniform(-4, 4, (1, 3, 5, 2)), requires_grad=True)
+        out = F.grid_sample(pyrch.full((1, 1, 4, 5), 2.5, dtype=pyrch.float64), pts, "bicubic",
+                            pm, False)
+        np.testing.assert_allclose(out.detach().numpy(), 2.5, atol=1e-12)
+        (gg,) = pyrch.autograd.grad(out.sum(), [pts])
+        np.testing.assert_allclose(gg.numpy(), 0, atol=1e-12)
+
+
+def test_grid_sample_bicubic_gradcheck():
+    rng = np.random.default_rng(14)
+    x = pyrch.tensor(rng.standard_normal((1, 2, 3, 4)), requires_grad=True)
+    g = pyrch.tensor(rng.uniform(-2, 2, (1, 2, 3, 2)), requires_grad=True)
+    for pm in ("zeros", "border", "reflection"):
+        for ac in (False, True):
+            fn = lambda a, b: F.grid_sample(a, b, "bicubic", pm, ac)  # noqa: E731
+            assert pyrch.autograd.gradcheck(fn, [x, g])
+    assert pyrch.autograd.gradgradcheck(fn, [x, g])
+
+
+def test_grid_sample_bicubic_5d_error():
+    for lib in (torch, pyrch):
+        with pytest.raises(RuntimeError, match="bicubic interpolation only supports 4D input"):
+            lib.nn.functional.grid_sample(lib.ones(2, 3, 4, 5, 6), lib.ones(2, 6, 7, 8, 3),
+                                          mode="bicubic", align_corners=False)
+
+
 def test_grid_sample_warns_without_align_corners():
     with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
         F.grid_sample(pyrch.ones(1, 1, 2, 2), pyrch.zeros(1, 1, 1, 2))

@@ -3,9 +3,9 @@ nn.functional.
 
 `unfold`/`fold` call the adjoint primitives `im2col`/`col2im` (ops/vision.py).
 `affine_grid` is a matmul with a constant base grid; `grid_sample` is a composite:
-the sample points' corner indices are gathered with `embedding` (whose backward
-scatter-adds into the input), weighted by interpolation weights computed from the
-grid with differentiable ops, so gradients reach both the input and the grid.
+the sample points' corner indices (bicubic: the 4x4 taps) are gathered with `embedding`
+(whose backward scatter-adds into the input), weighted by interpolation weights computed
+from the grid with differentiable ops, so gradients reach both the input and the grid.
 `ctc_loss` reduces the per-sample negative log-likelihoods of the
 `ctc_neg_log_likelihood` primitive.
 """
@@ -158,12 +158,17 @@ def _grid_checks(input, grid, mode):
                            f"{TORCH_NAMES.get(grid.dtype.name)}")
 
 
-def _source_coord(c, size, padding_mode, align_corners):
-    """Normalised coordinates c in [-1, 1] -> pixel coordinates in an axis of `size`."""
+def _unnormalize(c, size, align_corners):
+    """Normalised coordinates c ([-1, 1] spans the image) -> pixel coordinates in an axis of
+    `size`, unclipped."""
     if align_corners:
-        c = (c + 1) * ((size - 1) / 2)
-    else:
-        c = ((c + 1) * size - 1) / 2
+        return (c + 1) * ((size - 1) / 2)
+    return ((c + 1) * size - 1) / 2
+
+
+def _pad_coord(c, size, padding_mode, align_corners):
+    """Pixel coordinates c moved into [0, size - 1] as `padding_mode` says: clipped ('border'),
+    reflected about the image's edges then clipped ('reflection'), or kept ('zeros')."""
     if padding_mode == "border":
         c = c.clamp(0, size - 1)
     elif padding_mode == "reflection":
@@ -180,6 +185,28 @@ def _source_coord(c, size, padding_mode, align_corners):
     return c
 
 
+def _source_coord(c, size, padding_mode, align_corners):
+    """Normalised coordinates c in [-1, 1] -> padded pixel coordinates in an axis of `size`."""
+    return _pad_coord(_unnormalize(c, size, align_corners), size, padding_mode, align_corners)
+
+
+_CUBIC_A = -0.75
+
+
+def _cubic_weights(t):
+    """The four weights of the cubic convolution kernel (A = -0.75) for the taps at offsets
+    -1, 0, 1, 2 from floor(x), where t = x - floor(x) in [0, 1)."""
+    a = _CUBIC_A
+
+    def near(d):           # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d):            # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
 def _gather(rows, flat, n, plane):
     """rows (N*P, C) picked at per-sample flat spatial indices flat (N, *out) -> (N, *out, C)."""
     offs = _p.arange(n, dtype=_p.int64, device=flat.device).reshape((n,) + (1,) * (flat.dim() - 1))
@@ -188,8 +215,13 @@ def _gather(rows, flat, n, plane):
 
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """Sample input (N, C, H, W) (or (N, C, D, H, W)) at the normalised points grid
-    (N, Ho, Wo, 2) (or (N, Do, Ho, Wo, 3); x first), bilinearly or at the nearest
-    pixel; outside points read zeros, the border, or the reflected image.
+    (N, Ho, Wo, 2) (or (N, Do, Ho, Wo, 3); x first), bilinearly, at the nearest pixel, or
+    (4-D input only) bicubically; outside points read zeros, the border, or the reflected image.
+
+    'bicubic' weights the 4x4 pixels around the unclipped source point with the cubic
+    convolution kernel (A = -0.75); with 'border' or 'reflection' padding each of those 16
+    pixel indices is clipped or reflected on its own (the point itself is not), with 'zeros'
+    the pixels outside the image read 0.
 
     >>> import pyrch
     >>> import pyrch.nn.functional as F
@@ -207,9 +239,6 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         warnings.warn(_ALIGN_WARNING, stacklevel=2)
         align_corners = False
     _grid_checks(input, grid, mode)
-    if mode == "bicubic":
-        raise NotImplementedError("grid_sample: pyrch has no mode='bicubic' yet; use 'bilinear' "
-                                  "or 'nearest'")
     n, c = input.shape[:2]
     sp = tuple(input.shape[2:])
     k = len(sp)
@@ -217,23 +246,38 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     plane = int(np.prod(sp))
     rows = input.reshape(n, c, plane).transpose(1, 2).reshape(n * plane, c)
     # coordinate i of the grid indexes spatial dim k-1-i (x is the last, width)
-    coords = [_source_coord(grid[..., i], sp[k - 1 - i], padding_mode, align_corners)
-              for i in range(k)]
     sizes = [sp[k - 1 - i] for i in range(k)]
     strides = [int(np.prod(sp[k - i:])) for i in range(k)]       # element stride of coord i
-    if mode == "nearest":
-        idx = [x.detach().round() for x in coords]        # round half to even, as torch
-        corners = [(idx, None)]
-    else:
-        lo = [x.detach().floor() for x in coords]
-        frac = [x - f for x, f in zip(coords, lo)]
+    if mode == "bicubic":
+        # per axis: the four tap indices (padded one by one, detached) and their weights
+        axes = []
+        for i, s in enumerate(sizes):
+            x = _unnormalize(grid[..., i], s, align_corners)
+            lo = x.detach().floor()
+            taps = [_pad_coord(lo + (j - 1), s, padding_mode, align_corners) for j in range(4)]
+            axes.append(list(zip(taps, _cubic_weights(x - lo))))
         corners = []
-        for bits in itertools.product((0, 1), repeat=k):
+        for per_axis in itertools.product(*axes):
             w = None
-            for b, f in zip(bits, frac):
-                t = f if b else 1 - f
+            for _, t in per_axis:
                 w = t if w is None else w * t
-            corners.append(([f + b for f, b in zip(lo, bits)], w))
+            corners.append(([x for x, _ in per_axis], w))
+    else:
+        coords = [_source_coord(grid[..., i], s, padding_mode, align_corners)
+                  for i, s in enumerate(sizes)]
+        if mode == "nearest":
+            idx = [x.detach().round() for x in coords]        # round half to even, as torch
+            corners = [(idx, None)]
+        else:
+            lo = [x.detach().floor() for x in coords]
+            frac = [x - f for x, f in zip(coords, lo)]
+            corners = []
+            for bits in itertools.product((0, 1), repeat=k):
+                w = None
+                for b, f in zip(bits, frac):
+                    t = f if b else 1 - f
+                    w = t if w is None else w * t
+                corners.append(([f + b for f, b in zip(lo, bits)], w))
     out = None
     for idx, w in corners:
         valid = None
