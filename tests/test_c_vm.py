@@ -1327,3 +1327,63 @@ def test_run_steps_random_malformed_lists_never_crash(seed):
     failed = F.new("int32_t *")
     rc = L.pyrch_run_steps(steps, n, failed)
     assert rc <= 0 and (rc == 0) == (failed[0] == -1)
+
+
+class _FakeProgram:
+    """Stands in for segments.Program: records its callbacks, answers what it is told."""
+
+    def __init__(self, answers):
+        self._v, self._error, self.answers, self.seen = [], None, answers, []
+
+    def _callback(self, i):
+        self.seen.append(i)
+        r = self.answers[i]
+        if isinstance(r, BaseException):
+            raise r
+        return r
+
+
+def test_run_steps_calls_python_steps_and_refuses_unknown_tokens_and_long_skips():
+    """PYRCH_STEP_PYTHON: pyrch_run_steps calls back into Python (cffi def_extern) and
+    skips what Python says it ran; an unknown token, a failure or a skip past the end of
+    the list stops the run with its index."""
+    from pyrch.jit import segments as S
+    L, F = C.lib(), C.ffi()
+    failed = F.new("int32_t *")
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 4)).astype(np.float32)
+    c = np.zeros((4, 4), np.float32)
+    if S._ATTACHED[0] is not F:
+        F.def_extern(name="pyrch_py_step")(S._py_step)
+        S._ATTACHED[0] = F
+    prog = _FakeProgram({0: 1, 1: 2, 2: 0, 3: 9, 4: ValueError("boom")})
+    token = next(S._TOKENS)
+    S._PROGRAMS[token] = prog
+    descs = [F.new("pyrch_pystep_t *") for _ in range(5)]
+    for i, d in enumerate(descs):
+        d.token, d.id = token, i
+    gemm = _gemm_desc(F, a, a, c)
+    steps = F.new("pyrch_step_t[]", 4)
+    steps[0].kind, steps[0].desc = 3, descs[0]       # run, go on
+    steps[1].kind, steps[1].desc = 1, gemm
+    steps[2].kind, steps[2].desc = 3, descs[1]       # run, skip the next step
+    steps[3].kind, steps[3].desc = 1, F.NULL         # (would be refused if run)
+    assert L.pyrch_run_steps(steps, 4, failed) == 0 and failed[0] == -1
+    assert prog.seen == [0, 1]
+    np.testing.assert_allclose(c, a @ a, rtol=1e-5, atol=1e-6)
+    steps[2].desc = descs[2]                          # Python refuses
+    assert L.pyrch_run_steps(steps, 4, failed) == -12 and failed[0] == 2
+    steps[2].desc = descs[3]                          # a skip past the end
+    assert L.pyrch_run_steps(steps, 4, failed) == -2 and failed[0] == 2
+    steps[2].desc = descs[4]                          # raises: kept for the caller
+    assert L.pyrch_run_steps(steps, 4, failed) == -12 and failed[0] == 2
+    assert isinstance(prog._error, ValueError)
+    unknown = F.new("pyrch_pystep_t *")
+    unknown.token, unknown.id = -5, 0
+    steps[0].desc = unknown
+    n_seen = len(prog.seen)
+    assert L.pyrch_run_steps(steps, 4, failed) == -12 and failed[0] == 0
+    prog._v = None                                     # not running: refused too
+    steps[0].desc = descs[0]
+    assert L.pyrch_run_steps(steps, 4, failed) == -12 and failed[0] == 0
+    assert len(prog.seen) == n_seen

@@ -10,7 +10,6 @@ import pytest
 import pyrch
 from pyrch import jit, nn
 import pyrch.nn.functional as F
-from pyrch.jit.segments import Segment
 
 from jit_models import gpt_step, training_step
 
@@ -23,7 +22,7 @@ def executors(f):
 
 
 def segments(f):
-    return [u for ex in executors(f) for u in (ex._units or ()) if isinstance(u, Segment)]
+    return [s for ex in executors(f) if ex._units for s in ex._units.segments]
 
 
 def mlp_step(seed=0, dtype=pyrch.float32):
@@ -241,3 +240,121 @@ def test_gpt_step_with_dropout_matches_step_by_step_replay_bitwise():
     assert l1 == l2
     for a, b in zip(p1, p2):
         np.testing.assert_array_equal(a, b)
+
+
+@needs_c
+def test_whole_plan_is_one_c_call_with_python_steps_called_back(monkeypatch):
+    """From the fourth call on, a replay is one pyrch_run_steps call: the native steps
+    from their recorded structs, each run of the other steps (cross entropy, ...) one
+    callback into Python, every plan step in one or the other, in plan order."""
+    from pyrch.jit import segments as S
+    from pyrch.jit.executor import _nothing
+    data = batches(7)
+    m1, _, s1 = mlp_step()
+    m2, _, s2 = mlp_step()
+    f = jit.trace(s1)
+    for x, y in data[:4]:
+        assert f(x, y).item() == pytest.approx(s2(x, y).item(), rel=1e-5)
+    (ex,) = [ex for ex in executors(f) if ex._units]
+    prog = ex._units
+    covered = [fn for seg in prog.segments for fn in seg.fns if fn is not _nothing] + \
+        [fn for fns, _, _ in prog._cb for fn in fns]
+    assert sorted(map(id, covered)) == sorted(id(fn) for fn in ex.steps if fn is not _nothing)
+    assert prog._cb and prog.segments
+    runs, calls = [], []
+    run, callback = S.Program.run, S.Program._callback
+    monkeypatch.setattr(S.Program, "run", lambda self, v: runs.append(self) or run(self, v))
+    monkeypatch.setattr(S.Program, "_callback", lambda self, i: calls.append(i) or callback(self, i))
+    for x, y in data[4:]:
+        assert f(x, y).item() == pytest.approx(s2(x, y).item(), rel=1e-5)
+    assert runs == [prog] * 3
+    assert calls == list(range(len(prog._cb))) * 3
+
+
+@needs_c
+def test_an_error_in_a_called_back_step_is_raised_and_the_next_call_runs():
+    """A target out of range fails the cross entropy step, a callback in the middle of
+    the C call: the same IndexError as eager, nothing after it runs, and the next calls
+    train on exactly as eager does."""
+    data = batches(7)
+    m1, _, s1 = mlp_step()
+    m2, _, s2 = mlp_step()
+    f = jit.trace(s1)
+    for i, (x, y) in enumerate(data):
+        if i == 4:
+            bad = pyrch.tensor(np.where(np.arange(y.shape[0]) == 3, 10, y.numpy()))
+            with pytest.raises(IndexError, match="Target 10 is out of bounds"):
+                f(x, bad)
+            with pytest.raises(IndexError, match="Target 10 is out of bounds"):
+                s2(x, bad)
+        np.testing.assert_allclose(f(x, y).item(), s2(x, y).item(), rtol=1e-5)
+    for a, b in zip(params(m1), params(m2)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@needs_c
+def test_layout_change_after_a_python_step_runs_that_segment_step_by_step(monkeypatch):
+    """An outside array that only a later segment reads (here w, after a layer norm
+    that stays Python) changes layout: the callback before that segment runs its steps
+    one by one and skips their structs; the result is right and the plan records
+    again."""
+    from pyrch.jit import segments as S
+
+    def g(x, w):
+        h = F.layer_norm(x, (128,))
+        return (h @ w).relu() * 2.0
+
+    f = jit.trace(g)
+    rng = np.random.default_rng(0)
+    x = pyrch.tensor(rng.standard_normal((256, 128)).astype(np.float32))
+    w = rng.standard_normal((128, 384)).astype(np.float32)
+    with pyrch.no_grad():
+        for _ in range(4):
+            f(x, pyrch.tensor(w))
+        (ex,) = [ex for ex in executors(f) if ex._units]
+        assert ex._units._first is None and ex._units._cb[0][1] is not None
+        answers = []
+        callback = S.Program._callback
+        monkeypatch.setattr(S.Program, "_callback",
+                            lambda self, i: answers.append(callback(self, i)) or answers[-1])
+        wf = pyrch.tensor(np.asfortranarray(w * 0.5))
+        out = f(x, wf)
+        assert answers and answers[0] > 1          # the segment ran step by step
+        assert ex._units is None
+        np.testing.assert_allclose(out.numpy(), g(x, wf).numpy(), rtol=1e-5, atol=1e-5)
+        for _ in range(3):
+            np.testing.assert_allclose(f(x, wf).numpy(), g(x, wf).numpy(), rtol=1e-5, atol=1e-5)
+        assert ex._units and ex._units.segments
+
+
+@needs_c
+def test_threads_calling_one_traced_function():
+    """Several Python threads call the same traced function at once (the C call lets
+    go of the GIL): each gets its own right answer, replays of one plan taking turns
+    (they share its buffers). Before the lock in Variant.replay, outputs came back
+    wrong."""
+    import threading
+    pyrch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.LayerNorm(128), nn.GELU(), nn.Linear(128, 32))
+    f = jit.trace(model)
+    rng = np.random.default_rng(4)
+    xs = [pyrch.tensor(rng.standard_normal((16, 64)).astype(np.float32)) for _ in range(8)]
+    with pyrch.no_grad():
+        want = [model(x).numpy() for x in xs]
+        for x in xs[:4]:
+            f(x)
+        errors = []
+
+        def work(t):
+            try:
+                for r in range(25):
+                    i = (t + r) % len(xs)
+                    np.testing.assert_allclose(f(xs[i]).numpy(), want[i], rtol=2e-5, atol=2e-5)
+            except BaseException as e:      # reported below, from the main thread
+                errors.append(e)
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]

@@ -15,6 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
 HEADERS = ["core.h", "vm.h", "gemm.h", "rows.h", "pool.h", "conv.h", "rowsel.h", "norm.h", "smallgemm.h", "steps.h"]
 
+# declared in a header, defined in Python (see cdef_from_headers)
+PYTHON_DEFINED = ["pyrch_py_step"]
+
 
 def cdef_from_headers(names=HEADERS):
     """The cffi declarations, read from the C headers themselves (declared once):
@@ -25,7 +28,12 @@ def cdef_from_headers(names=HEADERS):
         with open(os.path.join(HERE, name)) as f:
             text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
         out.extend(line for line in text.splitlines() if not line.strip().startswith("#"))
-    return "\n".join(out)
+    text = "\n".join(out)
+    # functions the C side calls and Python defines (cffi def_extern): C files see an
+    # ordinary prototype in the header, cffi must be told that Python provides them
+    for name in PYTHON_DEFINED:
+        text = re.sub(r"^(.*\b%s\s*\()" % name, r'extern "Python+C" \1', text, flags=re.M)
+    return text
 
 
 SOURCES = ["core.c", "vm.c", "gemm.c", "rows.c", "pool.c", "conv.c", "rowsel.c", "norm.c", "smallgemm.c", "steps.c"]

@@ -26,7 +26,8 @@ _ERRORS = {-1: "a required pointer is NULL", -2: "a count is out of range",
            -5: "bad shape (ndim 1..8, extents >= 0)", -6: "negative stride",
            -7: "an operand's strides reach outside its buffer", -8: "unsupported dtype",
            -9: "out of memory for the register file", -10: "an instruction writes a non-temporary register",
-           -11: "an index is out of range"}
+           -11: "an index is out of range",
+           -12: "a Python step failed or refused the run"}
 E_INDEX = -11       # PYRCH_E_INDEX: the callers that check indices raise torch's IndexError
 
 _table = None

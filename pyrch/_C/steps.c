@@ -21,7 +21,18 @@ int pyrch_run_steps(const pyrch_step_t *steps, int32_t n, int32_t *failed)
             rc = pyrch_gemm((const pyrch_gemm_t *)steps[i].desc);
         else if (steps[i].kind == PYRCH_STEP_FUSED)
             rc = pyrch_fused_run((const pyrch_fused_t *)steps[i].desc);
-        else
+        else if (steps[i].kind == PYRCH_STEP_PYTHON) {
+            const pyrch_pystep_t *p = (const pyrch_pystep_t *)steps[i].desc;
+            int32_t r = pyrch_py_step(p->token, p->id);
+            if (r <= 0)
+                rc = PYRCH_E_PYTHON;
+            else if (r - 1 > n - 1 - i)
+                rc = PYRCH_E_COUNT;
+            else {
+                i += r - 1;          /* the steps Python ran in its place */
+                continue;
+            }
+        } else
             rc = PYRCH_E_OPCODE;
         if (rc != PYRCH_OK) {
             if (failed != NULL)

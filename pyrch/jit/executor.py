@@ -7,11 +7,13 @@ fused groups run as a sequence of numpy calls into per-group temporaries, or
 as one C program (pyrch/jit/native.py) when the extension takes them; a float32
 sum, mean or sum_to right after a group is then accumulated by the group's C
 program in the same pass (the reduction happens at this level, on the plan,
-as the CUDA executor's reduction kernels do). From the second run on, runs of
-consecutive native steps (GEMMs, fused programs, the views between them) replay
-as one C call each (pyrch/jit/segments.py); the other steps stay Python closures.
+as the CUDA executor's reduction kernels do). From the second run on, the whole
+plan replays as one C call (pyrch/jit/segments.py): the native steps (GEMMs,
+fused programs, the views between them) from recorded C structs, the other steps
+as callbacks into their Python closures.
 """
 import math
+import threading
 import time
 
 import numpy as np
@@ -73,10 +75,11 @@ class Executor:
         self.steps = self._compile_all(plan.steps)
         self._cuda = None     # decided on the first run: a CudaExecutor, or False (numpy)
         self._names = None    # step names for the profiler, made on first profiled run
-        # runs of native steps replayed in one C call (segments.py): recorded on the
-        # second run (the first allocates the planned buffers); None until then, False
-        # where recording found nothing to gain or gave up
+        # the plan as one C call (segments.Program): recorded on the second run (the
+        # first allocates the planned buffers); None until then, False where recording
+        # found no native step to run or gave up
         self._units = None
+        self.lock = threading.RLock()   # held by whoever runs the plan and reads its outputs
         self._runs = 0
         self._records = 0
         self._threads_at = 0
@@ -574,13 +577,14 @@ class Executor:
             return self._run_profiled(slots, prof)
         units = self._units
         if units and flags.c and _threads[0] == self._threads_at:
-            for unit in units:
-                if unit(slots) is False:
-                    # an array from outside a segment changed layout: its steps one by
-                    # one this time, and record again on the next run
-                    for step in unit.fns:
-                        step(slots)
-                    self._units, self._runs = None, 1
+            done = units.run(slots)
+            if done is None:
+                # the first segment's outside array changed layout: the steps one by
+                # one this time
+                for step in self.steps:
+                    step(slots)
+            if not done:                    # a layout changed: record again next run
+                self._units, self._runs = None, 1
             return slots
         if units:                           # set_num_threads or config(c=...) since
             units = self._units = None

@@ -223,17 +223,20 @@ class Variant:
         rng_saved = None
         if plan.guards and self.rng_objs:
             rng_saved = [g.bit_generator.state for g in self.rng_objs]
-        self.executor.run(slots)
-        for kind, s, expected, src in plan.guards:
-            a = slots[s]
-            ok = bool(a.reshape(())) == expected if kind == "bool" else np.array_equal(a, expected)
-            if not ok:
-                if rng_saved is not None:
-                    for g, st in zip(self.rng_objs, rng_saved):
-                        g.bit_generator.state = st
-                return Fail(f"guard at {src or 'unknown line'} failed: {kind}(tensor) differs "
-                             "from the traced run")
-        return self._finish(slots, leaves, live)
+        # one replay at a time per plan: its planned buffers are shared, and outputs that
+        # live in them are copied out by _finish (threads calling one traced function)
+        with self.executor.lock:
+            self.executor.run(slots)
+            for kind, s, expected, src in plan.guards:
+                a = slots[s]
+                ok = bool(a.reshape(())) == expected if kind == "bool" else np.array_equal(a, expected)
+                if not ok:
+                    if rng_saved is not None:
+                        for g, st in zip(self.rng_objs, rng_saved):
+                            g.bit_generator.state = st
+                    return Fail(f"guard at {src or 'unknown line'} failed: {kind}(tensor) differs "
+                                 "from the traced run")
+            return self._finish(slots, leaves, live)
 
     def _finish(self, slots, leaves, live):
         plan = self.plan
@@ -313,12 +316,13 @@ class _Backward:
             slots[s] = g._data if j == k else np.zeros(*self.cot_meta[j])
         for s, arr in zip(plan.inputs[self.n_cot:], residuals):
             slots[s] = arr
-        self.executor.run(slots)
         grads = []
-        for ref, copy, need in zip(plan.outputs, self.copy, needs):
-            if ref[0] == "lit" or not need:
-                grads.append(None)
-                continue
-            arr = slots[ref[1]]
-            grads.append(Tensor._wrap(_copy(arr) if copy else arr))
+        with self.executor.lock:            # see Variant.replay
+            self.executor.run(slots)
+            for ref, copy, need in zip(plan.outputs, self.copy, needs):
+                if ref[0] == "lit" or not need:
+                    grads.append(None)
+                    continue
+                arr = slots[ref[1]]
+                grads.append(Tensor._wrap(_copy(arr) if copy else arr))
         return tuple(grads)

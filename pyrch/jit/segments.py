@@ -26,7 +26,9 @@ reads nothing the open segment makes and has no side effects (Adam's step scalar
 between the parameters' updates) runs ahead of the segment instead of splitting it. Every struct is
 checked by the C side on every run (extents against buffer sizes), as a lone call is.
 """
+import itertools
 import operator
+import weakref
 
 import numpy as np
 
@@ -96,11 +98,12 @@ def _setter(key):
 
 
 class Segment:
-    """Consecutive plan steps run by one C call per replay (`fns`: their closures, for
-    a replay that must run them one by one)."""
+    """Consecutive native plan steps, run without returning to Python (`calls`: their
+    recorded structs; `fns`: their closures, for a replay that must run them one by
+    one)."""
 
-    def __init__(self, ffi, lib):
-        self.F, self.L = ffi, lib
+    def __init__(self, ffi):
+        self.F = ffi
         self.fns = []
         self.calls = []          # (kind, struct, keepalive)
         self.ext = {}            # slot -> [array, written?, [(target, key, offset)]]
@@ -109,25 +112,17 @@ class Segment:
         self.alias = []          # (slot, ext slot): the step wrote into that array
         self.views = []          # [in slot, out slot, step, in array, out array]
         self.names = []          # the steps' names, for errors
-        self._steps = None
-        self._failed = ffi.new("int32_t *")
 
     def finish(self):
-        F = self.F
-        n = len(self.calls)
-        self._steps = F.new("pyrch_step_t[]", n)
-        for i, (kind, c, _) in enumerate(self.calls):
-            self._steps[i].kind = kind
-            self._steps[i].desc = c
-        self._n = n
         for e in self.ext.values():
             e[2] = [(_setter(key), target, key, off) for target, key, off in e[2]]
         self._ext = list(self.ext.items())
         self._fresh = [(k, shape, dt, [(_setter(key), target, key, off) for target, key, off in fields])
                        for k, (shape, dt, fields) in self.fresh.items()]
 
-    def __call__(self, v):
-        """Run on this replay's slots; False (nothing run) when an array from outside
+    def prepare(self, v):
+        """Point the structs at this replay's arrays and set the slots the segment's
+        views and fixed buffers fill; False (nothing done) when an array from outside
         changed layout, so the caller runs the steps one by one and records again."""
         F = self.F
         for k, e in self._ext:
@@ -158,21 +153,118 @@ class Segment:
             else:
                 view[2](v)
                 view[3], view[4] = v[view[0]], v[view[1]]
-        rc = self.L.pyrch_run_steps(self._steps, self._n, self._failed)
+        return True
+
+
+# Programs by token, for the callback (a token C hands back that names no live program
+# is refused, never trusted)
+_PROGRAMS = weakref.WeakValueDictionary()
+_TOKENS = itertools.count(1)
+_ATTACHED = [None]          # the ffi whose pyrch_py_step is _py_step
+
+
+def _py_step(token, i):
+    """pyrch_py_step: run group i of program `token`'s Python steps (called by
+    pyrch_run_steps). 0 refuses (the exception is kept for Program.run to raise), else
+    1 + the number of following native steps Python ran in their place."""
+    prog = _PROGRAMS.get(token)
+    if prog is None or prog._v is None:
+        return 0
+    try:
+        return prog._callback(i)
+    except BaseException as e:          # KeyboardInterrupt too: raised once C returns
+        prog._error = e
+        return 0
+
+
+class Program:
+    """A whole plan as one `pyrch_run_steps` call: the segments' native steps, and
+    between them each run of Python steps as one callback (PYRCH_STEP_PYTHON), which
+    also points the next segment's structs at this replay's arrays. (The first
+    segment's are pointed before the call.) `units` is the plan in order: Python step
+    closures and Segments."""
+
+    def __init__(self, units, ffi, lib):
+        self.F, self.L = ffi, lib
+        self.units = units
+        groups = []
+        for u in units:
+            if isinstance(u, Segment):
+                groups.append(u)
+            elif groups and type(groups[-1]) is list:
+                groups[-1].append(u)
+            else:
+                groups.append([u])
+        self.token = next(_TOKENS)
+        _PROGRAMS[self.token] = self
+        self._first = groups[0] if isinstance(groups[0], Segment) else None
+        self._cb = []           # group id -> (closures, the segment after them, its steps)
+        entries = []            # (kind, struct, name)
+        for gi, g in enumerate(groups):
+            if isinstance(g, Segment):
+                entries.extend((kind, c, name) for (kind, c, _), name in zip(g.calls, g.names))
+                continue
+            nxt = groups[gi + 1] if gi + 1 < len(groups) else None
+            d = ffi.new("pyrch_pystep_t *")
+            d.token, d.id = self.token, len(self._cb)
+            self._cb.append((g, nxt, len(nxt.calls) if nxt is not None else 0))
+            entries.append((3, d, "Python"))
+        self._entries = entries
+        self._n = len(entries)
+        self._steps = ffi.new("pyrch_step_t[]", self._n)
+        for i, (kind, c, _) in enumerate(entries):
+            self._steps[i].kind = kind
+            self._steps[i].desc = c
+        self._failed = ffi.new("int32_t *")
+        self._v = None
+        self._error = None
+        self._stale = False
+
+    @property
+    def segments(self):
+        return [u for u in self.units if isinstance(u, Segment)]
+
+    def _callback(self, i):
+        fns, nxt, n = self._cb[i]
+        v = self._v
+        for fn in fns:
+            fn(v)
+        if nxt is not None and not nxt.prepare(v):
+            for fn in nxt.fns:          # a new layout: this segment's steps one by one
+                fn(v)
+            self._stale = True
+            return 1 + n
+        return 1
+
+    def run(self, v):
+        """Run the plan on this replay's slots (the caller holds the executor's lock).
+        True: done; False: done, but an array from outside a later segment changed
+        layout, so record again; None: nothing run (the first segment's outside array
+        changed layout): the caller runs the steps one by one."""
+        if self._first is not None and not self._first.prepare(v):
+            return None
+        self._v, self._stale, self._error = v, False, None
+        try:
+            rc = self.L.pyrch_run_steps(self._steps, self._n, self._failed)
+        finally:
+            self._v = None
+        if self._error is not None:
+            e, self._error = self._error, None
+            raise e
         if rc != 0:
             from .._C.fused import _ERRORS
             i = self._failed[0]
-            name = self.names[i] if 0 <= i < len(self.names) else "?"
+            name = self._entries[i][2] if 0 <= i < self._n else "?"
             raise RuntimeError(f"pyrch/_C rejected the plan's {name} step: {_ERRORS.get(rc, rc)}")
-        return True
+        return not self._stale
 
 
 class _Builder:
     """Classifies one recorded step after another into segments."""
 
-    def __init__(self, executor, ffi, lib, nothing):
+    def __init__(self, executor, ffi, nothing):
         self.ex = executor
-        self.F, self.L = ffi, lib
+        self.F = ffi
         self.nothing = nothing   # the closure of a step another step's closure ran
         self.seg = None
         self.units = []          # callables, in plan order: steps and segments
@@ -258,7 +350,7 @@ class _Builder:
                 self.python(fn)
             return
         if self.seg is None:
-            self.seg = Segment(self.F, self.L)
+            self.seg = Segment(self.F)
         prov, spans = dict(self.prov), dict(self.spans)     # restored if the step is refused
         if not self._take(st, fn, v, reads, changed, calls, view):
             self.prov, self.spans = prov, spans
@@ -357,11 +449,11 @@ def record(executor, slots, nothing):
     closure for a step another step's closure ran."""
     from .. import _C
     L, F = _C.lib(), _C.ffi()
-    if L is None or not hasattr(L, "pyrch_run_steps"):
+    if L is None or not hasattr(L, "pyrch_py_step"):
         for step in executor.steps:
             step(slots)
         return None
-    b = _Builder(executor, F, L, nothing)
+    b = _Builder(executor, F, nothing)
     rec = _Recorder(F)
     steps, fns = executor.plan.steps, executor.steps
     for idx, (st, fn) in enumerate(zip(steps, fns)):
@@ -377,4 +469,9 @@ def record(executor, slots, nothing):
             j += 1
         b.step(st, fn, slots, before, rec.calls, steps[idx + 1:j])
     b._close()
-    return b.units if any(isinstance(u, Segment) for u in b.units) else None
+    if not any(isinstance(u, Segment) for u in b.units):
+        return None
+    if _ATTACHED[0] is not F:
+        F.def_extern(name="pyrch_py_step")(_py_step)
+        _ATTACHED[0] = F
+    return Program([u for u in b.units if u is not nothing], F, L)

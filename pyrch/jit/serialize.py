@@ -307,27 +307,28 @@ class LoadedGraph:
                 live.append(None)
         for s in plan.rng:
             slots[s] = self._gen._np
-        self.executor.run(slots)
-        for kind, s, expected, src in plan.guards:
-            a = slots[s]
-            if (bool(a.reshape(())) != expected) if kind == "bool" else not np.array_equal(a, expected):
-                raise RuntimeError(f"{g.name}: a data guard recorded at {src or 'an unknown line'} "
-                                   "failed (these inputs take a branch the saved trace did not "
-                                   "record); trace and save again with such inputs")
-        for kind, (where, i), ref in plan.writes:
-            t = live[i] if where == "p" else flat[i]
-            if kind == "assign":
-                t._data[...] = slots[ref[1]] if ref[0] == "s" else ref[1]
-            elif ref is None:
-                t._grad = None
-            else:
-                t._grad = Tensor._wrap(np.array(slots[ref[1]], copy=True))
-        outs = []
-        for r in plan.outputs:
-            if r[0] == "s":
-                outs.append(Tensor._wrap(np.array(slots[r[1]], copy=True)))
-            else:
-                outs.append(r[1])
+        with self.executor.lock:         # one run at a time: the plan's buffers are shared
+            self.executor.run(slots)
+            for kind, s, expected, src in plan.guards:
+                a = slots[s]
+                if (bool(a.reshape(())) != expected) if kind == "bool" else not np.array_equal(a, expected):
+                    raise RuntimeError(f"{g.name}: a data guard recorded at {src or 'an unknown line'} "
+                                       "failed (these inputs take a branch the saved trace did not "
+                                       "record); trace and save again with such inputs")
+            for kind, (where, i), ref in plan.writes:
+                t = live[i] if where == "p" else flat[i]
+                if kind == "assign":
+                    t._data[...] = slots[ref[1]] if ref[0] == "s" else ref[1]
+                elif ref is None:
+                    t._grad = None
+                else:
+                    t._grad = Tensor._wrap(np.array(slots[ref[1]], copy=True))
+            outs = []
+            for r in plan.outputs:
+                if r[0] == "s":
+                    outs.append(Tensor._wrap(np.array(slots[r[1]], copy=True)))
+                else:
+                    outs.append(r[1])
         return unflatten(self._tree, iter(outs))
 
     def __repr__(self):
