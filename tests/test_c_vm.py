@@ -1310,7 +1310,7 @@ def test_run_steps_random_malformed_lists_never_crash(seed):
     steps = F.new("pyrch_step_t[]", n)
     keep = []
     for i in range(n):
-        kind = int(rng.choice([0, 1, 2, 3, -1]))
+        kind = int(rng.choice([0, 1, 2, 3, 4, -1]))
         if kind == 1:
             g = _gemm_desc(F, a, a, c)
             field = str(rng.choice(["m", "n", "k", "lda", "ldc", "nbytes_a", "nbytes_c", "batch"]))
@@ -1320,6 +1320,9 @@ def test_run_steps_random_malformed_lists_never_crash(seed):
             s = F.new("pyrch_fused_t *")
             s.n_instr, s.n_regs, s.n_in, s.n_out = (int(x) for x in rng.integers(-2, 5, 4))
             desc = s
+        elif kind == 4:
+            desc = F.new("pyrch_call_t *")              # zeroed: no kernel, or counts of 0
+            desc.fn = int(rng.integers(0, 7))
         else:
             desc = F.NULL if rng.random() < 0.5 else F.new("pyrch_gemm_t *")
         keep.append(desc)
@@ -1387,3 +1390,91 @@ def test_run_steps_calls_python_steps_and_refuses_unknown_tokens_and_long_skips(
     steps[0].desc = descs[0]
     assert L.pyrch_run_steps(steps, 4, failed) == -12 and failed[0] == 0
     assert len(prog.seen) == n_seen
+
+
+def _call_desc(F, fn, ins, outs, ints, eps=1e-5, nthreads=2):
+    c = F.new("pyrch_call_t *")
+    c.fn, c.nthreads, c.eps = fn, nthreads, eps
+    for k, a in enumerate(ins):
+        c.src[k], c.src_nbytes[k] = F.from_buffer(a), a.nbytes
+    for k, a in enumerate(outs):
+        c.dst[k], c.dst_nbytes[k] = F.from_buffer(a, require_writable=True), a.nbytes
+    for k, v in enumerate(ints):
+        c.i[k] = v
+    return c
+
+
+def test_call_structs_run_the_row_kernels_and_refuse_lying_ones():
+    """pyrch_call (a row kernel's arguments in a struct, as a traced plan records them):
+    each kernel's result, and a refusal, with nothing written, for a size that does not
+    fit, an unknown kernel, a flag out of range or a NULL."""
+    from pyrch._C import rows
+    L, F = C.lib(), C.ffi()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((6, 10)).astype(np.float32)
+    g = rng.standard_normal((6, 10)).astype(np.float32)
+    w = rng.standard_normal(10).astype(np.float32)
+    b = rng.standard_normal(10).astype(np.float32)
+    t = rng.integers(0, 10, 6)
+    y, out, out2, out3 = (np.full_like(a, 7) for a in (x, x, w, w))
+    ok = [(rows.SOFTMAX, (x,), (y,), (6, 10, 0), lambda: rows.softmax(x)),
+          (rows.SOFTMAX, (x,), (y,), (6, 10, 1), lambda: rows.softmax(x, log=True)),
+          (rows.SOFTMAX_BACKWARD, (g, x), (y,), (6, 10, 0), lambda: rows.softmax_backward(g, x)),
+          (rows.LAYER_NORM, (x, w, b), (y,), (6, 10), lambda: rows.layer_norm(x, w, b, 1e-5, 1)),
+          (rows.CE_BACKWARD, (np.float32(0.5).reshape(1), x, t), (y,), (6, 10, 0, 1, -100),
+           lambda: rows.cross_entropy_backward(np.array(0.5, np.float32), x, t, -100, True))]
+    for fn, ins, outs, ints, want in ok:
+        assert L.pyrch_call(_call_desc(F, fn, ins, outs, ints)) == 0
+        np.testing.assert_array_equal(y, want())
+    assert L.pyrch_call(_call_desc(F, rows.LAYER_NORM_BACKWARD, (g, x, w), (out, out2, out3),
+                                   (6, 10))) == 0
+    for got, want in zip((out, out2, out3), rows.layer_norm_backward(g, x, w, 1e-5, 1)):
+        np.testing.assert_array_equal(got, want)
+    y[...] = 7
+    bad = [_call_desc(F, rows.SOFTMAX, (x,), (y,), (7, 10, 0)),          # one row too many
+           _call_desc(F, rows.SOFTMAX, (x,), (y,), (6, 10, 2)),          # log flag 2
+           _call_desc(F, rows.SOFTMAX_BACKWARD, (g, x[:3]), (y,), (6, 10, 0)),
+           _call_desc(F, rows.LAYER_NORM, (x, w[:5], b), (y,), (6, 10)),
+           _call_desc(F, rows.LAYER_NORM, (x, w, b), (y,), (-1, 10)),
+           _call_desc(F, rows.CE_BACKWARD, (np.zeros(1, np.float32), x, t[:2]), (y,), (6, 10, 0, 1, -100)),
+           _call_desc(F, rows.CE_BACKWARD, (np.zeros(1, np.float32), x, t), (y,), (6, 10, 1, 1, -100)),
+           _call_desc(F, 99, (x,), (y,), (6, 10, 0))]
+    nulled = _call_desc(F, rows.LAYER_NORM, (x, w, b), (y,), (6, 10))
+    nulled.src[1] = F.NULL
+    for c in bad + [nulled]:
+        assert L.pyrch_call(c) < 0
+    assert L.pyrch_call(F.NULL) < 0
+    assert (y == 7).all()
+    # a target out of range: PYRCH_E_INDEX, the row in `bad`
+    t2 = t.copy()
+    t2[4] = 10
+    c = _call_desc(F, rows.CE_BACKWARD, (np.ones(1, np.float32), x, t2), (y,), (6, 10, 0, 1, -100))
+    assert L.pyrch_call(c) == -11 and c.bad == 4
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_call_structs_never_crash(seed):
+    """Random kernels, counts, flags and (understated) byte sizes over small buffers:
+    every struct is run or refused (the sanitizer build checks nothing is touched out of bounds)."""
+    L, F = C.lib(), C.ffi()
+    rng = np.random.default_rng(seed)
+    bufs = [rng.standard_normal(int(rng.integers(0, 40))).astype(np.float32) for _ in range(6)]
+    t = rng.integers(-2, 8, int(rng.integers(0, 12)))
+    c = F.new("pyrch_call_t *")
+    c.fn = int(rng.integers(-1, 7))
+    c.nthreads = int(rng.integers(-1, 4))
+    keep = []
+    for k in range(3):
+        a = t if (k == 2 and rng.random() < 0.5) else bufs[k]
+        keep.append(a)
+        c.src[k] = F.from_buffer(a) if a.size and rng.random() < 0.9 else F.NULL
+        # sizes may understate a buffer (refused), never overstate it (C cannot know)
+        c.src_nbytes[k] = a.nbytes if rng.random() < 0.8 else int(rng.integers(-8, a.nbytes + 1))
+        o = bufs[3 + k]
+        c.dst[k] = F.from_buffer(o, require_writable=True) if o.size and rng.random() < 0.9 else F.NULL
+        c.dst_nbytes[k] = o.nbytes if rng.random() < 0.8 else int(rng.integers(-8, o.nbytes + 1))
+    for k in range(5):
+        c.i[k] = int(rng.choice([-1, 0, 1, 2, 3, 5, 8, 1 << 40]))
+    c.eps = float(rng.choice([1e-5, 0.0, -1.0]))
+    rc = L.pyrch_call(c)
+    assert rc <= 0

@@ -235,6 +235,11 @@ def test_gpt_step_with_dropout_matches_step_by_step_replay_bitwise():
     l2, p2, f2 = run(False)
     assert len(segments(f1)) >= 3 and not segments(f2)
     assert any(seg.views for seg in segments(f1))
+    # layer norms and softmax, forward and backward, run from their recorded call structs
+    called = {name for seg in segments(f1) for (kind, _, _), name in zip(seg.calls, seg.names)
+              if kind == 4}
+    assert called == {"layer_norm", "layer_norm_backward", "softmax", "softmax_backward",
+                      "cross_entropy_indices_backward"}, called
     # Adam's per-parameter step scalars run ahead of the updates, which form one run
     assert max(len(seg.calls) for seg in segments(f1)) >= len(p1)
     assert l1 == l2
@@ -294,14 +299,14 @@ def test_an_error_in_a_called_back_step_is_raised_and_the_next_call_runs():
 
 @needs_c
 def test_layout_change_after_a_python_step_runs_that_segment_step_by_step(monkeypatch):
-    """An outside array that only a later segment reads (here w, after a layer norm
-    that stays Python) changes layout: the callback before that segment runs its steps
+    """An outside array that only a later segment reads (here w, after a cumsum,
+    which stays Python) changes layout: the callback before that segment runs its steps
     one by one and skips their structs; the result is right and the plan records
     again."""
     from pyrch.jit import segments as S
 
     def g(x, w):
-        h = F.layer_norm(x, (128,))
+        h = x.cumsum(-1) * 0.1
         return (h @ w).relu() * 2.0
 
     f = jit.trace(g)
@@ -358,3 +363,19 @@ def test_threads_calling_one_traced_function():
         for t in threads:
             t.join()
     assert not errors, errors[0]
+
+
+@needs_c
+def test_a_refused_call_struct_raises_naming_its_step():
+    """A recorded row-kernel struct that no longer fits its buffers (a corrupted
+    description) is refused by the C side before anything is written; the error names
+    the step."""
+    data = batches(5)
+    _, _, s = mlp_step()
+    f = jit.trace(s)
+    for x, y in data[:4]:
+        f(x, y)
+    (seg, c) = next((seg, c) for seg in segments(f) for kind, c, _ in seg.calls if kind == 4)
+    c.dst_nbytes[0] = 4
+    with pytest.raises(RuntimeError, match=r"rejected the plan's cross_entropy_indices_backward step"):
+        f(*data[4])

@@ -12,27 +12,49 @@ True
 """
 import numpy as np
 
-from .fused import _ERRORS, E_INDEX
+from .fused import _ERRORS, E_INDEX, RECORDER
+
+# pyrch_call_t's kernels (steps.h)
+SOFTMAX, SOFTMAX_BACKWARD, LAYER_NORM, LAYER_NORM_BACKWARD, CE_BACKWARD = 1, 2, 3, 4, 5
+
+
+def _call(fn, what, ins, outs, ints, eps=0.0, t=None):
+    """Run row kernel `fn` through pyrch_call (the struct a traced plan records and
+    replays, pyrch/jit/segments.py): ins/outs are C-contiguous numpy arrays."""
+    from . import lib, ffi, get_num_threads
+    L, F = lib(), ffi()
+    c = F.new("pyrch_call_t *")
+    c.fn, c.nthreads = fn, get_num_threads()
+    for k, a in enumerate(ins):
+        c.src[k], c.src_nbytes[k] = F.from_buffer(a), a.nbytes
+    for k, a in enumerate(outs):
+        c.dst[k], c.dst_nbytes[k] = F.from_buffer(a, require_writable=True), a.nbytes
+    for k, v in enumerate(ints):
+        c.i[k] = v
+    c.eps = eps
+    if RECORDER[0] is not None:
+        RECORDER[0].call(c, len(ins), len(outs))
+    rc = L.pyrch_call(c)
+    if rc != 0:
+        if rc == E_INDEX and t is not None:
+            raise IndexError(f"Target {int(t[c.bad])} is out of bounds.")
+        raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
 
 
 def softmax(a, log=False):
     """softmax (or log_softmax) of float32 `a` over its last axis, or None when the
     extension cannot take it (other dtypes, rows not contiguous, no extension)."""
-    from . import lib, ffi, get_num_threads
+    from . import lib
     L = lib()
-    if L is None or a.dtype != np.float32 or type(a) is not np.ndarray or a.ndim == 0:
+    if L is None or not hasattr(L, "pyrch_call") or a.dtype != np.float32 or type(a) is not np.ndarray or a.ndim == 0:
         return None
     n = a.shape[-1]
     if not a.flags.c_contiguous:
         return None
     rows = a.size // n if n else 0
     out = np.empty(a.shape, np.float32)
-    F = ffi()
-    rc = L.pyrch_softmax_f32(F.from_buffer("float[]", a), a.nbytes, n,
-                             F.from_buffer("float[]", out, require_writable=True), out.nbytes, n,
-                             rows, n, int(log), get_num_threads())
-    if rc != 0:
-        raise RuntimeError(f"pyrch/_C rejected the softmax: {_ERRORS.get(rc, rc)}")
+    if a.size:
+        _call(SOFTMAX, "softmax", (a,), (out,), (rows, n, int(log)))
     return out
 
 
@@ -40,9 +62,9 @@ def softmax_backward(g, y, log=False):
     """The gradient by x of softmax(x) (or log_softmax) over the last axis from the
     output gradient `g` and the forward's output `y` (float32), or None when the
     extension cannot take them."""
-    from . import lib, ffi, get_num_threads
+    from . import lib
     L = lib()
-    if L is None or not hasattr(L, "pyrch_softmax_backward_f32") or \
+    if L is None or not hasattr(L, "pyrch_call") or \
             any(type(a) is not np.ndarray or a.dtype != np.float32 for a in (g, y)) or \
             g.shape != y.shape or g.ndim == 0:
         return None
@@ -50,10 +72,8 @@ def softmax_backward(g, y, log=False):
     n = g.shape[-1]
     rows = g.size // n if n else 0
     out = np.empty(g.shape, np.float32)
-    F = ffi()
-    _run("pyrch_softmax_backward_f32", "softmax backward", F.from_buffer("float[]", g), g.nbytes,
-         F.from_buffer("float[]", y), y.nbytes, F.from_buffer("float[]", out, require_writable=True),
-         out.nbytes, rows, n, int(log), get_num_threads())
+    if g.size:
+        _call(SOFTMAX_BACKWARD, "softmax backward", (g, y), (out,), (rows, n, int(log)))
     return out
 
 
@@ -103,17 +123,10 @@ def cross_entropy_backward(g, x, t, ignore_index, mean):
     if args is None or type(g) is not np.ndarray or g.dtype != np.float32 or \
             g.shape not in ((), (x.shape[0],)) or not g.flags.c_contiguous:
         return None
-    L, F, threads = args
     out = np.empty(x.shape, np.float32)
-    bad = F.new("int64_t *")
     g1 = g.reshape(-1)
-    rc = L.pyrch_cross_entropy_backward_f32(
-        F.from_buffer("float[]", g1), g1.nbytes, 1 if g.ndim else 0, int(bool(mean)),
-        F.from_buffer("float[]", x), x.nbytes, F.from_buffer("int64_t[]", t), t.nbytes,
-        x.shape[0], x.shape[1], int(ignore_index), F.from_buffer("float[]", out, require_writable=True),
-        out.nbytes, bad, threads)
-    if rc != 0:
-        _ce_raise(rc, bad, t, "cross entropy backward")
+    _call(CE_BACKWARD, "cross entropy backward", (g1, x, t), (out,),
+          (x.shape[0], x.shape[1], 1 if g.ndim else 0, int(bool(mean)), int(ignore_index)), t=t)
     return out
 
 
@@ -123,19 +136,12 @@ def _ln_args(x, w, n, other, other_shape):
     from . import lib
     L = lib()
     arrays = (x, w, other)
-    if L is None or not hasattr(L, "pyrch_layer_norm_f32") or \
+    if L is None or not hasattr(L, "pyrch_call") or \
             any(type(a) is not np.ndarray or a.dtype != np.float32 for a in arrays) or \
             x.ndim < n or x.shape[x.ndim - n:] != w.shape or other.shape != other_shape:
         return None
     D = w.size
     return tuple(np.ascontiguousarray(a) for a in arrays) + ((x.size // D if D else 0), D)
-
-
-def _run(name, what, *args):
-    from . import lib
-    rc = getattr(lib(), name)(*args)
-    if rc != 0:
-        raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
 
 
 def layer_norm(x, w, b, eps, n):
@@ -144,14 +150,9 @@ def layer_norm(x, w, b, eps, n):
     args = _ln_args(x, w, n, b, getattr(w, "shape", None))
     if args is None:
         return None
-    from . import ffi, get_num_threads
-    F = ffi()
     xc, wc, bc, rows, D = args
     out = np.empty(x.shape, np.float32)
-    _run("pyrch_layer_norm_f32", "layer norm", F.from_buffer("float[]", xc), xc.nbytes, rows, D,
-         F.from_buffer("float[]", wc), F.from_buffer("float[]", bc), min(wc.nbytes, bc.nbytes),
-         float(eps), F.from_buffer("float[]", out, require_writable=True), out.nbytes,
-         get_num_threads())
+    _call(LAYER_NORM, "layer norm", (xc, wc, bc), (out,), (rows, D), float(eps))
     return out
 
 
@@ -160,13 +161,9 @@ def layer_norm_backward(g, x, w, eps, n):
     args = _ln_args(x, w, n, g, getattr(x, "shape", None))
     if args is None:
         return None
-    from . import ffi, get_num_threads
-    F = ffi()
     xc, wc, gc, rows, D = args
     gx = np.empty(x.shape, np.float32)
     gw, gb = np.empty(w.shape, np.float32), np.empty(w.shape, np.float32)
-    out = [F.from_buffer("float[]", a, require_writable=True) for a in (gx, gw, gb)]
-    _run("pyrch_layer_norm_backward_f32", "layer norm backward", F.from_buffer("float[]", gc),
-         F.from_buffer("float[]", xc), min(gc.nbytes, xc.nbytes), rows, D,
-         F.from_buffer("float[]", wc), wc.nbytes, float(eps), *out, gw.nbytes, get_num_threads())
+    _call(LAYER_NORM_BACKWARD, "layer norm backward", (gc, xc, wc), (gx, gw, gb), (rows, D),
+          float(eps))
     return gx, gw, gb

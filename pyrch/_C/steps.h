@@ -10,14 +10,43 @@
 #define PYRCH_STEPS_H
 #include <stdint.h>
 
-enum { PYRCH_STEP_GEMM = 1, PYRCH_STEP_FUSED = 2, PYRCH_STEP_PYTHON = 3 };
+enum { PYRCH_STEP_GEMM = 1, PYRCH_STEP_FUSED = 2, PYRCH_STEP_PYTHON = 3, PYRCH_STEP_CALL = 4 };
 
 typedef struct {
     int32_t kind;                 /* PYRCH_STEP_GEMM: desc is a pyrch_gemm_t;
                                    * PYRCH_STEP_FUSED: desc is a pyrch_fused_t;
-                                   * PYRCH_STEP_PYTHON: desc is a pyrch_pystep_t */
+                                   * PYRCH_STEP_PYTHON: desc is a pyrch_pystep_t;
+                                   * PYRCH_STEP_CALL: desc is a pyrch_call_t */
     const void *desc;
 } pyrch_step_t;
+
+/* One of the row kernels (rows.h, norm.h) with its arguments in a struct, so a plan can
+ * record and replay it as it does a GEMM. Python's wrappers (pyrch/_C/rows.py) call
+ * every kernel this way, eager or traced. The kernel validates the arguments as its
+ * own entry point does. */
+enum {
+    PYRCH_CALL_SOFTMAX = 1,           /* src0 x; dst0 y; i: rows, n, log */
+    PYRCH_CALL_SOFTMAX_BACKWARD = 2,  /* src0 g, src1 y; dst0; i: rows, n, log */
+    PYRCH_CALL_LAYER_NORM = 3,        /* src0 x, src1 w, src2 b; dst0; i: rows, D; eps */
+    PYRCH_CALL_LAYER_NORM_BACKWARD = 4, /* src0 g, src1 x, src2 w; dst0 gx, dst1 gw,
+                                         * dst2 gb; i: rows, D; eps */
+    PYRCH_CALL_CE_BACKWARD = 5        /* src0 g, src1 x, src2 t; dst0; i: rows, n, g per row
+                                       * (1) or one scalar (0), mean, ignore_index */
+};
+
+typedef struct {
+    int32_t fn;                   /* PYRCH_CALL_* */
+    int32_t nthreads;
+    const void *src[3];           /* the inputs, with their sizes in bytes */
+    int64_t src_nbytes[3];
+    void *dst[3];                 /* the outputs */
+    int64_t dst_nbytes[3];
+    int64_t i[5];
+    double eps;
+    int64_t bad;                  /* set by the kernel: a row whose target is out of range */
+} pyrch_call_t;
+
+int pyrch_call(pyrch_call_t *c);
 
 /* Steps that run in Python: pyrch_py_step(token, id) is called. The token names the
  * Python program the call belongs to (Python looks it up and refuses any it does not

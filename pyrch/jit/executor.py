@@ -34,6 +34,12 @@ _REDUCTIONS = ("sum", "mean", "sum_to")
 _MAX_SUMMED = 1 << 16
 
 
+# ops whose forward, where the extension takes it, is one pyrch_call into new arrays and
+# nothing else (pyrch/_C/rows.py), so segments.py may record and replay that call
+_ONE_C_CALL = frozenset({"softmax", "log_softmax", "softmax_backward", "layer_norm",
+                         "layer_norm_backward", "cross_entropy_indices_backward"})
+
+
 def _nothing(v):
     """The step of a reduction its fused group already computed."""
 
@@ -472,6 +478,7 @@ class Executor:
                     v[s] = np.asarray(x)
             else:
                 v[o0] = r if type(r) is np.ndarray else np.asarray(r)
+        step.c_only = st.op in _ONE_C_CALL
         return step
 
     def _compile_matmul(self, st, slots):

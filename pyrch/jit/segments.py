@@ -1,12 +1,15 @@
-"""Runs of a plan's native steps replayed in one C call (pyrch/_C/steps.c).
+"""A traced plan replayed as one C call (pyrch/_C/steps.c).
 
 A GEMM or fused step costs its C work plus 5-15 us of Python on every replay: reading
 operand layouts, filling in a C struct, taking a lock. In a small training step (an MLP
 on 16 samples) that Python was a third of the step. So the executor's second run
-records: each step whose only work is one C call (its closure says so with `c_only`)
-has that call's C struct copied, and every pointer in the copy traced back to the slot
-array it points into. Consecutive recorded steps form a segment, run from then on by
-one `pyrch_run_steps` call over the copied structs.
+records: each step whose only work is one C call (its closure says so with `c_only`:
+GEMMs, fused programs, and the row kernels rows.py calls through `pyrch_call`, such as
+layer norm and softmax) has that call's C struct copied, and every pointer in the copy
+traced back to the slot array it points into. Consecutive recorded steps form a
+segment. The plan then runs as a `Program`: one `pyrch_run_steps` call over the
+segments' copied structs, in which each run of the other steps between two segments is
+one PYRCH_STEP_PYTHON entry that C calls back (`pyrch_py_step`, a cffi def_extern).
 
 What a pointer points into decides what a replay does with it:
 
@@ -14,17 +17,25 @@ What a pointer points into decides what a replay does with it:
 - an array from outside the segment (an input, a parameter, an earlier step's result):
   the replay compares the slot's array with the recorded one by identity, and where it
   is a new array of the same shape, strides and dtype (a new batch), rewrites the
-  pointers into it at their recorded offsets; any other change re-records;
+  pointers into it at their recorded offsets; any other change re-records (the
+  callback before that segment runs its steps one by one this time and skips their
+  structs);
 - a fresh array a step returned (a gradient handed to the user as `.grad`): a new
   array of its shape is made on each replay and the pointers into it rewritten.
+
+The first segment's pointers are set before the C call; a later one's by the callback
+just before it, once the Python steps it may read from have run.
 
 A step is recorded only if every pointer of its one C call lies in one of these, so a
 temporary copy made inside a step (a layout the C side could not take) keeps that step
 in Python. View steps (permute, reshape, ...) between native ones join the segment;
 their results are recomputed only when their input array changed. A Python step that
 reads nothing the open segment makes and has no side effects (Adam's step scalars
-between the parameters' updates) runs ahead of the segment instead of splitting it. Every struct is
-checked by the C side on every run (extents against buffer sizes), as a lone call is.
+between the parameters' updates) runs ahead of the segment instead of splitting it.
+Every struct is checked by the C side on every run (extents against buffer sizes), as
+a lone call is; a refused one stops the run, and the step's own closure runs to raise
+the error the step-by-step replay would (else a RuntimeError names the step). An
+exception in a called-back step stops the C run and is raised when it returns.
 """
 import itertools
 import operator
@@ -84,6 +95,15 @@ class _Recorder:
         # the layout keeps the shape/stride arrays the copy points to alive
         self.calls.append((2, c, fields, (layout, ins, outs)))
 
+    def call(self, c, n_in, n_out):
+        F = self.ffi
+        k = F.new("pyrch_call_t *")
+        F.memmove(k, c, F.sizeof("pyrch_call_t"))
+        src, dst = k.src, k.dst
+        fields = [(src, i, int(F.cast("uintptr_t", src[i])), False) for i in range(n_in)] + \
+                 [(dst, i, int(F.cast("uintptr_t", dst[i])), True) for i in range(n_out)]
+        self.calls.append((4, k, fields, None))
+
 
 def _ptr(F, a):
     """a's data pointer as a `char *` (from_buffer where a is C-contiguous: cheaper)."""
@@ -112,6 +132,7 @@ class Segment:
         self.alias = []          # (slot, ext slot): the step wrote into that array
         self.views = []          # [in slot, out slot, step, in array, out array]
         self.names = []          # the steps' names, for errors
+        self.call_fns = []       # the steps' closures (a failed step runs its own to raise)
 
     def finish(self):
         for e in self.ext.values():
@@ -202,17 +223,18 @@ class Program:
         entries = []            # (kind, struct, name)
         for gi, g in enumerate(groups):
             if isinstance(g, Segment):
-                entries.extend((kind, c, name) for (kind, c, _), name in zip(g.calls, g.names))
+                entries.extend((kind, c, name, fn) for (kind, c, _), name, fn
+                               in zip(g.calls, g.names, g.call_fns))
                 continue
             nxt = groups[gi + 1] if gi + 1 < len(groups) else None
             d = ffi.new("pyrch_pystep_t *")
             d.token, d.id = self.token, len(self._cb)
             self._cb.append((g, nxt, len(nxt.calls) if nxt is not None else 0))
-            entries.append((3, d, "Python"))
+            entries.append((3, d, "Python", None))
         self._entries = entries
         self._n = len(entries)
         self._steps = ffi.new("pyrch_step_t[]", self._n)
-        for i, (kind, c, _) in enumerate(entries):
+        for i, (kind, c, _, _) in enumerate(entries):
             self._steps[i].kind = kind
             self._steps[i].desc = c
         self._failed = ffi.new("int32_t *")
@@ -254,7 +276,11 @@ class Program:
         if rc != 0:
             from .._C.fused import _ERRORS
             i = self._failed[0]
-            name = self._entries[i][2] if 0 <= i < self._n else "?"
+            _, _, name, fn = self._entries[i] if 0 <= i < self._n else (0, 0, "?", None)
+            if fn is not None:
+                # the step's own closure raises what the step-by-step replay would (a
+                # target out of range: IndexError); if it runs, the struct was bad
+                fn(v)
             raise RuntimeError(f"pyrch/_C rejected the plan's {name} step: {_ERRORS.get(rc, rc)}")
         return not self._stale
 
@@ -439,6 +465,7 @@ class _Builder:
                 seg.fixed.append((o, x))
         seg.calls.append((kind, c, keep))
         seg.names.append(st.name)
+        seg.call_fns.append(fn)
         return True
 
 
