@@ -1478,3 +1478,45 @@ def test_random_call_structs_never_crash(seed):
     c.eps = float(rng.choice([1e-5, 0.0, -1.0]))
     rc = L.pyrch_call(c)
     assert rc <= 0
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_row_kernel_outputs_of_a_program_and_their_refusals(log):
+    """out_acc 2 / 3: a program's output goes through softmax / log-softmax row by row
+    (bitwise the row kernel on the stored values); refused for a float64 program, a
+    row longer than a block, an output whose rows are not unit-strided, and a
+    broadcast (zero-stride) output."""
+    from pyrch._C import rows
+    kind = fused.LOG_SOFTMAX_ROWS if log else fused.SOFTMAX_ROWS
+    body = [("mul", (0, 1), {}), ("add", (2, 0.5), {})]
+    k = fused.compile_group(2, body, [3], np.float32, acc=[kind])
+    plain = fused.compile_group(2, body, [3], np.float32)
+    rng = np.random.default_rng(3)
+    for shape in [(7, 33), (2, 3, 1024), (1, 1), (300, 5)]:
+        a = rng.standard_normal(shape).astype(np.float32) * 4
+        b = rng.standard_normal(shape[-1:]).astype(np.float32)
+        out, mid = np.empty(shape, np.float32), np.empty(shape, np.float32)
+        k([a, b], [out])
+        plain([a, b], [mid])
+        np.testing.assert_array_equal(out, rows.softmax(mid, log=log))
+    a = np.ones((2, 1025), np.float32)
+    with pytest.raises(RuntimeError, match="bad shape"):
+        k([a, a[0]], [np.empty_like(a)])
+    wide = np.empty((4, 16), np.float32)
+    with pytest.raises(RuntimeError, match="stride"):
+        k([np.ones((4, 8), np.float32), np.ones(8, np.float32)], [wide[:, ::2]])
+    k64 = fused.compile_group(2, body, [3], np.float64, acc=[kind])
+    with pytest.raises(RuntimeError, match="dtype"):
+        k64([np.ones((4, 8)), np.ones(8)], [np.empty((4, 8))])
+    # a broadcast output (a row written over and over): refused in C
+    L, F = C.lib(), C.ffi()
+    x, y = np.ones((4, 8), np.float32), np.empty((1, 8), np.float32)
+    lay = k.prepare([x, x[0]], [np.empty((4, 8), np.float32)])
+    s = lay[0]
+    st = np.array([0, 4], np.int64)
+    s.out_strides = F.cast("const int64_t *", st.ctypes.data)
+    s.out_ptr[0] = F.cast("char *", y.ctypes.data)
+    s.in_ptr[0] = F.cast("char *", x.ctypes.data)
+    s.in_ptr[1] = F.cast("char *", x.ctypes.data)
+    assert s.ndim == 2
+    assert L.pyrch_fused_run(s) == -6          # PYRCH_E_STRIDE

@@ -721,6 +721,51 @@ def test_fused_reductions_in_a_training_step_match_eager():
 
 @pytest.mark.skipif(not __import__("pyrch._C", fromlist=["available"]).available,
                     reason="the C extension is not built")
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_after_a_fused_prologue_runs_in_its_program_bitwise(log):
+    """Attention's scale and causal mask, then softmax (or log_softmax) over the last
+    axis: the fused group's C program runs the row kernel on each row as it computes it
+    (the masked scores are never stored), and values and gradients are bitwise eager's.
+    Rows longer than 1024, an output also read elsewhere, and float64 keep two steps."""
+    from pyrch.jit.executor import _nothing
+    sm = F.log_softmax if log else F.softmax
+
+    def attn(s, mask):
+        return sm((s * 0.125).masked_fill(mask == 0, float("-inf")) if not log else s * 0.125 + 1.0,
+                  dim=-1)
+
+    def escapes(s, mask):
+        t = s * 0.125 + 1.0
+        return sm(t, dim=-1), t
+
+    rng = np.random.default_rng(0)
+    for fn, shape, dtype, fused in [(attn, (3, 4, 24, 24), np.float32, True),
+                                    (attn, (5, 9), np.float32, True),
+                                    (attn, (2, 1030), np.float32, False),
+                                    (escapes, (6, 40), np.float32, False),
+                                    (attn, (3, 4, 24, 24), np.float64, False)]:
+        n = shape[-1]
+        mask = pyrch.tensor(np.tril(np.ones((shape[-2] if len(shape) > 1 else 1, n), dtype)))
+        x = pyrch.tensor(rng.standard_normal(shape).astype(dtype) * 3, requires_grad=True)
+        g = pyrch.tensor(rng.standard_normal(shape).astype(dtype))
+        tf = jit.trace(fn)
+        for _ in range(4):
+            got = tf(x, mask)
+            got = got if isinstance(got, tuple) else (got,)
+            gx, = pyrch.autograd.grad(got[0], [x], g)
+        want = fn(x, mask)
+        want = want if isinstance(want, tuple) else (want,)
+        wx, = pyrch.autograd.grad(want[0], [x], g)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        np.testing.assert_array_equal(gx.numpy(), wx.numpy())
+        plan = [(st.name, s) for ex in tf.executors() for st, s in zip(ex.plan.steps, ex.steps)]
+        absorbed = [name for name, s in plan if s is _nothing and "softmax" in name]
+        assert bool(absorbed) == fused, (shape, dtype, plan)
+
+
+@pytest.mark.skipif(not __import__("pyrch._C", fromlist=["available"]).available,
+                    reason="the C extension is not built")
 @pytest.mark.parametrize("dtype", [pyrch.float32, pyrch.float64])
 def test_linear_layers_run_as_one_gemm_with_bias_and_activation(dtype):
     """matmul + bias (+ relu / gelu / tanh / sigmoid) in a traced forward is one GEMM

@@ -84,7 +84,7 @@ class Program:
         self.code, self.n_in, self.consts = code, n_in, consts
         self.n_regs, self.out_regs, self.dtype, self.text = n_regs, out_regs, dtype, text
         self.cost = cost          # per-element work, sum of op_cost over the instructions
-        self.acc = acc            # None, or per output: True = summed (see vm.h out_acc)
+        self.acc = acc            # None, or per output its kind (vm.h out_acc): 1 summed, ...
 
     def __repr__(self):
         return f"<Program {self.dtype} regs={self.n_regs}\n{self.text}>"
@@ -93,9 +93,12 @@ class Program:
 def compile_group(n_in, steps, outputs, dtype, acc=None):
     """Compile steps [(op_name, operands, attrs)] into a FusedKernel.
 
-    acc: None, or a flag per output; a flagged output is a sum of its value over the
-    dims where the output array (given in keepdims form) has size 1, computed as the
-    program runs (the summed values are never stored)."""
+    acc: None, or a kind per output (vm.h `out_acc`): 0 (or False) a plain store; 1 (or
+    True) a sum of its value over the dims where the output array (given in keepdims
+    form) has size 1, computed as the program runs (the summed values are never
+    stored); SOFTMAX_ROWS / LOG_SOFTMAX_ROWS: the softmax / log-softmax of its value
+    over the last axis, at most PYRCH_BLOCK long, float32 (the values before it are
+    never stored)."""
     table = opcode_table()
     n_steps = len(steps)
     consts, const_index = [], {}
@@ -158,7 +161,7 @@ def compile_group(n_in, steps, outputs, dtype, acc=None):
         acc = None
     prog = Program(code, n_in, np.asarray(consts, dtype=np.float64), max(n_regs, 1), out_regs,
                    np.dtype(dtype), "\n".join(text), sum(op_cost(name) for name, _, _ in steps),
-                   None if acc is None else tuple(bool(a) for a in acc))
+                   None if acc is None else tuple(int(a) for a in acc))
     return FusedKernel(prog)
 
 
@@ -193,6 +196,11 @@ def _bcast_strides(arr, shape):
     for i in range(arr.ndim):
         st[off + i] = 0 if arr.shape[i] == 1 and shape[off + i] != 1 else arr.strides[i]
     return st
+
+
+# out_acc kinds of a row kernel on an output (vm.h), and the longest row it takes
+SOFTMAX_ROWS, LOG_SOFTMAX_ROWS = 2, 3
+MAX_ROW = 1024
 
 
 class FusedKernel:
@@ -279,7 +287,7 @@ class FusedKernel:
             shape = outputs[0].shape
         shape = tuple(shape)
         for o, summed in zip(outputs, acc):
-            if summed:
+            if summed == 1:
                 if o.ndim != len(shape) or any(n != 1 and n != m for n, m in zip(o.shape, shape)):
                     raise ValueError(f"summed output of shape {o.shape} is not {shape} in "
                                      "keepdims form")
@@ -298,7 +306,13 @@ class FusedKernel:
             raise ValueError(f"program takes {self.program.n_in} inputs and "
                              f"{len(self.program.out_regs)} outputs, got {n_in} and {len(outputs)}")
         strides = [_bcast_strides(a, shape) for a in list(inputs) + list(outputs)]
-        mshape, mstrides = merge_dims(shape, strides)
+        if any(a >= SOFTMAX_ROWS for a in acc) and len(shape) > 1:
+            # a row kernel's output keeps its rows: the last axis is never merged
+            mshape, mstrides = merge_dims(shape[:-1], [st[:-1] for st in strides])
+            mshape = list(mshape) + [shape[-1]]
+            mstrides = [m + [st[-1]] for m, st in zip(mstrides, strides)]
+        else:
+            mshape, mstrides = merge_dims(shape, strides)
         arrays = (np.asarray(mshape, dtype=np.int64),
                   np.asarray([x for st in mstrides[:n_in] for x in st] or [0], dtype=np.int64),
                   np.asarray([x for st in mstrides[n_in:] for x in st], dtype=np.int64),

@@ -79,6 +79,13 @@ static void softmax_row(const float *restrict x, float *restrict y, int64_t n, i
             out[i] = y[i];
 }
 
+/* For the VM's row outputs (vm.h out_acc 2 / 3): x and y are one row each, n long,
+ * checked by pyrch_fused_validate. Not declared in a header cffi reads. */
+void pyrch_softmax_row_f32(const float *x, float *y, int64_t n, int log_softmax)
+{
+    softmax_row(x, y, n, log_softmax);
+}
+
 /* One row of the gradient: softmax y * (g - sum(g y)); log-softmax g - exp(y) sum(g). */
 __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 static void softmax_bwd_row(const float *restrict g, const float *restrict y, float *restrict o,

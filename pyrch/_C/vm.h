@@ -47,7 +47,11 @@ typedef struct {
     const int32_t *out_reg;       /* register holding each output */
     /* NULL, or per output: 1 = a sum over the dims where its strides are 0 (a reduction
      * fused after the elementwise program: the summed values are never stored), 0 = a
-     * plain store. Sums are kept in double, one partial per thread, and written at the end. */
+     * plain store. Sums are kept in double, one partial per thread, and written at the end.
+     * 2 / 3 = softmax / log-softmax over the last dimension (a float32 program and output,
+     * that dimension at most PYRCH_BLOCK long and unit-strided, no zero strides): each
+     * block is then one whole row, and the row's values go from the register through the
+     * row kernel into the output, so the elementwise prologue is never stored. */
     const int32_t *out_acc;
 } pyrch_fused_t;
 

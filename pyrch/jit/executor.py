@@ -32,6 +32,7 @@ from .._C import _threads
 # their result may have (the C side keeps a double partial per element and thread)
 _REDUCTIONS = ("sum", "mean", "sum_to")
 _MAX_SUMMED = 1 << 16
+_MAX_ROW = 1024           # the longest row a fused group's row kernel takes (fused.MAX_ROW)
 
 
 # ops whose forward, where the extension takes it, is one pyrch_call into new arrays and
@@ -132,6 +133,13 @@ class Executor:
             if st.kind == "fused":
                 while j < len(steps) and self._fusable_reduction(steps[j], st):
                     j += 1
+                if j == i + 1 and j < len(steps) and self._fusable_rows(steps[j], st, reads, escaping):
+                    fn = self._compile_fused(st, self.inplace.get(i), rows=steps[j])
+                    if fn is not None:
+                        out.append(fn)
+                        out.append(_nothing)
+                        i += 2
+                        continue
             if j > i + 1:
                 reds = steps[i + 1:j]
                 drop = {r.args[0][1] for r in reds}
@@ -406,6 +414,22 @@ class Executor:
         step.c_only = True      # while slow[0] is None: one C call, nothing else
         return step
 
+    def _fusable_rows(self, sm, st, reads, escaping):
+        """A float32 softmax / log_softmax over the last axis of an output of fused step
+        `st` that nothing else reads: the group's C program then runs the row kernel on
+        each row as it computes it (vm.h out_acc 2 / 3), and the prologue (attention's
+        scale and mask) is never stored."""
+        if sm.kind != "call" or sm.op not in ("softmax", "log_softmax") or len(sm.args) != 1 or \
+                sm.args[0][0] != "s" or sm.args[0][1] not in st.outs or len(sm.outs) != 1:
+            return False
+        k = sm.args[0][1]
+        x, y = self.value_at[k], self.value_at[sm.outs[0]]
+        shape = tuple(x.shape)
+        dim = sm.attrs.get("dim")
+        return (x.dtype.np == np.float32 and y.dtype.np == np.float32 and len(shape) >= 1 and
+                dim in (-1, len(shape) - 1) and 0 not in shape and shape[-1] <= _MAX_ROW and
+                tuple(y.shape) == shape and k not in escaping and reads[k] == 1)
+
     def _fusable_reduction(self, red, st):
         """A float32 sum / mean / sum_to of one of fused step `st`'s outputs."""
         if red.kind != "call" or red.op not in _REDUCTIONS or len(red.args) != 1 or \
@@ -496,7 +520,7 @@ class Executor:
         step.c_only = True      # numpy's matmul makes no C call, so it is never recorded
         return step
 
-    def _compile_fused(self, st, inplace=None, reds=None, drop=()):
+    def _compile_fused(self, st, inplace=None, reds=None, drop=(), rows=None):
         body = st.attrs["body"]
         out_slot = dict(zip(st.attrs["outs"], st.outs))
         out_buf = dict(zip(st.attrs["outs"], st.bufs))
@@ -504,6 +528,11 @@ class Executor:
         xmetas = self._metas(args)
         shape = self.value_at[st.outs[0]].shape
         from .native import compile_fused
+        if rows is not None:            # (see _fusable_rows)
+            src = rows.args[0][1]
+            return compile_fused(st, shape, xmetas, self._buffer, inplace,
+                                 rows=(src, rows.outs[0], rows.bufs[0], rows.op == "log_softmax"),
+                                 drop={src})
         if reds:
             specs = []
             for r in reds:

@@ -23,7 +23,7 @@ _EXACT_F64 = {"add", "sub", "mul", "div", "neg", "abs", "positive", "square", "r
               "logical_xor", "floor", "ceil", "trunc", "sign", "clone", "hardtanh"}
 
 
-def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
+def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=(), rows=None):
     """A step function running fused Step `st` in C, or None when it cannot.
 
     inplace: {output slot: state slot} outputs to write straight into a state
@@ -33,6 +33,9 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
     groups only): (output slot reduced, result slot, result buffer, result shape,
     keepdims shape, scale) each, a sum times `scale` (1 / count for a mean).
     drop: output slots not stored (only those reductions read them).
+    rows: (output slot, result slot, result buffer, log) of a softmax (log-softmax) over
+    the last axis of one of the group's outputs, run on each row as the program computes
+    it (float32 only); that output is then in `drop`.
     """
     from .. import _C
     if _C.lib() is None or _C.stale():
@@ -113,6 +116,13 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
     if len(set(out_ids)) != len(out_ids):
         return None                          # two outputs became one value: keep it simple
     acc = None
+    if rows is not None:
+        if compute != "float32" or reds:
+            return None
+        body_of = {s: j for j, s in out_slot.items()}
+        out_ids = out_ids + [id_of[body_of[rows[0]]]]
+        acc = [0] * len(outs) + [cf.LOG_SOFTMAX_ROWS if rows[3] else cf.SOFTMAX_ROWS]
+        reds = ()
     if reds:
         if compute != "float32" or 0 in shape:
             return None
@@ -131,6 +141,8 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=()):
                 for j in outs]
     red_plan = [(slot, b, rshape, kshape, None if scale == 1 else np.float32(scale))
                 for _, slot, b, rshape, kshape, scale in reds]
+    if rows is not None:        # a row kernel's result: the group's shape, never scaled
+        red_plan = [(rows[1], rows[2], tuple(shape), tuple(shape), None)]
     f32 = np.dtype(np.float32)
     del n_x
 
