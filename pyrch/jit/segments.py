@@ -220,7 +220,7 @@ class Program:
         _PROGRAMS[self.token] = self
         self._first = groups[0] if isinstance(groups[0], Segment) else None
         self._cb = []           # group id -> (closures, the segment after them, its steps)
-        entries = []            # (kind, struct, name)
+        entries = []            # (kind, struct, name, closure or None)
         for gi, g in enumerate(groups):
             if isinstance(g, Segment):
                 entries.extend((kind, c, name, fn) for (kind, c, _), name, fn
