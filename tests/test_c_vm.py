@@ -1393,15 +1393,8 @@ def test_run_steps_calls_python_steps_and_refuses_unknown_tokens_and_long_skips(
 
 
 def _call_desc(F, fn, ins, outs, ints, eps=1e-5, nthreads=2):
-    c = F.new("pyrch_call_t *")
-    c.fn, c.nthreads, c.eps = fn, nthreads, eps
-    for k, a in enumerate(ins):
-        c.src[k], c.src_nbytes[k] = F.from_buffer(a), a.nbytes
-    for k, a in enumerate(outs):
-        c.dst[k], c.dst_nbytes[k] = F.from_buffer(a, require_writable=True), a.nbytes
-    for k, v in enumerate(ints):
-        c.i[k] = v
-    return c
+    from pyrch._C import rows
+    return rows.call_struct(fn, ins, outs, ints, eps, nthreads)
 
 
 def test_call_structs_run_the_row_kernels_and_refuse_lying_ones():

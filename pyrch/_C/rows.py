@@ -18,13 +18,13 @@ from .fused import _ERRORS, E_INDEX, RECORDER
 SOFTMAX, SOFTMAX_BACKWARD, LAYER_NORM, LAYER_NORM_BACKWARD, CE_BACKWARD = 1, 2, 3, 4, 5
 
 
-def _call(fn, what, ins, outs, ints, eps=0.0, t=None):
-    """Run row kernel `fn` through pyrch_call (the struct a traced plan records and
-    replays, pyrch/jit/segments.py): ins/outs are C-contiguous numpy arrays."""
-    from . import lib, ffi, get_num_threads
-    L, F = lib(), ffi()
+def call_struct(fn, ins, outs, ints, eps=0.0, nthreads=None):
+    """A pyrch_call_t for row kernel `fn` over C-contiguous numpy arrays ins / outs
+    (they must outlive it: it points into them)."""
+    from . import ffi, get_num_threads
+    F = ffi()
     c = F.new("pyrch_call_t *")
-    c.fn, c.nthreads = fn, get_num_threads()
+    c.fn, c.nthreads = fn, get_num_threads() if nthreads is None else nthreads
     for k, a in enumerate(ins):
         c.src[k], c.src_nbytes[k] = F.from_buffer(a), a.nbytes
     for k, a in enumerate(outs):
@@ -32,9 +32,17 @@ def _call(fn, what, ins, outs, ints, eps=0.0, t=None):
     for k, v in enumerate(ints):
         c.i[k] = v
     c.eps = eps
+    return c
+
+
+def _call(fn, what, ins, outs, ints, eps=0.0, t=None):
+    """Run row kernel `fn` through pyrch_call (the struct a traced plan records and
+    replays, pyrch/jit/segments.py): ins/outs are C-contiguous numpy arrays."""
+    from . import lib
+    c = call_struct(fn, ins, outs, ints, eps)
     if RECORDER[0] is not None:
         RECORDER[0].call(c, len(ins), len(outs))
-    rc = L.pyrch_call(c)
+    rc = lib().pyrch_call(c)
     if rc != 0:
         if rc == E_INDEX and t is not None:
             raise IndexError(f"Target {int(t[c.bad])} is out of bounds.")
