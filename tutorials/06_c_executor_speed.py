@@ -5,8 +5,10 @@
 A traced graph is lowered to a flat plan of steps over numbered buffers. Two
 executors run plans: the reference executor (Python over numpy; the oracle)
 and the C executor (pyrch/_C, built by `pip install -e .`), which runs fused
-elementwise groups in a blockwise C loop and matrix products through BLAS.
-`PYRCH_C=0` (or `with pyrch.config(c=False):`) forces the reference executor.
+elementwise groups in a blockwise C loop and matrix products through BLAS. From
+the second replay on, the C executor runs the whole plan in one C call: the native
+steps from C structs it recorded, and the steps with no C kernel called back into
+Python. `PYRCH_C=0` (or `with pyrch.config(c=False):`) forces the reference executor.
 Numbers here are for your machine; benchmarks/ holds the reproducible suite
 against PyTorch.
 """
