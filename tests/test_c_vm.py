@@ -1383,9 +1383,7 @@ def test_run_steps_calls_python_steps_and_refuses_unknown_tokens_and_long_skips(
     rng = np.random.default_rng(1)
     a = rng.standard_normal((4, 4)).astype(np.float32)
     c = np.zeros((4, 4), np.float32)
-    if S._ATTACHED[0] is not F:
-        F.def_extern(name="pyrch_py_step")(S._py_step)
-        S._ATTACHED[0] = F
+    S.attach(F)
     prog = _FakeProgram({0: 1, 1: 2, 2: 0, 3: 9, 4: ValueError("boom")})
     token = next(S._TOKENS)
     S._PROGRAMS[token] = prog

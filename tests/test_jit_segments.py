@@ -10,6 +10,7 @@ import pytest
 import pyrch
 from pyrch import jit, nn
 import pyrch.nn.functional as F
+from pyrch.jit import segments as S
 
 from jit_models import gpt_step, training_step
 
@@ -169,7 +170,7 @@ def test_thread_count_change_and_extension_off():
         f1 = train_pair(9, before=threads,
                         context=lambda i: pyrch.config(c=False) if i in (6, 7) else contextlib.nullcontext())
         assert segments(f1)
-        gemms = [c for seg in segments(f1) for kind, c, _ in seg.calls if kind == 1]
+        gemms = [c.struct for seg in segments(f1) for c in seg.calls if c.kind == S.GEMM]
         assert gemms and all(g.nthreads == 1 for g in gemms)      # recorded again
     finally:
         pyrch.set_num_threads(before)
@@ -183,8 +184,8 @@ def test_a_refused_step_raises_naming_it():
     for x, y in data[:4]:       # warm-up, recording, the first replay, the segments' recording
         f(x, y)
     seg = segments(f)[0]
-    kind, c, _ = seg.calls[-1]
-    if kind == 1:
+    kind, c = seg.calls[-1].kind, seg.calls[-1].struct
+    if kind == S.GEMM:
         c.nbytes_c = 4          # the output no longer fits its buffer
     else:
         c.n_instr = -1
@@ -237,8 +238,7 @@ def test_gpt_step_with_dropout_matches_step_by_step_replay_bitwise():
     assert any(seg.views for seg in segments(f1))
     # layer norms and the softmax backward run from their recorded call structs (the
     # softmax itself inside the scale-and-mask program before it: test_jit_trace.py)
-    called = {name for seg in segments(f1) for (kind, _, _), name in zip(seg.calls, seg.names)
-              if kind == 4}
+    called = {c.name for seg in segments(f1) for c in seg.calls if c.kind == S.CALL}
     assert called == {"layer_norm", "layer_norm_backward", "softmax_backward",
                       "cross_entropy_indices_backward"}, called
     # Adam's per-parameter step scalars run ahead of the updates, which form one run
@@ -253,7 +253,6 @@ def test_whole_plan_is_one_c_call_with_python_steps_called_back(monkeypatch):
     """From the fourth call on, a replay is one pyrch_run_steps call: the native steps
     from their recorded structs, each run of the other steps (cross entropy, ...) one
     callback into Python, every plan step in one or the other, in plan order."""
-    from pyrch.jit import segments as S
     from pyrch.jit.executor import _nothing
     data = batches(7)
     m1, _, s1 = mlp_step()
@@ -304,7 +303,6 @@ def test_layout_change_after_a_python_step_runs_that_segment_step_by_step(monkey
     which stays Python) changes layout: the callback before that segment runs its steps
     one by one and skips their structs; the result is right and the plan records
     again."""
-    from pyrch.jit import segments as S
 
     def g(x, w):
         h = x.cumsum(-1) * 0.1
@@ -376,7 +374,7 @@ def test_a_refused_call_struct_raises_naming_its_step():
     f = jit.trace(s)
     for x, y in data[:4]:
         f(x, y)
-    (seg, c) = next((seg, c) for seg in segments(f) for kind, c, _ in seg.calls if kind == 4)
+    c = next(c.struct for seg in segments(f) for c in seg.calls if c.kind == S.CALL)
     c.dst_nbytes[0] = 4
     with pytest.raises(RuntimeError, match=r"rejected the plan's cross_entropy_indices_backward step"):
         f(*data[4])

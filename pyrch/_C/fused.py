@@ -198,7 +198,8 @@ def _bcast_strides(arr, shape):
     return st
 
 
-# out_acc kinds of a row kernel on an output (vm.h), and the longest row it takes
+# out_acc kinds of a row kernel on an output (vm.h PYRCH_OUT_SOFTMAX, _LOG_SOFTMAX), and
+# the longest row it takes (PYRCH_BLOCK)
 SOFTMAX_ROWS, LOG_SOFTMAX_ROWS = 2, 3
 MAX_ROW = 1024
 

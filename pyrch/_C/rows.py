@@ -54,7 +54,8 @@ def softmax(a, log=False):
     extension cannot take it (other dtypes, rows not contiguous, no extension)."""
     from . import lib
     L = lib()
-    if L is None or not hasattr(L, "pyrch_call") or a.dtype != np.float32 or type(a) is not np.ndarray or a.ndim == 0:
+    if L is None or not hasattr(L, "pyrch_call") or a.dtype != np.float32 or \
+            type(a) is not np.ndarray or a.ndim == 0:
         return None
     n = a.shape[-1]
     if not a.flags.c_contiguous:

@@ -123,10 +123,10 @@ int pyrch_fused_validate(const pyrch_fused_t *p)
                                p->out_nbytes[k], p->out_ptr[k], total);
         if (rc)
             return rc;
-        int kind = p->out_acc != NULL ? p->out_acc[k] : 0;
-        if (kind < 0 || kind > 3)
+        int kind = p->out_acc != NULL ? p->out_acc[k] : PYRCH_OUT_STORE;
+        if (kind < PYRCH_OUT_STORE || kind > PYRCH_OUT_LOG_SOFTMAX)
             return PYRCH_E_COUNT;
-        if (kind >= 2) {             /* a row kernel on the output (see vm.h) */
+        if (kind >= PYRCH_OUT_SOFTMAX) {     /* a row kernel on the output (see vm.h) */
             const int64_t *st = p->out_strides + k * p->ndim;
             if (p->dtype != PYRCH_F32 || p->out_dtype[k] != PYRCH_F32)
                 return PYRCH_E_DTYPE;
@@ -222,7 +222,7 @@ static double sum_block_##SUF(const T *v, int64_t n)                            
 DEFINE_SUM_BLOCK(float, f32)
 DEFINE_SUM_BLOCK(double, f64)
 
-/* softmax / log-softmax of one row (rows.c), for outputs of kind 2 / 3 (vm.h); only
+/* softmax / log-softmax of one row (rows.c), for PYRCH_OUT_SOFTMAX / _LOG_SOFTMAX; only
  * float32 programs have them (validated), so the float64 one is never called */
 void pyrch_softmax_row_f32(const float *x, float *y, int64_t n, int log_softmax);
 static inline void row_kernel_f32(const float *x, char *y, int64_t n, int lg)
@@ -334,8 +334,8 @@ static int run_##SUF(const pyrch_fused_t *p, int64_t b0, int64_t b1, int64_t inn
                 off += idx[d] * st[d];                                                           \
             char *base = p->out_ptr[k] + off;                                                    \
             const T *val = src[p->out_reg[k]];                                                   \
-            if (p->out_acc && p->out_acc[k] >= 2) {   /* the block is a row (validated) */       \
-                row_kernel_##SUF(val, base, n, p->out_acc[k] == 3);                              \
+            if (p->out_acc && p->out_acc[k] >= PYRCH_OUT_SOFTMAX) {  /* a row (validated) */     \
+                row_kernel_##SUF(val, base, n, p->out_acc[k] == PYRCH_OUT_LOG_SOFTMAX);          \
                 continue;                                                                        \
             }                                                                                    \
             if (p->out_dtype[k] == DT && st[nd - 1] == (int64_t)sizeof(T))                       \
@@ -613,7 +613,7 @@ int pyrch_fused_run(const pyrch_fused_t *p)
     plan_direct(p, direct);
     int n_acc = 0;
     for (int k = 0; k < p->n_out; k++)
-        n_acc += p->out_acc != NULL && p->out_acc[k] == 1;
+        n_acc += p->out_acc != NULL && p->out_acc[k] == PYRCH_OUT_SUM;
     if (nthreads == 1 && n_acc == 0)
         return p->dtype == PYRCH_F32 ? run_f32(p, 0, nblk, inner, nblk_inner, direct, NULL, NULL)
                                      : run_f64(p, 0, nblk, inner, nblk_inner, direct, NULL, NULL);
@@ -626,7 +626,7 @@ int pyrch_fused_run(const pyrch_fused_t *p)
     int64_t acc_n[PYRCH_MAX_OPERANDS], acc_total = 0;
     for (int k = 0; k < p->n_out; k++) {
         acc_n[k] = 0;
-        if (p->out_acc == NULL || p->out_acc[k] != 1)
+        if (p->out_acc == NULL || p->out_acc[k] != PYRCH_OUT_SUM)
             continue;
         int64_t run = 1;
         for (int d = nd - 1; d >= 0; d--) {

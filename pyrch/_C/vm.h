@@ -55,6 +55,9 @@ typedef struct {
     const int32_t *out_acc;
 } pyrch_fused_t;
 
+/* out_acc kinds */
+enum { PYRCH_OUT_STORE = 0, PYRCH_OUT_SUM = 1, PYRCH_OUT_SOFTMAX = 2, PYRCH_OUT_LOG_SOFTMAX = 3 };
+
 /* the most elements a summed output may have (its per-thread partials are doubles) */
 #define PYRCH_MAX_ACC (1 << 20)
 

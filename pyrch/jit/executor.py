@@ -25,20 +25,15 @@ from .._dispatch import state
 from ..ops.registry import OPS
 from .plan import reduce_axes, ufunc_of
 from .segments import MAX_RECORDS, record
-from .._C import _threads
+from .._C import _threads, fused as _fused
 
 
 # reductions a fused step's C program can compute as it runs, and the most elements
 # their result may have (the C side keeps a double partial per element and thread)
 _REDUCTIONS = ("sum", "mean", "sum_to")
 _MAX_SUMMED = 1 << 16
-_MAX_ROW = 1024           # the longest row a fused group's row kernel takes (fused.MAX_ROW)
-
-
-# ops whose forward, where the extension takes it, is one pyrch_call into new arrays and
-# nothing else (pyrch/_C/rows.py), so segments.py may record and replay that call
-_ONE_C_CALL = frozenset({"softmax", "log_softmax", "softmax_backward", "layer_norm",
-                         "layer_norm_backward", "cross_entropy_indices_backward"})
+# row kernels a fused step's C program can run on an output as it computes it (vm.h)
+_ROW_KERNELS = {"softmax": _fused.SOFTMAX_ROWS, "log_softmax": _fused.LOG_SOFTMAX_ROWS}
 
 
 def _nothing(v):
@@ -419,7 +414,7 @@ class Executor:
         `st` that nothing else reads: the group's C program then runs the row kernel on
         each row as it computes it (vm.h out_acc 2 / 3), and the prologue (attention's
         scale and mask) is never stored."""
-        if sm.kind != "call" or sm.op not in ("softmax", "log_softmax") or len(sm.args) != 1 or \
+        if sm.kind != "call" or sm.op not in _ROW_KERNELS or len(sm.args) != 1 or \
                 sm.args[0][0] != "s" or sm.args[0][1] not in st.outs or len(sm.outs) != 1:
             return False
         k = sm.args[0][1]
@@ -427,7 +422,7 @@ class Executor:
         shape = tuple(x.shape)
         dim = sm.attrs.get("dim")
         return (x.dtype.np == np.float32 and y.dtype.np == np.float32 and len(shape) >= 1 and
-                dim in (-1, len(shape) - 1) and 0 not in shape and shape[-1] <= _MAX_ROW and
+                dim in (-1, len(shape) - 1) and 0 not in shape and shape[-1] <= _fused.MAX_ROW and
                 tuple(y.shape) == shape and k not in escaping and reads[k] == 1)
 
     def _fusable_reduction(self, red, st):
@@ -502,7 +497,7 @@ class Executor:
                     v[s] = np.asarray(x)
             else:
                 v[o0] = r if type(r) is np.ndarray else np.asarray(r)
-        step.c_only = st.op in _ONE_C_CALL
+        step.c_only = o.c_call
         return step
 
     def _compile_matmul(self, st, slots):
@@ -531,7 +526,7 @@ class Executor:
         if rows is not None:            # (see _fusable_rows)
             src = rows.args[0][1]
             return compile_fused(st, shape, xmetas, self._buffer, inplace,
-                                 rows=(src, rows.outs[0], rows.bufs[0], rows.op == "log_softmax"),
+                                 rows=(src, rows.outs[0], rows.bufs[0], _ROW_KERNELS[rows.op]),
                                  drop={src})
         if reds:
             specs = []

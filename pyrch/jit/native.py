@@ -33,9 +33,10 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=(), ro
     groups only): (output slot reduced, result slot, result buffer, result shape,
     keepdims shape, scale) each, a sum times `scale` (1 / count for a mean).
     drop: output slots not stored (only those reductions read them).
-    rows: (output slot, result slot, result buffer, log) of a softmax (log-softmax) over
-    the last axis of one of the group's outputs, run on each row as the program computes
-    it (float32 only); that output is then in `drop`.
+    rows: (output slot, result slot, result buffer, row kernel) of a softmax or
+    log-softmax (fused.SOFTMAX_ROWS / LOG_SOFTMAX_ROWS) over the last axis of one of the
+    group's outputs, run on each row as the program computes it (float32 only); that
+    output is then in `drop`.
     """
     from .. import _C
     if _C.lib() is None or _C.stale():
@@ -121,7 +122,7 @@ def compile_fused(st, shape, xmetas, get_buf, inplace=None, reds=(), drop=(), ro
             return None
         body_of = {s: j for j, s in out_slot.items()}
         out_ids = out_ids + [id_of[body_of[rows[0]]]]
-        acc = [0] * len(outs) + [cf.LOG_SOFTMAX_ROWS if rows[3] else cf.SOFTMAX_ROWS]
+        acc = [0] * len(outs) + [rows[3]]
         reds = ()
     if reds:
         if compute != "float32" or 0 in shape:

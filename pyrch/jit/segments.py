@@ -40,6 +40,7 @@ exception in a called-back step stops the C run and is raised when it returns.
 import itertools
 import operator
 import weakref
+from collections import namedtuple
 
 import numpy as np
 
@@ -48,6 +49,13 @@ from ..ops.registry import OPS
 
 # how often one executor may record before it stays on step-by-step replay
 MAX_RECORDS = 4
+
+# pyrch_step_t kinds (steps.h)
+GEMM, FUSED, PYTHON, CALL = 1, 2, 3, 4
+
+# a recorded native step: its kind and copied struct, what keeps the arrays the struct
+# points to alive, the plan step's name (errors) and closure (a refused step runs it)
+Call = namedtuple("Call", "kind struct keep name fn")
 
 
 def _span(a):
@@ -76,7 +84,7 @@ class _Recorder:
         # (where the pointer is stored, its value, whether the call writes through it)
         fields = [(c, name, int(F.cast("uintptr_t", getattr(c, name))), name == "c")
                   for name in ("a", "b", "c", "bias") if getattr(c, name) != F.NULL]
-        self.calls.append((1, c, fields, None))
+        self.calls.append((GEMM, c, fields, None))
 
     def fused(self, layout, n_in, n_out):
         F = self.ffi
@@ -93,7 +101,7 @@ class _Recorder:
         fields = [(ins, i, int(F.cast("uintptr_t", ins[i])), False) for i in range(n_in)] + \
                  [(outs, i, int(F.cast("uintptr_t", outs[i])), True) for i in range(n_out)]
         # the layout keeps the shape/stride arrays the copy points to alive
-        self.calls.append((2, c, fields, (layout, ins, outs)))
+        self.calls.append((FUSED, c, fields, (layout, ins, outs)))
 
     def call(self, c, n_in, n_out):
         F = self.ffi
@@ -102,7 +110,7 @@ class _Recorder:
         src, dst = k.src, k.dst
         fields = [(src, i, int(F.cast("uintptr_t", src[i])), False) for i in range(n_in)] + \
                  [(dst, i, int(F.cast("uintptr_t", dst[i])), True) for i in range(n_out)]
-        self.calls.append((4, k, fields, None))
+        self.calls.append((CALL, k, fields, None))
 
 
 def _ptr(F, a):
@@ -125,14 +133,12 @@ class Segment:
     def __init__(self, ffi):
         self.F = ffi
         self.fns = []
-        self.calls = []          # (kind, struct, keepalive)
+        self.calls = []          # Call records
         self.ext = {}            # slot -> [array, written?, [(target, key, offset)]]
         self.fresh = {}          # slot -> (shape, dtype, [(target, key, offset)])
         self.fixed = []          # (slot, array) set after each run
         self.alias = []          # (slot, ext slot): the step wrote into that array
         self.views = []          # [in slot, out slot, step, in array, out array]
-        self.names = []          # the steps' names, for errors
-        self.call_fns = []       # the steps' closures (a failed step runs its own to raise)
 
     def finish(self):
         for e in self.ext.values():
@@ -184,6 +190,13 @@ _TOKENS = itertools.count(1)
 _ATTACHED = [None]          # the ffi whose pyrch_py_step is _py_step
 
 
+def attach(ffi):
+    """Make _py_step the extension's pyrch_py_step (once per loaded extension)."""
+    if _ATTACHED[0] is not ffi:
+        ffi.def_extern(name="pyrch_py_step")(_py_step)
+        _ATTACHED[0] = ffi
+
+
 def _py_step(token, i):
     """pyrch_py_step: run group i of program `token`'s Python steps (called by
     pyrch_run_steps). 0 refuses (the exception is kept for Program.run to raise), else
@@ -223,14 +236,13 @@ class Program:
         entries = []            # (kind, struct, name, closure or None)
         for gi, g in enumerate(groups):
             if isinstance(g, Segment):
-                entries.extend((kind, c, name, fn) for (kind, c, _), name, fn
-                               in zip(g.calls, g.names, g.call_fns))
+                entries.extend((c.kind, c.struct, c.name, c.fn) for c in g.calls)
                 continue
             nxt = groups[gi + 1] if gi + 1 < len(groups) else None
             d = ffi.new("pyrch_pystep_t *")
             d.token, d.id = self.token, len(self._cb)
             self._cb.append((g, nxt, len(nxt.calls) if nxt is not None else 0))
-            entries.append((3, d, "Python", None))
+            entries.append((PYTHON, d, "Python", None))
         self._entries = entries
         self._n = len(entries)
         self._steps = ffi.new("pyrch_step_t[]", self._n)
@@ -463,9 +475,7 @@ class _Builder:
                 e[1] = True
             elif k2 == "fixed":
                 seg.fixed.append((o, x))
-        seg.calls.append((kind, c, keep))
-        seg.names.append(st.name)
-        seg.call_fns.append(fn)
+        seg.calls.append(Call(kind, c, keep, st.name, fn))
         return True
 
 
@@ -498,7 +508,5 @@ def record(executor, slots, nothing):
     b._close()
     if not any(isinstance(u, Segment) for u in b.units):
         return None
-    if _ATTACHED[0] is not F:
-        F.def_extern(name="pyrch_py_step")(_py_step)
-        _ATTACHED[0] = F
+    attach(F)
     return Program([u for u in b.units if u is not nothing], F, L)

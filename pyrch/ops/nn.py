@@ -503,7 +503,7 @@ def _softmax_infer(a, *, dim):
     return a.shape, a.dtype
 
 
-@op("softmax", kind="opaque", dtype="keep", new_memory=True)
+@op("softmax", kind="opaque", dtype="keep", new_memory=True, c_call=True)
 def softmax(xp, a, *, dim):
     """exp(a) / exp(a).sum(dim), computed stably (the max is subtracted first)."""
     _softmax_float_only("softmax", a.dtype)
@@ -546,7 +546,7 @@ def _(g, out, dim):
 
 
 @op("softmax_backward", kind="opaque", dtype="keep", differentiable=False, method=False,
-    new_memory=True)
+    new_memory=True, c_call=True)
 def softmax_backward(xp, g, y, *, dim, log=False):
     """The gradient by x of softmax(x, dim) (y * (g - sum(g y))) or, with log=True, of
     log_softmax(x, dim) (g - exp(y) sum(g)), from the output gradient g and the output y."""
@@ -564,7 +564,7 @@ def _(g, y, *, dim, log=False):
     return tuple(y.shape), y.dtype
 
 
-@op("log_softmax", kind="opaque", dtype="keep", new_memory=True)
+@op("log_softmax", kind="opaque", dtype="keep", new_memory=True, c_call=True)
 def log_softmax(xp, a, *, dim):
     """a - logsumexp(a, dim), computed stably."""
     _softmax_float_only("log_softmax", a.dtype)
@@ -726,7 +726,7 @@ def _(g, x, w, needs):
 
 # -- layer normalisation ----------------------------------------------------------------
 
-@op("layer_norm", kind="opaque", dtype="promote", method=False, new_memory=True)
+@op("layer_norm", kind="opaque", dtype="promote", method=False, new_memory=True, c_call=True)
 def layer_norm(xp, x, w, b, *, n, eps):
     """(x - mean) / sqrt(var + eps) * w + b, the statistics over x's last `n` dims
     (w and b shaped like those dims). One C pass for float32 on CPU."""
@@ -775,7 +775,7 @@ def _(g, x, w, n, eps):
 
 # new memory unless x has no leading dims (then g itself is the bias gradient)
 @op("layer_norm_backward", kind="opaque", dtype="promote", outputs=3, differentiable=False,
-    method=False,
+    method=False, c_call=True,
     new_memory=lambda ins, outs, at: ins[1] is not None and len(ins[1]) > at["n"])
 def layer_norm_backward(xp, g, x, w, *, n, eps):
     """(grad x, grad w, grad b) of `layer_norm` given the output gradient g."""
@@ -880,7 +880,7 @@ def _(g, x, t, ignore_index, reduction):
 
 
 @op("cross_entropy_indices_backward", kind="opaque", dtype="keep", differentiable=False,
-    method=False, new_memory=True)
+    method=False, new_memory=True, c_call=True)
 def cross_entropy_indices_backward(xp, g, x, t, *, ignore_index=-100, reduction="mean"):
     """cross_entropy_indices' gradient by x: (softmax(x) - onehot(t)) * g per counted row
     (divided by their count for 'mean'), 0 for an ignored row."""

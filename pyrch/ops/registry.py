@@ -11,6 +11,9 @@ layer (dispatch, autograd, tracer, fusion, C VM, tests) reads the same record.
 condition stays bool). `new_memory=True` says the forward always returns memory of its
 own, never an input or a view of one (a callable of (input shapes, output shapes,
 attributes) says when); the jit's memory plan then lets the inputs' buffers be reused.
+`c_call=True` says the forward, where the C extension takes its operands, is one
+`pyrch_call` into new arrays and nothing else (pyrch/_C/rows.py), so a traced plan may
+record that call and replay it without the forward (pyrch/jit/segments.py).
 A forward's positional parameters after `xp` are tensor inputs (a `*name` parameter
 takes any number of them); its keyword-only parameters are the
 attributes, hashable values such as `dim` or `keepdim`. A backward's
@@ -37,10 +40,10 @@ class Op:
                  "dtype", "cexpr", "differentiable", "bwd", "bwd_plan", "infer_fn",
                  "n_outputs", "view", "method", "node_name", "inplace_variant", "doc",
                  "saves_inputs", "public_fn", "effectful", "promotes", "floaty", "promote_positions",
-                 "new_memory", "__weakref__")
+                 "new_memory", "c_call", "__weakref__")
 
     def __init__(self, name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method,
-                 promote=None, effectful=False, new_memory=False):
+                 promote=None, effectful=False, new_memory=False, c_call=False):
         if kind not in KINDS:
             raise ValueError(f"op {name}: kind must be one of {KINDS}, got {kind!r}")
         if dtype not in DTYPE_RULES:
@@ -75,6 +78,7 @@ class Op:
         # side effects beyond the output (collectives): never CSE'd, folded or dropped
         self.effectful = effectful or kind == "random"
         self.new_memory = new_memory
+        self.c_call = c_call
         # precomputed for dispatch's hot path
         self.promotes = dtype in ("promote", "float", "bool")
         self.floaty = dtype == "float"
@@ -138,13 +142,14 @@ _DISPATCH = []      # pyrch._dispatch.dispatch, once imported (an import stateme
 
 
 def op(name, *, kind="opaque", dtype="keep", cexpr=None, differentiable=True, outputs=1,
-       view=False, method=True, promote=None, effectful=False, new_memory=False):
+       view=False, method=True, promote=None, effectful=False, new_memory=False,
+       c_call=False):
     """Declare a primitive op from its forward function (see the module docstring)."""
     def register(fwd):
         if name in OPS:
             raise ValueError(f"op {name!r} is registered twice")
         o = Op(name, fwd, kind, dtype, cexpr, differentiable, outputs, view, method, promote,
-               effectful, new_memory)
+               effectful, new_memory, c_call)
         OPS[name] = o
         return o
     return register
