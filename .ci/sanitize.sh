@@ -21,4 +21,4 @@ print("sanitized build:", c._ffi and c.__file__)
 PY
 LD_PRELOAD="$asan:$ubsan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH="$work" \
-    python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_c_vm.py tests/test_jit_segments.py
+    python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_c_vm.py tests/test_jit_segments.py tests/test_attention_fused.py

@@ -320,8 +320,8 @@ def test_lower_makes_a_flat_step_list():
 
 def test_pipeline_order_and_every_pass_keeps_graphs_valid():
     assert [p.__name__ for p in passes.PIPELINE] == [
-        "dce", "cse", "fold_constants", "simplify", "dce", "fuse_elementwise", "plan_buffers",
-        "lower"]
+        "dce", "cse", "fold_constants", "simplify", "fuse_attention", "simplify", "dce",
+        "fuse_elementwise", "plan_buffers", "lower"]
     a, b, c, d, e = (V(2, 3) for _ in range(5))
     k = V(2, 3)
     g = G([N("mul", (X, 1.0), a), N("exp", (a,), b), N("exp", (a,), c), N("add", (b, c), d),

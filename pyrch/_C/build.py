@@ -13,7 +13,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
-HEADERS = ["core.h", "vm.h", "gemm.h", "rows.h", "pool.h", "conv.h", "rowsel.h", "norm.h", "smallgemm.h", "steps.h"]
+HEADERS = ["core.h", "vm.h", "gemm.h", "rows.h", "pool.h", "conv.h", "rowsel.h", "norm.h", "smallgemm.h", "attn.h", "steps.h"]
 
 # declared in a header, defined in Python (see cdef_from_headers)
 PYTHON_DEFINED = ["pyrch_py_step"]
@@ -36,7 +36,7 @@ def cdef_from_headers(names=HEADERS):
     return text
 
 
-SOURCES = ["core.c", "vm.c", "gemm.c", "rows.c", "pool.c", "conv.c", "rowsel.c", "norm.c", "smallgemm.c", "steps.c"]
+SOURCES = ["core.c", "vm.c", "gemm.c", "rows.c", "pool.c", "conv.c", "rowsel.c", "norm.c", "smallgemm.c", "attn.c", "steps.c"]
 
 
 def write_opcodes():

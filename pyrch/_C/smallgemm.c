@@ -195,10 +195,11 @@ SG_INLINE void transpose16(__m512 r[16])
     }
 }
 
-/* panel[p * 64 + c] = Bt[c * ldb + p] for c < w (the columns j.. of B = Bt^T), p < k.
+/* panel[p * ldp + c] = Bt[c * ldb + p] for c < w (the columns j.. of B = Bt^T), p < k.
  * 16 rows of Bt are read 16 p at a time (a cache line each), transposed in registers
  * and stored as 16 rows of the panel; rows past w are never read. */
-SG_TARGET static void pack_bt(const float *Bt, int64_t ldb, int64_t w, int64_t k, float *panel)
+SG_TARGET static void pack_bt_ld(const float *Bt, int64_t ldb, int64_t w, int64_t k, float *panel,
+                                 int64_t ldp)
 {
     int64_t p = 0;
     for (; p + 16 <= k; p += 16) {
@@ -210,12 +211,17 @@ SG_TARGET static void pack_bt(const float *Bt, int64_t ldb, int64_t w, int64_t k
                 r[c] = c < cw ? _mm512_loadu_ps(Bt + (c0 + c) * ldb + p) : _mm512_setzero_ps();
             transpose16(r);
             for (int q = 0; q < 16; q++)
-                _mm512_mask_storeu_ps(panel + (p + q) * 64 + c0, cols, r[q]);
+                _mm512_mask_storeu_ps(panel + (p + q) * ldp + c0, cols, r[q]);
         }
     }
     for (; p < k; p++)
         for (int64_t c = 0; c < w; c++)
-            panel[p * 64 + c] = Bt[c * ldb + p];
+            panel[p * ldp + c] = Bt[c * ldb + p];
+}
+
+SG_TARGET static void pack_bt(const float *Bt, int64_t ldb, int64_t w, int64_t k, float *panel)
+{
+    pack_bt_ld(Bt, ldb, w, k, panel, 64);
 }
 
 /* panel[p * 64 + c] = B[p * ldb + c] for c < w: rows of B copied contiguous */
@@ -444,6 +450,15 @@ int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int6
     return 1;
 }
 
+int pyrch_small_transpose(const float *src, int64_t lds, int64_t n, int64_t k, float *dst,
+                          int64_t ldd)
+{
+    if (!small_on || !have_avx512())
+        return 0;
+    pack_bt_ld(src, lds, n, k, dst, ldd);
+    return 1;
+}
+
 int pyrch_small_sgemm(int kind, int trans_a, int64_t m, int64_t n, int64_t k, const float *A,
                       int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc)
 {
@@ -478,6 +493,13 @@ int pyrch_small_sgemm_nt_rows(int64_t m, int64_t n, int64_t k, const float *A, i
 }
 
 void pyrch_set_small_gemm(int on) { (void)on; }
+
+int pyrch_small_transpose(const float *src, int64_t lds, int64_t n, int64_t k, float *dst,
+                          int64_t ldd)
+{
+    (void)src, (void)lds, (void)n, (void)k, (void)dst, (void)ldd;
+    return 0;
+}
 
 int pyrch_small_sgemm_kind(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k)
 {

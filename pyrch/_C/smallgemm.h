@@ -31,6 +31,10 @@ int pyrch_small_sgemm_rows(int64_t m, int64_t n, int64_t k, const float *A, int6
  * convolution's weight gradient, conv.c). 1 when done, 0 as above. */
 int pyrch_small_sgemm_nt_rows(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                               const float *Bt, const int64_t *roff, float *C, int64_t ldc);
+/* dst[p * ldd + c] = src[c * lds + p] for c < n, p < k: an n x k row-major block stored
+ * transposed (16 x 16 tiles transposed in registers). 1 when done, 0 as above. */
+int pyrch_small_transpose(const float *src, int64_t lds, int64_t n, int64_t k, float *dst,
+                          int64_t ldd);
 /* turn the kernels on (1, the default) or off (0): for A/B measurements and tests */
 void pyrch_set_small_gemm(int on);
 

@@ -2,6 +2,7 @@
 #include <stddef.h>
 
 #include "steps.h"
+#include "attn.h"
 #include "gemm.h"
 #include "norm.h"
 #include "rows.h"
@@ -65,6 +66,8 @@ int pyrch_run_steps(const pyrch_step_t *steps, int32_t n, int32_t *failed)
             rc = pyrch_fused_run((const pyrch_fused_t *)steps[i].desc);
         else if (steps[i].kind == PYRCH_STEP_CALL)
             rc = pyrch_call((pyrch_call_t *)steps[i].desc);
+        else if (steps[i].kind == PYRCH_STEP_ATTN)
+            rc = pyrch_attention((const pyrch_attn_t *)steps[i].desc);
         else if (steps[i].kind == PYRCH_STEP_PYTHON) {
             const pyrch_pystep_t *p = (const pyrch_pystep_t *)steps[i].desc;
             int32_t r = pyrch_py_step(p->token, p->id);

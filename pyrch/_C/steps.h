@@ -10,13 +10,15 @@
 #define PYRCH_STEPS_H
 #include <stdint.h>
 
-enum { PYRCH_STEP_GEMM = 1, PYRCH_STEP_FUSED = 2, PYRCH_STEP_PYTHON = 3, PYRCH_STEP_CALL = 4 };
+enum { PYRCH_STEP_GEMM = 1, PYRCH_STEP_FUSED = 2, PYRCH_STEP_PYTHON = 3, PYRCH_STEP_CALL = 4,
+       PYRCH_STEP_ATTN = 5 };
 
 typedef struct {
     int32_t kind;                 /* PYRCH_STEP_GEMM: desc is a pyrch_gemm_t;
                                    * PYRCH_STEP_FUSED: desc is a pyrch_fused_t;
                                    * PYRCH_STEP_PYTHON: desc is a pyrch_pystep_t;
-                                   * PYRCH_STEP_CALL: desc is a pyrch_call_t */
+                                   * PYRCH_STEP_CALL: desc is a pyrch_call_t;
+                                   * PYRCH_STEP_ATTN: desc is a pyrch_attn_t */
     const void *desc;
 } pyrch_step_t;
 

@@ -31,6 +31,7 @@ from .._C import _threads, fused as _fused
 # reductions a fused step's C program can compute as it runs, and the most elements
 # their result may have (the C side keeps a double partial per element and thread)
 _REDUCTIONS = ("sum", "mean", "sum_to")
+_ATTENTION = ("_attention", "_attention_backward")    # fused attention's ops (_compile_attention)
 _MAX_SUMMED = 1 << 16
 # row kernels a fused step's C program can run on an output as it computes it (vm.h)
 _ROW_KERNELS = {"softmax": _fused.SOFTMAX_ROWS, "log_softmax": _fused.LOG_SOFTMAX_ROWS}
@@ -124,6 +125,10 @@ class Executor:
                 out.append(self._compile_permuted_matmul(st, permuted[i], i, into.get(i)))
                 i += 1
                 continue
+            if st.kind == "call" and st.op in _ATTENTION:
+                out.append(self._compile_attention(st, i, permuted, into, escaping))
+                i += 1
+                continue
             j = i + 1
             if st.kind == "fused":
                 while j < len(steps) and self._fusable_reduction(steps[j], st):
@@ -162,6 +167,21 @@ class Executor:
                 if kind == "s":
                     users.setdefault(k, []).append(j)
         for i, st in enumerate(steps):
+            if st.kind == "call" and st.op in _ATTENTION:
+                # fused attention's outputs: written in the permute's layout, where the
+                # last dim stays last (the C kernel writes rows of unit stride)
+                for oi, y in enumerate(st.outs[:1] if st.op == "_attention" else st.outs):
+                    vy = self.value_at[y]
+                    if reads.get(y) != 1 or y in escaping or len(vy.shape) < 3 or \
+                            vy.dtype.np != np.float32:
+                        continue
+                    nxt = steps[users[y][0]]
+                    if nxt.kind != "call" or nxt.op != "permute":
+                        continue
+                    perm = tuple(d % len(vy.shape) for d in nxt.attrs["dims"])
+                    if perm[-1] == len(perm) - 1 and perm != tuple(range(len(perm))):
+                        found[(i, oi)] = perm
+                continue
             if st.kind != "call" or st.op != "matmul" or len(st.outs) != 1 \
                     or any(kind != "s" for kind, _ in st.args):
                 continue
@@ -229,6 +249,8 @@ class Executor:
                     break
                 y = steps[j].args[0][1]
                 m = producer.get(y)
+                if m is not None and steps[m].op in _ATTENTION:
+                    m = (m, steps[m].outs.index(y))
                 if m not in permuted or not single(y):
                     break
                 parts.append((m, k, off, vk.shape[-1], view_shape))
@@ -318,6 +340,58 @@ class Executor:
                 return
             v[o0] = out
         step.c_only = True      # its work is the C calls it makes (segments.py checks them)
+        return step
+
+    def _compile_attention(self, st, k, permuted, into, escaping):
+        """Fused attention (pyrch/_C/attn.py) writing each output where its reader wants
+        it: an output read only by a permute that keeps the last dim last is written in
+        the permute's layout (the permute is then a view, and the heads merge after it
+        a view too), into its part of a cat's output where _cat_parts found one (the
+        q/k/v gradients), else into an array of the executor's own, allocated once (an
+        output that escapes gets fresh memory on every replay)."""
+        from .._C import attn
+        fallback = self._compile(st, k)
+        backward = st.op == "_attention_backward"
+        place = []
+        for oi, o in enumerate(st.outs):
+            shape = tuple(self.value_at[o].shape)
+            perm = permuted.get((k, oi), tuple(range(len(shape))))
+            inv = tuple(np.argsort(perm))
+            base_shape = tuple(shape[d] for d in perm)
+            part = into.get((k, oi))
+            if part is not None and part[3] == base_shape:
+                holder, off, c, _ = part
+
+                def get(holder=holder, off=off, c=c, base_shape=base_shape, inv=inv):
+                    arr = self._cat_array(holder)[..., off:off + c].view()
+                    arr.shape = base_shape      # a view: .shape refuses to copy
+                    return arr.transpose(inv)
+            elif o in escaping:
+                def get(base_shape=base_shape, inv=inv):
+                    return np.empty(base_shape, np.float32).transpose(inv)
+            else:
+                own = []
+
+                def get(own=own, base_shape=base_shape, inv=inv):
+                    if not own:
+                        own.append(_staggered_empty(base_shape, np.dtype(np.float32),
+                                                    len(self.buffers) + len(self.private)))
+                        self.private.append(own[0])
+                    return own[0].transpose(inv)
+            place.append(get)
+        args, attrs, outs = st.args, st.attrs, st.outs
+        run = attn.backward if backward else attn.forward
+
+        def step(v):
+            vals = [v[s2] if kind == "s" else s2 for kind, s2 in args]
+            r = run(*vals, attrs["scale"], attrs.get("divide", False),
+                    out=[g() for g in place])
+            if r is None:
+                fallback(v)
+                return
+            for s2, x in zip(outs, r):
+                v[s2] = x
+        step.c_only = True      # its work is one pyrch_attention call (segments.py)
         return step
 
     def _compile_linear(self, mm, nxt, reads, escaping, k):

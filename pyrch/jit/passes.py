@@ -565,9 +565,247 @@ def _toposort(items, g):
     return out
 
 
+def _swapped(dims):
+    return tuple(dims[:-2]) + (dims[-1], dims[-2])
+
+
+def _real_literal(x):
+    return not isinstance(x, Value) and isinstance(x, (int, float, np.floating, np.integer)) \
+        and not isinstance(x, bool)
+
+
+class _Uses:
+    """Producers, users and positions of a graph's values (for pattern passes)."""
+
+    def __init__(self, g):
+        self.made, self.users, self.pos = {}, {}, {}
+        for i, n in enumerate(g.nodes):
+            self.pos[id(n)] = i
+            for o in n.outputs:
+                self.made[o] = n
+            for x in n.inputs:
+                if isinstance(x, Value):
+                    self.users.setdefault(x, []).append(n)
+        self.escaping = set(x for x in g.outputs if isinstance(x, Value))
+        self.escaping.update(w.value for w in g.writes if isinstance(w.value, Value))
+        self.escaping.update(d.value for d in g.guards)
+
+    def canon(self, v):
+        """(base, dims): v is permute(base, dims), following chains of permutes (the
+        identity permutation where v is not a permute's output)."""
+        dims = tuple(range(len(v.shape)))
+        while True:
+            n = self.made.get(v)
+            if n is None or n.op != "permute" or not isinstance(n.inputs[0], Value):
+                return v, dims
+            d = tuple(n.attr_dict().get("dims", ()))
+            dims = tuple(d[i] for i in dims)
+            v = n.inputs[0]
+
+    def transposed(self, t, v):
+        """Whether t is v with its last two dims swapped (both through permutes)."""
+        (bt, dt), (bv, dv) = self.canon(t), self.canon(v)
+        return len(dt) >= 2 and bt is bv and dt == _swapped(dv)
+
+    def only_user(self, v, n):
+        """Whether n is v's one user and v is not an output, write or guard."""
+        return v not in self.escaping and self.users.get(v, []) == [n]
+
+    def before(self, v, i):
+        """Whether v is defined before node index i (a node's output, or a source)."""
+        n = self.made.get(v)
+        return n is None or self.pos[id(n)] < i
+
+
+def _scores(u, s3):
+    """(q, k, scale, divide, mask, nodes) when s3 = [masked_fill(]s * c or s / c[, mask,
+    -inf)] with s = q @ k^T (k^T a permute of k), each intermediate used only there;
+    else None. float32 only (float64 must stay bitwise eager's)."""
+    nodes, mask = [], None
+    n = u.made.get(s3)
+    if n is not None and n.op == "masked_fill" and len(n.inputs) == 3 and \
+            isinstance(n.inputs[1], Value) and n.inputs[1].dtype.name == "bool" and \
+            _real_literal(n.inputs[2]) and float(n.inputs[2]) == float("-inf"):
+        nodes.append(n)
+        mask, s2 = n.inputs[1], n.inputs[0]
+        if not isinstance(s2, Value) or not u.only_user(s2, n):
+            return None
+        n = u.made.get(s2)
+    else:
+        s2 = s3
+    scale, divide = 1.0, False
+    if n is not None and n.op in ("mul", "div") and len(n.inputs) == 2:
+        a, b = n.inputs
+        if n.op == "mul" and _real_literal(a) and isinstance(b, Value):
+            a, b = b, a
+        if isinstance(a, Value) and _real_literal(b):
+            nodes.append(n)
+            scale, divide = float(b), n.op == "div"
+            if not u.only_user(a, n):
+                return None
+            s, n = a, u.made.get(a)
+        else:
+            return None
+    else:
+        s = s2
+    if n is None or n.op != "matmul" or len(n.inputs) != 2 or \
+            not all(isinstance(x, Value) for x in n.inputs):
+        return None
+    q, kt = n.inputs
+    if len(kt.shape) < 2:
+        return None
+    nodes.append(n)
+    return q, kt, scale, divide, mask, nodes
+
+
+def _attention_forward(u, sm):
+    """The _attention node for softmax node sm and the nodes it replaces, or None."""
+    s3, p = sm.inputs[0], sm.outputs[0]
+    a = sm.attr_dict()
+    if not isinstance(s3, Value) or a.get("dim") not in (-1, len(p.shape) - 1) or \
+            not u.only_user(s3, sm) or not 2 <= len(p.shape) <= 4:
+        return None
+    found = _scores(u, s3)
+    if found is None:
+        return None
+    q, kt, scale, divide, mask, nodes = found
+    # k itself: kt's base permuted back (a new view where the graph has none)
+    base, dims = u.canon(kt)
+    made = []
+    if _swapped(dims) == tuple(range(len(dims))):
+        k = base
+    else:
+        k = Value(_swapped(kt.shape), kt.dtype)
+        made.append(Node("permute", (base,), (("dims", _swapped(dims)),), (k,), sm.src, sm.scope))
+        u.made[k] = made[-1]                # (the gradient's match reads it)
+        u.pos[id(made[-1])] = u.pos[id(sm)]
+    pv = [n for n in u.users.get(p, []) if n.op == "matmul" and n.inputs[0] is p and
+          isinstance(n.inputs[1], Value)]
+    if len(pv) != 1:
+        return None
+    v, o = pv[0].inputs[1], pv[0].outputs[0]
+    vals = (q, k, v, s3, p, o) + tuple(x for n in nodes for x in n.outputs)
+    if any(x.dtype.name != "float32" for x in vals) or \
+            not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]) or \
+            len(q.shape) != len(p.shape) or q.shape[-1] != k.shape[-1] or \
+            k.shape[-2] != v.shape[-2]:
+        return None
+    i = u.pos[id(sm)]
+    if not all(u.before(x, i) for x in (q, base, v) + ((mask,) if mask is not None else ())):
+        return None
+    made.append(Node("_attention", (q, k, v, mask), (("divide", divide), ("scale", scale)),
+                     (o, p), sm.src, sm.scope))
+    return made, nodes + [sm, pv[0]], (q, k, v, mask, scale, divide)
+
+
+def _attention_backward(u, sb, fwd):
+    """The _attention_backward node for softmax_backward node sb (of an _attention
+    node's softmax, whose inputs `fwd` gives), the nodes it replaces, or None."""
+    q, k, v, mask, scale, divide = fwd
+    dp, p = sb.inputs[0], sb.inputs[1]
+    a = sb.attr_dict()
+    if a.get("log") or a.get("dim") not in (-1, len(p.shape) - 1) or \
+            not isinstance(dp, Value) or not u.only_user(dp, sb):
+        return None
+    n_dp = u.made.get(dp)
+    if n_dp is None or n_dp.op != "matmul" or not all(isinstance(x, Value) for x in n_dp.inputs) \
+            or not u.transposed(n_dp.inputs[1], v):
+        return None
+    go = n_dp.inputs[0]
+    nodes = [n_dp, sb]
+    ds = sb.outputs[0]
+    n = u.users.get(ds, [None])[0]
+    if mask is not None:
+        if n is None or n.op != "masked_fill" or n.inputs[0] is not ds or n.inputs[1] is not mask \
+                or not _real_literal(n.inputs[2]) or float(n.inputs[2]) != 0.0 or \
+                not u.only_user(ds, n):
+            return None
+        nodes.append(n)
+        ds = n.outputs[0]
+        n = u.users.get(ds, [None])[0]
+    if scale != 1.0 or divide:
+        if n is None or n.op != ("div" if divide else "mul") or not u.only_user(ds, n) or \
+                len(n.inputs) != 2:
+            return None
+        lit = [x for x in n.inputs if x is not ds]
+        # (autograd's literal is the forward's scale as a float32; the C side applies
+        # it in float32 either way)
+        if len(lit) != 1 or not _real_literal(lit[0]) or np.float32(lit[0]) != np.float32(scale) or \
+                (divide and n.inputs[0] is not ds):
+            return None
+        nodes.append(n)
+        ds = n.outputs[0]
+    if ds in u.escaping:
+        return None
+    # its users: dq = ds @ k and dk^T = q^T @ ds
+    users = u.users.get(ds, [])
+    kc = u.canon(k)
+    n_dq = [n for n in users if n.op == "matmul" and n.inputs[0] is ds and
+            isinstance(n.inputs[1], Value) and u.canon(n.inputs[1]) == kc]
+    n_dkt = [n for n in users if n.op == "matmul" and n.inputs[1] is ds and
+             isinstance(n.inputs[0], Value) and u.transposed(n.inputs[0], q)]
+    # and dv = p^T @ go
+    n_dv = [n for n in u.users.get(go, []) if n.op == "matmul" and n.inputs[1] is go and
+            isinstance(n.inputs[0], Value) and u.transposed(n.inputs[0], p)]
+    if len(users) != 2 or len(n_dq) != 1 or len(n_dkt) != 1 or len(n_dv) != 1:
+        return None
+    nodes += [n_dq[0], n_dkt[0], n_dv[0]]
+    i = min(u.pos[id(n)] for n in nodes)
+    if not all(u.before(x, i) for x in (go, q, v) + ((mask,) if mask is not None else ())):
+        return None
+    dkt = n_dkt[0].outputs[0]
+    dk = Value(k.shape, k.dtype)
+    swap = tuple(range(len(k.shape) - 2)) + (len(k.shape) - 1, len(k.shape) - 2)
+    new = [Node("_attention_backward", (go, q, k, v, p, mask),
+                (("divide", divide), ("scale", scale)),
+                (n_dq[0].outputs[0], dk, n_dv[0].outputs[0]), sb.src, sb.scope),
+           Node("permute", (dk,), (("dims", swap),), (dkt,), sb.src, sb.scope)]
+    return new, nodes
+
+
+def fuse_attention(g):
+    """Attention spelled out in float32 -- softmax([masked_fill(](q @ k^T) * c[, mask,
+    -inf)], -1) @ v, and its gradient as autograd writes it when the same graph holds
+    both -- becomes one `_attention` node (and one `_attention_backward`), which the C
+    executor runs per (batch, head) entry with the scores in cache, skipping key
+    columns the mask hides (pyrch/_C/attn.c). The forward's scores must be used only
+    by the chain; its softmax may be used elsewhere. The gradient is fused only when
+    its softmax comes from a fused forward with the same q, k, v, mask and scale:
+    skipping masked columns is exact only where the softmax is 0 there."""
+    if "_attention" not in OPS:
+        return g
+    u = _Uses(g)
+    at, drop, fwd = {}, set(), {}
+    for n in g.nodes:
+        if n.op == "softmax" and id(n) not in drop:
+            r = _attention_forward(u, n)
+            if r is not None and not any(id(m) in drop for m in r[1]):
+                new, nodes, info = r
+                at.setdefault(u.pos[id(n)], []).extend(new)
+                drop.update(id(m) for m in nodes)
+                fwd[n.outputs[0]] = info
+    if not fwd:
+        return g
+    for n in g.nodes:
+        if n.op == "softmax_backward" and len(n.inputs) == 2 and n.inputs[1] in fwd and \
+                id(n) not in drop:
+            r = _attention_backward(u, n, fwd[n.inputs[1]])
+            if r is not None and not any(id(m) in drop for m in r[1]):
+                new, nodes = r
+                at.setdefault(min(u.pos[id(m)] for m in nodes), []).extend(new)
+                drop.update(id(m) for m in nodes)
+    out = []
+    for i, n in enumerate(g.nodes):
+        out.extend(at.get(i, ()))
+        if id(n) not in drop:
+            out.append(n)
+    return g.replace(nodes=out)
+
+
 from .plan import plan_buffers, lower  # noqa: E402  (plan imports ir only)
 
-PIPELINE = [dce, cse, fold_constants, simplify, dce, fuse_elementwise, plan_buffers, lower]
+PIPELINE = [dce, cse, fold_constants, simplify, fuse_attention, simplify, dce, fuse_elementwise,
+            plan_buffers, lower]
 
 
 def optimize(g, passes=None, check=None):

@@ -51,7 +51,7 @@ from ..ops.registry import OPS
 MAX_RECORDS = 4
 
 # pyrch_step_t kinds (steps.h)
-GEMM, FUSED, PYTHON, CALL = 1, 2, 3, 4
+GEMM, FUSED, PYTHON, CALL, ATTN = 1, 2, 3, 4, 5
 
 # a recorded native step: its kind and copied struct, what keeps the arrays the struct
 # points to alive, the plan step's name (errors) and closure (a refused step runs it)
@@ -111,6 +111,16 @@ class _Recorder:
         fields = [(src, i, int(F.cast("uintptr_t", src[i])), False) for i in range(n_in)] + \
                  [(dst, i, int(F.cast("uintptr_t", dst[i])), True) for i in range(n_out)]
         self.calls.append((CALL, k, fields, None))
+
+    def attn(self, c):
+        F = self.ffi
+        k = F.new("pyrch_attn_t *")
+        F.memmove(k, c, F.sizeof("pyrch_attn_t"))
+        # outputs: O and P forward, DQ, DK and DV backward (attn.h)
+        out = (7, 8, 9) if k.backward else (4, 5)
+        fields = [(k.x[i], "ptr", int(F.cast("uintptr_t", k.x[i].ptr)), i in out)
+                  for i in range(10) if k.x[i].ptr != F.NULL]
+        self.calls.append((ATTN, k, fields, None))
 
 
 def _ptr(F, a):

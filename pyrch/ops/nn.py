@@ -564,6 +564,89 @@ def _(g, y, *, dim, log=False):
     return tuple(y.shape), y.dtype
 
 
+# -- fused attention (made by the jit's fuse_attention pass, pyrch/jit/passes.py) -------
+
+def _attention_scores(xp, q, k, mask, scale, divide):
+    from .registry import OPS
+    s = OPS["matmul"].forward(xp, q, xp.swapaxes(k, -1, -2))
+    s = OPS["div" if divide else "mul"].forward(xp, s, scale)
+    if mask is not None:
+        s = OPS["masked_fill"].forward(xp, s, mask, float("-inf"))
+    return s
+
+
+@op("_attention", kind="opaque", dtype="keep", outputs=2, differentiable=False, method=False,
+    new_memory=True, c_call=True)
+def _attention(xp, q, k, v, mask, *, scale, divide=False):
+    """(softmax(masked_fill(q @ k^T * scale, mask, -inf), -1) @ v, the softmax), or the
+    scores divided by `scale` when `divide`; mask may be None. The jit puts this op where
+    a traced graph spells attention out. float32 on CPU is one C call (pyrch/_C/attn.c:
+    a key column every query row masks is never read, so unlike the ops spelled out, a
+    NaN there does not reach the output); elsewhere the ops it replaces, in their order."""
+    from .registry import OPS
+    if xp is np:
+        r = _c_attn().forward(q, k, v, mask, scale, divide)
+        if r is not None:
+            return r
+    p = OPS["softmax"].forward(xp, _attention_scores(xp, q, k, mask, scale, divide), dim=-1)
+    return OPS["matmul"].forward(xp, p, v), p
+
+
+def _attention_meta(q, k, v, mask):
+    if len(q.shape) < 2 or tuple(q.shape[:-2]) != tuple(k.shape[:-2]) or \
+            tuple(k.shape[:-2]) != tuple(v.shape[:-2]) or q.shape[-1] != k.shape[-1] or \
+            k.shape[-2] != v.shape[-2] or not (q.dtype == k.dtype == v.dtype):
+        raise RuntimeError(f"_attention: q {list(q.shape)}, k {list(k.shape)} and v "
+                           f"{list(v.shape)} do not fit (..., T, D), (..., S, D), (..., S, Dv)")
+    lead, t, s = tuple(q.shape[:-2]), q.shape[-2], k.shape[-2]
+    if mask is not None:
+        try:
+            np.broadcast_shapes(tuple(mask.shape), lead + (t, s))
+        except ValueError:
+            raise RuntimeError(f"_attention: mask of shape {list(mask.shape)} does not "
+                               f"broadcast to {list(lead + (t, s))}") from None
+    return lead, t, s
+
+
+@_attention.infer
+def _(q, k, v, mask, *, scale, divide=False):
+    lead, t, s = _attention_meta(q, k, v, mask)
+    return [(lead + (t, v.shape[-1]), q.dtype), (lead + (t, s), q.dtype)]
+
+
+@op("_attention_backward", kind="opaque", dtype="keep", outputs=3, differentiable=False,
+    method=False, new_memory=True, c_call=True)
+def _attention_backward(xp, g, q, k, v, p, mask, *, scale, divide=False):
+    """(dq, dk, dv) of `_attention` from the gradient g of its first output and its
+    softmax p. float32 on CPU is one C call; elsewhere the ops autograd would run."""
+    from .registry import OPS
+    if xp is np:
+        r = _c_attn().backward(g, q, k, v, p, mask, scale, divide)
+        if r is not None:
+            return r
+    mm = OPS["matmul"].forward
+    dp = mm(xp, g, xp.swapaxes(v, -1, -2))
+    dv = mm(xp, xp.swapaxes(p, -1, -2), g)
+    ds = OPS["softmax_backward"].forward(xp, dp, p, dim=-1, log=False)
+    if mask is not None:
+        ds = OPS["masked_fill"].forward(xp, ds, mask, 0.0)
+    ds = OPS["div" if divide else "mul"].forward(xp, ds, scale)
+    dq = mm(xp, ds, k)
+    dk = xp.swapaxes(mm(xp, xp.swapaxes(q, -1, -2), ds), -1, -2)
+    return dq, xp.ascontiguousarray(dk), dv
+
+
+@_attention_backward.infer
+def _(g, q, k, v, p, mask, *, scale, divide=False):
+    lead, t, s = _attention_meta(q, k, v, mask)
+    return [(tuple(q.shape), q.dtype), (tuple(k.shape), q.dtype), (tuple(v.shape), q.dtype)]
+
+
+def _c_attn():
+    from .._C import attn
+    return attn
+
+
 @op("log_softmax", kind="opaque", dtype="keep", new_memory=True, c_call=True)
 def log_softmax(xp, a, *, dim):
     """a - logsumexp(a, dim), computed stably."""

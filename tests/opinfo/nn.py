@@ -257,3 +257,76 @@ def _torch_adam_scalars(torch, step, lr, beta1, beta2, dtype):
 
 add(OpInfo("_adam_scalars", _adam_scalars_samples, torch_call=_torch_adam_scalars, grad=False,
            gradgrad=False, atol=0, rtol=0))
+
+
+# fused attention: the jit's fuse_attention pass makes these ops (pyrch/jit/passes.py);
+# samples cover a causal mask, a broadcast random mask, none, division by the scale and
+# a fully masked row (NaN, as the ops spelled out give)
+def _attention_inputs(rng, lead, t, s, d, dv):
+    return (rng.standard_normal(lead + (t, d)), rng.standard_normal(lead + (s, d)),
+            rng.standard_normal(lead + (s, dv)))
+
+
+def _attention_samples(rng):
+    causal = np.triu(np.ones((5, 5), bool), 1)
+    rand = rng.random((3, 1, 4, 6)) < 0.3
+    full = np.zeros((4, 6), bool)
+    full[2] = True
+    return [Sample(_attention_inputs(rng, (2, 3), 5, 5, 4, 4) + (causal,), dict(scale=0.5)),
+            Sample(_attention_inputs(rng, (3, 2), 4, 6, 3, 5) + (rand,), dict(scale=0.7),
+                   noncontig=True),
+            Sample(_attention_inputs(rng, (2,), 3, 7, 4, 2) + (None,), dict(scale=2.0, divide=True)),
+            Sample(_attention_inputs(rng, (1, 2), 4, 6, 5, 3) + (full,), dict(scale=0.3))]
+
+
+def _attention_call(lib, q, k, v, mask, **kw):
+    from pyrch.ops.registry import OPS
+    return OPS["_attention"](q, k, v, mask, **kw)
+
+
+def _torch_attention(torch, q, k, v, mask, scale, divide=False):
+    s = q @ k.transpose(-2, -1)
+    s = s / scale if divide else s * scale
+    if mask is not None:
+        s = s.masked_fill(mask, float("-inf"))
+    p = torch.softmax(s, -1)
+    return p @ v, p
+
+
+add(OpInfo("_attention", _attention_samples, call=_attention_call, torch_call=_torch_attention,
+           grad=False, gradgrad=False, atol=1e-5, rtol=1e-5))
+
+
+def _attention_backward_samples(rng):
+    out = []
+    for smp in _attention_samples(rng):
+        q, k, v, mask = smp.args
+        s = q @ np.swapaxes(k, -1, -2)
+        s = s / smp.kwargs["scale"] if smp.kwargs.get("divide") else s * smp.kwargs["scale"]
+        if mask is not None:
+            s = np.where(mask, -np.inf, s)
+        with np.errstate(invalid="ignore"):
+            e = np.exp(s - s.max(-1, keepdims=True))
+            p = e / e.sum(-1, keepdims=True)
+        g = rng.standard_normal(q.shape[:-1] + (v.shape[-1],))
+        out.append(Sample((g, q, k, v, p, mask), smp.kwargs, noncontig=smp.noncontig))
+    return out
+
+
+def _attention_backward_call(lib, g, q, k, v, p, mask, **kw):
+    from pyrch.ops.registry import OPS
+    return OPS["_attention_backward"](g, q, k, v, p, mask, **kw)
+
+
+def _torch_attention_backward(torch, g, q, k, v, p, mask, scale, divide=False):
+    dp = g @ v.transpose(-2, -1)
+    ds = p * (dp - (dp * p).sum(-1, keepdim=True))
+    if mask is not None:
+        ds = ds.masked_fill(mask, 0.0)
+    ds = ds / scale if divide else ds * scale
+    return ds @ k, ds.transpose(-2, -1) @ q, p.transpose(-2, -1) @ g
+
+
+add(OpInfo("_attention_backward", _attention_backward_samples, call=_attention_backward_call,
+           torch_call=_torch_attention_backward, grad=False, gradgrad=False, atol=1e-5,
+           rtol=1e-5))
