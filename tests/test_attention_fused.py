@@ -244,15 +244,19 @@ class Block(pyrch.nn.Module):
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
-def run_steps(traced, sdpa, executor, n=4):
+def run_steps(traced, sdpa, executor, n=4, ce=False):
     pyrch.manual_seed(0)
     m = Block(sdpa=sdpa)
     opt = pyrch.optim.Adam(m.parameters(), lr=1e-2)
     x = pyrch.randn(3, 24, 32)
+    y = pyrch.randint(0, 32, (3 * 24,))
 
     def step(x):
         opt.zero_grad()
-        loss = (m(x) ** 2).mean()
+        out = m(x)
+        # cross entropy's forward runs in Python: the plan's backward is another segment
+        loss = pyrch.nn.functional.cross_entropy(out.reshape(-1, 32), y) if ce else \
+            (out ** 2).mean()
         loss.backward()
         opt.step()
         return loss
@@ -263,12 +267,27 @@ def run_steps(traced, sdpa, executor, n=4):
 
 
 @pytest.mark.parametrize("executor", ["c", "reference"])
-@pytest.mark.parametrize("sdpa", [False, True])
-def test_traced_training_with_fused_attention_matches_eager(sdpa, executor):
-    want, wparams, _ = run_steps(False, sdpa, executor)
-    got, gparams, fn = run_steps(True, sdpa, executor)
+@pytest.mark.parametrize("sdpa,ce", [(False, False), (True, False), (False, True)])
+def test_traced_training_with_fused_attention_matches_eager(sdpa, ce, executor):
+    want, wparams, _ = run_steps(False, sdpa, executor, ce=ce)
+    got, gparams, fn = run_steps(True, sdpa, executor, ce=ce)
     ops = [n.op for e in fn._cache.values() for var in e.variants for n in var.opt.nodes]
     assert ops.count("_attention") == 1 and ops.count("_attention_backward") == 1
     np.testing.assert_allclose(got, want, rtol=1e-5)
     for a, b in zip(gparams, wparams):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@needs_c
+def test_replays_run_fused_attention_inside_the_plans_one_c_call(monkeypatch):
+    """q, k and v are three views into one projection: the replay's recorder tells their
+    pointers apart by where each starts, so the attention steps join the C segment and
+    a replay makes no Python call to them (segments.py)."""
+    _, _, fn = run_steps(True, False, "c", n=4, ce=True)
+    calls = []
+    for name in ("forward", "backward"):
+        real = getattr(attn, name)
+        monkeypatch.setattr(attn, name, lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
+    x = pyrch.randn(3, 24, 32)
+    before = fn(x).item()
+    assert calls == [] and np.isfinite(before)

@@ -380,10 +380,10 @@ class Executor:
                     return own[0].transpose(inv)
             place.append(get)
         args, attrs, outs = st.args, st.attrs, st.outs
-        run = attn.backward if backward else attn.forward
 
         def step(v):
             vals = [v[s2] if kind == "s" else s2 for kind, s2 in args]
+            run = attn.backward if backward else attn.forward
             r = run(*vals, attrs["scale"], attrs.get("divide", False),
                     out=[g() for g in place])
             if r is None:

@@ -362,8 +362,10 @@ class _Builder:
 
     def _resolve(self, ptr, slots, v):
         """(kind, root slot) of the operand slot whose array holds address ptr; None
-        where no operand's does (a temporary) or two disagree."""
-        found = None
+        where no operand's does (a temporary) or two disagree, unless exactly one of
+        those starts at ptr (attention's q, k and v: three views into one projection,
+        each from outside the segment, each the pointer to its own first element)."""
+        found, starts = [], []
         for s in slots:
             if s not in self.spans:
                 continue
@@ -372,10 +374,14 @@ class _Builder:
                 r = self.prov[s]
                 while r[0] == "view":
                     r = self.prov[r[1]]
-                if found is not None and found != r:
-                    return None
-                found = r
-        return found
+                found.append(r)
+                if v[s].ctypes.data == ptr:
+                    starts.append(r)
+        if not found:
+            return None
+        if all(r == found[0] for r in found):
+            return found[0]
+        return starts[0] if len(set(starts)) == 1 else None
 
     def step(self, st, fn, v, before, calls, absorbed=()):
         """Classify plan step st (closure fn) from what its run did. absorbed: the
