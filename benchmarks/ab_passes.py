@@ -10,13 +10,13 @@ PyTorch's.
 import gc
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402  (before pyrch: see RESULTS.md, session 9)
 
 import pyrch  # noqa: E402
 from pyrch.jit import passes  # noqa: E402
+from harness import alternate  # noqa: E402
 from models import case  # noqa: E402
 
 torch.set_num_threads(2)
@@ -40,14 +40,6 @@ def traced(name, without=None):
     return f, x, y
 
 
-def timed(fn, x, y, n):
-    time.sleep(0.05)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn(x, y)
-    return (time.perf_counter() - t0) / n * 1e3
-
-
 def main():
     name = sys.argv[1] if len(sys.argv) > 1 else "gpt_b16"
     without = sys.argv[2] if len(sys.argv) > 2 else "fuse_attention"
@@ -56,19 +48,11 @@ def main():
     on = traced(name)
     off = traced(name, without)
     gc.collect()
-    t_step, tx, ty = case(torch, name)
     keys = ("with it", f"without {without}", "torch eager")
-    res = {k: [] for k in keys}
-    for _ in range(rounds):
-        res[keys[0]].append(timed(*on, n))
-        res[keys[1]].append(timed(*off, n))
-        res[keys[2]].append(timed(t_step, tx, ty, n))
-    for k, v in res.items():
-        v.sort()
-        print(f"{name} {k:28s} {v[0]:.3f} / {v[len(v) // 4]:.3f} / {v[len(v) // 2]:.3f} ms")
-    t = res["torch eager"][0]
-    print(f"ratios to torch eager (bests): with {res[keys[0]][0] / t:.2f}x, "
-          f"without {res[keys[1]][0] / t:.2f}x")
+    best = alternate(name, dict(zip(keys, (on, off, case(torch, name)))), n, rounds)
+    t = best["torch eager"]
+    print(f"ratios to torch eager (bests): with {best[keys[0]] / t:.2f}x, "
+          f"without {best[keys[1]] / t:.2f}x")
 
 
 if __name__ == "__main__":

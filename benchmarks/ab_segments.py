@@ -10,12 +10,12 @@ of the bests to PyTorch's.
 import gc
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402  (before pyrch: see RESULTS.md, session 9)
 
 import pyrch  # noqa: E402
+from harness import alternate  # noqa: E402
 from models import case  # noqa: E402
 
 torch.set_num_threads(2)
@@ -32,14 +32,6 @@ def traced(name):
     return f, x, y, exs
 
 
-def timed(fn, x, y, n):
-    time.sleep(0.05)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn(x, y)
-    return (time.perf_counter() - t0) / n * 1e3
-
-
 def main():
     name = sys.argv[1] if len(sys.argv) > 1 else "mlp_b16"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else NUMBER[name]
@@ -49,18 +41,11 @@ def main():
     for ex in off[3]:
         ex._units = False
     gc.collect()
-    t_step, tx, ty = case(torch, name)
-    res = {"segments": [], "step by step": [], "torch eager": []}
-    for _ in range(rounds):
-        res["segments"].append(timed(on[0], on[1], on[2], n))
-        res["step by step"].append(timed(off[0], off[1], off[2], n))
-        res["torch eager"].append(timed(t_step, tx, ty, n))
-    for k, v in res.items():
-        v.sort()
-        print(f"{name} {k:13s} {v[0]:.3f} / {v[len(v) // 4]:.3f} / {v[len(v) // 2]:.3f} ms")
-    t = res["torch eager"][0]
-    print(f"ratios to torch eager (bests): segments {res['segments'][0] / t:.2f}x, "
-          f"step by step {res['step by step'][0] / t:.2f}x")
+    best = alternate(name, {"segments": on[:3], "step by step": off[:3],
+                            "torch eager": case(torch, name)}, n, rounds)
+    t = best["torch eager"]
+    print(f"ratios to torch eager (bests): segments {best['segments'] / t:.2f}x, "
+          f"step by step {best['step by step'] / t:.2f}x")
 
 
 if __name__ == "__main__":

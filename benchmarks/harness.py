@@ -38,6 +38,29 @@ def compare(name, pyrch_fn, torch_fn, number=1000, rounds=7, warmup=3):
     return name, p, t, (p / t if torch_fn is not None else float("nan"))
 
 
+def timed_steps(fn, x, y, n):
+    """ms per call of fn(x, y) over n calls, after a short pause (a training step)."""
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn(x, y)
+    return (time.perf_counter() - t0) / n * 1e3
+
+
+def alternate(name, sides, n, rounds):
+    """Run each side's (fn, x, y) for n calls per round, the sides' rounds alternated;
+    print best / first quartile / median per side (ms) and return each side's best."""
+    res = {k: [] for k in sides}
+    for _ in range(rounds):
+        for k, (fn, x, y) in sides.items():
+            res[k].append(timed_steps(fn, x, y, n))
+    width = max(len(k) for k in sides)
+    for k, v in res.items():
+        v.sort()
+        print(f"{name} {k:{width}s} {v[0]:.3f} / {v[len(v) // 4]:.3f} / {v[len(v) // 2]:.3f} ms")
+    return {k: v[0] for k, v in res.items()}
+
+
 def _fmt(s):
     if s == float("inf"):
         return "-"

@@ -103,6 +103,29 @@ def _outs(out, shapes):
     return list(out)
 
 
+def _call(backward, ins, mask, outs, out, lead, dims, scale, divide):
+    """Describe the operands (ins and the mask; the outputs, the caller's `out` or new
+    arrays of shapes `outs`), run the kernel and return the outputs, or None where an
+    operand's layout does not fit."""
+    t, s = dims[0], dims[1]
+    args = {}
+    for i, a in ins:
+        args[i] = _batched(a, lead)
+    if mask is not None:
+        try:
+            args[MASK] = _batched(np.broadcast_to(mask, lead + (t, s)), lead)
+        except ValueError:
+            return None
+    results = _outs(out, [shape for _, shape in outs])
+    for (i, _), a in zip(outs, results):
+        args[i] = _batched(a, lead)
+    if any(r is None for r in args.values()):
+        return None
+    _run(_struct(backward, args, lead, *dims, scale, int(divide), int(mask is not None)),
+         "attention backward" if backward else "attention")
+    return tuple(results)
+
+
 def forward(q, k, v, mask, scale, divide, out=None):
     """(softmax(mask(q @ k^T * scale)) @ v, the softmax) for float32 arrays q (..., T, D),
     k (..., S, D), v (..., S, Dv) with the same batch dims (at most two), unit-stride
@@ -115,24 +138,9 @@ def forward(q, k, v, mask, scale, divide, out=None):
     if lead is None:
         return None
     t, s, d, dv = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
-    args = {}
-    for i, a in ((Q, q), (K, k), (V, v)):
-        r = _batched(a, lead)
-        if r is None:
-            return None
-        args[i] = r
-    if mask is not None:
-        try:
-            args[MASK] = _batched(np.broadcast_to(mask, lead + (t, s)), lead)
-        except ValueError:
-            return None
-    o, p = _outs(out, (lead + (t, dv), lead + (t, s)))
-    args[O], args[P] = _batched(o, lead), _batched(p, lead)
-    if args[O] is None or args[P] is None:
-        return None
-    _run(_struct(0, args, lead, t, s, d, dv, scale, int(divide), int(mask is not None)),
-         "attention")
-    return o, p
+    return _call(0, ((Q, q), (K, k), (V, v)), mask,
+                 ((O, lead + (t, dv)), (P, lead + (t, s))), out, lead, (t, s, d, dv),
+                 scale, divide)
 
 
 def backward(g, q, k, v, p, mask, scale, divide, out=None):
@@ -145,21 +153,6 @@ def backward(g, q, k, v, p, mask, scale, divide, out=None):
     t, s, d, dv = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
     if g.shape != lead + (t, dv) or p.shape != lead + (t, s):
         return None
-    args = {}
-    for i, a in ((G, g), (Q, q), (K, k), (V, v), (P, p)):
-        r = _batched(a, lead)
-        if r is None:
-            return None
-        args[i] = r
-    if mask is not None:
-        try:
-            args[MASK] = _batched(np.broadcast_to(mask, lead + (t, s)), lead)
-        except ValueError:
-            return None
-    dq, dk, dvv = _outs(out, (lead + (t, d), lead + (s, d), lead + (s, dv)))
-    args[DQ], args[DK], args[DV] = _batched(dq, lead), _batched(dk, lead), _batched(dvv, lead)
-    if any(args[i] is None for i in (DQ, DK, DV)):
-        return None
-    _run(_struct(1, args, lead, t, s, d, dv, scale, int(divide), int(mask is not None)),
-         "attention backward")
-    return dq, dk, dvv
+    return _call(1, ((G, g), (Q, q), (K, k), (V, v), (P, p)), mask,
+                 ((DQ, lead + (t, d)), (DK, lead + (s, d)), (DV, lead + (s, dv))), out, lead,
+                 (t, s, d, dv), scale, divide)
