@@ -223,6 +223,23 @@ def test_pass_leaves_graphs_it_cannot_fuse_exactly(why):
     assert [n.op for n in passes.fuse_attention(g).nodes] == [n.op for n in g.nodes]
 
 
+def test_pass_leaves_a_mask_that_widens_the_batch_dims():
+    """scores (1, 4, T, T) masked by (2, 1, T, T) are (2, 4, T, T): the kernel's batch is
+    q's, so this stays spelled out -- and the traced result is still eager's"""
+    def f(q, k, v, m):
+        att = (q @ k.transpose(-2, -1)) * 0.25
+        return att.masked_fill(m, float("-inf")).softmax(-1) @ v
+    rng = np.random.default_rng(5)
+    q, k, v = (pyrch.tensor(rng.standard_normal((1, 4, 8, 16)).astype(np.float32)) for _ in range(3))
+    m = pyrch.tensor(np.triu(np.ones((2, 1, 8, 8), bool), 1))
+    tf = pyrch.jit.trace(f)
+    for _ in range(3):
+        got = tf(q, k, v, m)
+    ops = [n.op for n in tf.graph_for(q, k, v, m).nodes]
+    assert "_attention" not in ops
+    np.testing.assert_allclose(got.numpy(), f(q, k, v, m).numpy(), rtol=1e-5, atol=1e-6)
+
+
 # -- traced training -------------------------------------------------------------------
 
 class Block(pyrch.nn.Module):

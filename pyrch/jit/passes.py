@@ -669,8 +669,23 @@ def _attention_forward(u, sm):
     if found is None:
         return None
     q, kt, scale, divide, mask, nodes = found
-    # k itself: kt's base permuted back (a new view where the graph has none)
+    pv = [n for n in u.users.get(p, []) if n.op == "matmul" and n.inputs[0] is p and
+          isinstance(n.inputs[1], Value)]
+    if len(pv) != 1:
+        return None
+    v, o = pv[0].inputs[1], pv[0].outputs[0]
+    lead, t, s = q.shape[:-2], q.shape[-2], kt.shape[-1]
+    vals = (q, kt, v, s3, p, o) + tuple(x for n in nodes for x in n.outputs)
+    # (no broadcasting anywhere: a mask that widens the scores' batch dims does not fuse)
+    if any(x.dtype.name != "float32" for x in vals) or \
+            not (lead == kt.shape[:-2] == v.shape[:-2]) or q.shape[-1] != kt.shape[-2] or \
+            v.shape[-2] != s or p.shape != lead + (t, s) or o.shape != lead + (t, v.shape[-1]):
+        return None
+    i = u.pos[id(sm)]
     base, dims = u.canon(kt)
+    if not all(u.before(x, i) for x in (q, base, v) + ((mask,) if mask is not None else ())):
+        return None
+    # k itself: kt's base permuted back (a new view where the graph has none)
     made = []
     if _swapped(dims) == tuple(range(len(dims))):
         k = base
@@ -678,21 +693,7 @@ def _attention_forward(u, sm):
         k = Value(_swapped(kt.shape), kt.dtype)
         made.append(Node("permute", (base,), (("dims", _swapped(dims)),), (k,), sm.src, sm.scope))
         u.made[k] = made[-1]                # (the gradient's match reads it)
-        u.pos[id(made[-1])] = u.pos[id(sm)]
-    pv = [n for n in u.users.get(p, []) if n.op == "matmul" and n.inputs[0] is p and
-          isinstance(n.inputs[1], Value)]
-    if len(pv) != 1:
-        return None
-    v, o = pv[0].inputs[1], pv[0].outputs[0]
-    vals = (q, k, v, s3, p, o) + tuple(x for n in nodes for x in n.outputs)
-    if any(x.dtype.name != "float32" for x in vals) or \
-            not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]) or \
-            len(q.shape) != len(p.shape) or q.shape[-1] != k.shape[-1] or \
-            k.shape[-2] != v.shape[-2]:
-        return None
-    i = u.pos[id(sm)]
-    if not all(u.before(x, i) for x in (q, base, v) + ((mask,) if mask is not None else ())):
-        return None
+        u.pos[id(made[-1])] = i
     made.append(Node("_attention", (q, k, v, mask), (("divide", divide), ("scale", scale)),
                      (o, p), sm.src, sm.scope))
     return made, nodes + [sm, pv[0]], (q, k, v, mask, scale, divide)
@@ -751,7 +752,7 @@ def _attention_backward(u, sb, fwd):
         return None
     nodes += [n_dq[0], n_dkt[0], n_dv[0]]
     i = min(u.pos[id(n)] for n in nodes)
-    if not all(u.before(x, i) for x in (go, q, v) + ((mask,) if mask is not None else ())):
+    if not all(u.before(x, i) for x in (go, q, k, v, p) + ((mask,) if mask is not None else ())):
         return None
     dkt = n_dkt[0].outputs[0]
     dk = Value(k.shape, k.dtype)
