@@ -344,9 +344,14 @@ static void attn_part(void *ctx, int part)
     int shared = job->lo != NULL;
     /* the scores of a row block (the whole t x S score gradient backward), then K^T
      * (V^T backward) */
-    size_t nbuf = (a->backward ? (size_t)a->t : (size_t)RB) * (size_t)a->s +
-                  (size_t)(a->backward ? a->dv : a->d) * (size_t)a->s;
-    float *buf = malloc(nbuf * sizeof(float));
+    size_t rows = (a->backward ? (size_t)a->t : (size_t)RB) + (size_t)(a->backward ? a->dv : a->d);
+    size_t nbuf;
+    float *buf = NULL;
+    /* (the sizes were checked against the operands' byte sizes, which Python gives; a
+     * struct that lies about those must still not overflow this) */
+    if (!__builtin_mul_overflow(rows, (size_t)a->s, &nbuf) &&
+        !__builtin_mul_overflow(nbuf, sizeof(float), &nbuf))
+        buf = malloc(nbuf);
     int32_t *lo = shared ? NULL : malloc((size_t)a->t * 2 * sizeof(int32_t));
     uint8_t *dense = shared ? NULL : malloc((size_t)a->t);
     if (buf == NULL || (!shared && (lo == NULL || dense == NULL))) {

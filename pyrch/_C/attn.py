@@ -16,7 +16,10 @@ import numpy as np
 
 from .fused import _ERRORS, RECORDER
 
+# pyrch_attn_t's operands (attn.h), and which ones each direction writes
 Q, K, V, MASK, P, O, G, DQ, DK, DV = range(10)
+NARGS = 10
+OUTPUTS = {False: (O, P), True: (DQ, DK, DV)}
 
 
 def _extent(a):

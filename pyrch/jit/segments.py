@@ -44,7 +44,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._C import fused as _fused
+from .._C import attn as _attn, fused as _fused
 from ..ops.registry import OPS
 
 # how often one executor may record before it stays on step-by-step replay
@@ -116,10 +116,9 @@ class _Recorder:
         F = self.ffi
         k = F.new("pyrch_attn_t *")
         F.memmove(k, c, F.sizeof("pyrch_attn_t"))
-        # outputs: O and P forward, DQ, DK and DV backward (attn.h)
-        out = (7, 8, 9) if k.backward else (4, 5)
+        out = _attn.OUTPUTS[bool(k.backward)]
         fields = [(k.x[i], "ptr", int(F.cast("uintptr_t", k.x[i].ptr)), i in out)
-                  for i in range(10) if k.x[i].ptr != F.NULL]
+                  for i in range(_attn.NARGS) if k.x[i].ptr != F.NULL]
         self.calls.append((ATTN, k, fields, None))
 
 
