@@ -308,3 +308,28 @@ def test_replays_run_fused_attention_inside_the_plans_one_c_call(monkeypatch):
     x = pyrch.randn(3, 24, 32)
     before = fn(x).item()
     assert calls == [] and np.isfinite(before)
+
+
+@pytest.mark.parametrize("executor", ["c", "reference"])
+def test_a_traced_modules_derived_backward_fuses_attention_too(executor):
+    """jit.trace(module), loss.backward() outside: the forward graph fuses attention,
+    and its separately derived gradient graph trusts what the forward computed (the
+    softmax of the masked scores) to fuse the gradient as well; gradients match eager's."""
+    def grads(traced):
+        pyrch.manual_seed(0)
+        m = Block()
+        f = pyrch.jit.trace(m) if traced else m
+        x = pyrch.randn(3, 24, 32)
+        with pyrch.config(c=executor == "c"):
+            for _ in range(3):
+                for p in m.parameters():
+                    p.grad = None
+                (f(x) ** 2).mean().backward()
+        return [p.grad.numpy().copy() for p in m.parameters()], f
+    want, _ = grads(False)
+    got, f = grads(True)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+    ops = [st.op for ex in f.executors() for st in ex.plan.steps if st.kind == "call"]
+    assert ops.count("_attention") == 1 and ops.count("_attention_backward") == 1
+    assert "softmax_backward" not in ops

@@ -696,7 +696,7 @@ def _attention_forward(u, sm):
         u.pos[id(made[-1])] = i
     made.append(Node("_attention", (q, k, v, mask), (("divide", divide), ("scale", scale)),
                      (o, p), sm.src, sm.scope))
-    return made, nodes + [sm, pv[0]], (q, k, v, mask, scale, divide)
+    return made, nodes + [sm, pv[0]], (q, k, v, mask, scale, divide), kt
 
 
 def _attention_backward(u, sb, fwd):
@@ -764,7 +764,22 @@ def _attention_backward(u, sb, fwd):
     return new, nodes
 
 
-def fuse_attention(g):
+def attention_facts(g):
+    """{softmax output: (q, k^T, v, mask, scale, divide)} for each attention in `g` that
+    fuse_attention fuses: what a separately derived gradient graph may trust about
+    those values (see fuse_attention's `trusted`)."""
+    u = _Uses(g)
+    facts = {}
+    for n in g.nodes:
+        if n.op == "softmax":
+            r = _attention_forward(u, n)
+            if r is not None:
+                q, _, v, mask, scale, divide = r[2]
+                facts[n.outputs[0]] = (q, r[3], v, mask, scale, divide)
+    return facts
+
+
+def fuse_attention(g, trusted=None):
     """Attention spelled out in float32 -- softmax([masked_fill(](q @ k^T) * c[, mask,
     -inf)], -1) @ v, and its gradient as autograd writes it when the same graph holds
     both -- becomes one `_attention` node (and one `_attention_backward`), which the C
@@ -772,7 +787,12 @@ def fuse_attention(g):
     columns the mask hides (pyrch/_C/attn.c). The forward's scores must be used only
     by the chain; its softmax may be used elsewhere. The gradient is fused only when
     its softmax comes from a fused forward with the same q, k, v, mask and scale:
-    skipping masked columns is exact only where the softmax is 0 there."""
+    skipping masked columns is exact only where the softmax is 0 there.
+
+    trusted: for a gradient graph derived apart from its forward (a traced Module's),
+    {softmax value: (q, k^T, v, mask, scale, divide)}, values of `g` that its forward
+    graph computed that way (`attention_facts` of the forward, mapped to the gradient
+    graph's inputs)."""
     if "_attention" not in OPS:
         return g
     u = _Uses(g)
@@ -781,10 +801,21 @@ def fuse_attention(g):
         if n.op == "softmax" and id(n) not in drop:
             r = _attention_forward(u, n)
             if r is not None and not any(id(m) in drop for m in r[1]):
-                new, nodes, info = r
+                new, nodes, info, _ = r
                 at.setdefault(u.pos[id(n)], []).extend(new)
                 drop.update(id(m) for m in nodes)
                 fwd[n.outputs[0]] = info
+    for p, (q, kt, v, mask, scale, divide) in (trusted or {}).items():
+        if not all(u.before(x, 0) for x in (p, q, kt, v) + ((mask,) if mask is not None else ())):
+            continue        # (facts are about the graph's inputs)
+        base, dims = u.canon(kt)
+        k = base
+        if _swapped(dims) != tuple(range(len(dims))):
+            k = Value(_swapped(kt.shape), kt.dtype)
+            node = Node("permute", (base,), (("dims", _swapped(dims)),), (k,))
+            at.setdefault(0, []).append(node)
+            u.made[k], u.pos[id(node)] = node, -1
+        fwd[p] = (q, k, v, mask, scale, divide)
     if not fwd:
         return g
     for n in g.nodes:

@@ -168,7 +168,9 @@ class Variant:
                     src[1]._grad._data if src[0] == "grad" else np.asarray(_hp_value(src[1]), src[2])
             bgraph, residuals = derive_backward(graph, values, diff, diff_out)
             fwd_outputs += residuals
-            self.bwd = _Backward(bgraph, diff_out, len(residuals))
+            self.bwd = _Backward(bgraph, diff_out, len(residuals),
+                                 _attention_inputs(graph.replace(outputs=fwd_outputs), bgraph,
+                                                   residuals, len(diff_out)))
         self.n_user = n_user
         self.opt = optimize(graph.replace(outputs=fwd_outputs))
         self.plan = lower(self.opt)
@@ -295,13 +297,37 @@ class Variant:
         return make
 
 
+def _passes_trusting(attention):
+    """The pipeline with fuse_attention told what the forward computed."""
+    from . import passes
+
+    def fuse_attention(g):
+        return passes.fuse_attention(g, trusted=attention)
+    return [fuse_attention if p is passes.fuse_attention else p for p in passes.PIPELINE[:-1]]
+
+
+def _attention_inputs(fgraph, bgraph, residuals, n_cot):
+    """What the derived backward may trust about attention its forward computed:
+    passes.attention_facts of the forward, for softmaxes whose operands all reach the
+    backward graph as residual inputs, in the backward graph's values."""
+    from .passes import attention_facts
+    as_input = dict(zip(residuals, bgraph.inputs[n_cot:]))
+    trusted = {}
+    for p, (q, kt, v, mask, scale, divide) in attention_facts(fgraph).items():
+        vals = (p, q, kt, v) + ((mask,) if mask is not None else ())
+        if all(x in as_input for x in vals):
+            trusted[as_input[p]] = (as_input[q], as_input[kt], as_input[v],
+                                    as_input[mask] if mask is not None else None, scale, divide)
+    return trusted
+
+
 class _Backward:
     """The compiled backward graph of a variant; runs inside the autograd engine."""
 
-    def __init__(self, bgraph, diff_out, n_res):
+    def __init__(self, bgraph, diff_out, n_res, attention=None):
         self.graph = bgraph
         self.n_cot = len(diff_out)
-        self.opt = optimize(bgraph)
+        self.opt = optimize(bgraph, passes=_passes_trusting(attention) if attention else None)
         self.plan = lower(self.opt)
         self.executor = Executor(self.plan)
         roots = _alias_roots(self.opt)
