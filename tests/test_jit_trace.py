@@ -796,12 +796,17 @@ def test_linear_layers_run_as_one_gemm_with_bias_and_activation(dtype):
 
 @pytest.mark.skipif(not __import__("pyrch._C", fromlist=["available"]).available,
                     reason="the C extension is not built")
-def test_attention_heads_merge_without_a_copy_and_matches_eager():
+@pytest.mark.parametrize("fused", [False, True])
+def test_attention_heads_merge_without_a_copy_and_matches_eager(fused, monkeypatch):
     """A traced attention block writes `att @ v` straight into the layout its
     `.transpose(1, 2).reshape(B, T, C)` wants (no copy for the heads merge), forward and
-    backward, and matches eager."""
+    backward, and matches eager: as separate products (attention the fuse_attention
+    pass does not take, such as one with dropout) and as fused attention."""
     import math
-    from pyrch.jit import executor as E
+    from pyrch.jit import executor as E, passes
+    if not fused:
+        monkeypatch.setattr(passes, "PIPELINE",
+                            [p for p in passes.PIPELINE if p is not passes.fuse_attention])
     pyrch.manual_seed(0)
     B, T, C, H = 8, 64, 128, 4
     qkv = nn.Linear(C, 3 * C)
@@ -845,11 +850,16 @@ def test_attention_heads_merge_without_a_copy_and_matches_eager():
     loss = block(x)
     loss.backward()
     want = [loss.item()] + [p.grad.numpy() for p in params]
-    perms = [p for r in found for p in r.values()]
-    assert (0, 2, 1, 3) in perms, "att @ v not written into the merged-heads layout"
-    # the k gradient comes out transposed: its product is computed the other way round
-    assert (0, 3, 1, 2) in perms, "the transposed k gradient still copies"
-    assert calls and all(calls), "a product fell back to a copy"
+    if fused:
+        # the output and the q, k, v gradients, each written in its permute's layout
+        perms = [p for r in found for key, p in r.items() if isinstance(key, tuple)]
+        assert perms.count((0, 2, 1, 3)) == 4, perms
+    else:
+        perms = [p for r in found for p in r.values()]
+        assert (0, 2, 1, 3) in perms, "att @ v not written into the merged-heads layout"
+        # the k gradient comes out transposed: its product is computed the other way round
+        assert (0, 3, 1, 2) in perms, "the transposed k gradient still copies"
+        assert calls and all(calls), "a product fell back to a copy"
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
     for g, w in zip(got[1:], want[1:]):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
