@@ -1,9 +1,10 @@
 """A/B of one jit graph pass (pyrch/jit/passes.py PIPELINE) in one process.
 
-    python benchmarks/ab_passes.py gpt_b16 fuse_attention [number] [rounds]
+    python benchmarks/ab_passes.py gpt_b16 fuse_attention [number] [rounds] [--module]
 
 Two traced copies of the same training step; the second is traced with the named pass
-left out of the pipeline. Rounds of the two and of PyTorch's eager step alternate;
+left out of the pipeline. With --module only the model is traced (jit.trace(model),
+its backward derived) and the step around it runs eagerly. Rounds of the two and of PyTorch's eager step alternate;
 prints best / first quartile / median per side (ms), and the ratios of the bests to
 PyTorch's.
 """
@@ -23,7 +24,7 @@ torch.set_num_threads(2)
 NUMBER = {"mlp_b16": 200, "mlp_b128": 100, "lenet_b64": 30, "gpt_b16": 10}
 
 
-def traced(name, without=None):
+def traced(name, without=None, module=False):
     """A traced step past its segment recording, traced without pass `without`."""
     full = list(passes.PIPELINE)
     if without is not None:
@@ -31,8 +32,8 @@ def traced(name, without=None):
             raise SystemExit(f"no pass {without!r} in {[p.__name__ for p in full]}")
         passes.PIPELINE[:] = [p for p in full if p.__name__ != without]
     try:
-        step, x, y = case(pyrch, name)
-        f = pyrch.jit.trace(step)
+        step, x, y = case(pyrch, name, trace_model=module)
+        f = step if module else pyrch.jit.trace(step)
         for _ in range(4):       # warm-up, recording, first replay, segment recording
             f(x, y)
     finally:
@@ -41,12 +42,14 @@ def traced(name, without=None):
 
 
 def main():
+    module = "--module" in sys.argv
+    sys.argv = [a for a in sys.argv if a != "--module"]
     name = sys.argv[1] if len(sys.argv) > 1 else "gpt_b16"
     without = sys.argv[2] if len(sys.argv) > 2 else "fuse_attention"
     n = int(sys.argv[3]) if len(sys.argv) > 3 else NUMBER[name]
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 9
-    on = traced(name)
-    off = traced(name, without)
+    on = traced(name, module=module)
+    off = traced(name, without, module)
     gc.collect()
     keys = ("with it", f"without {without}", "torch eager")
     best = alternate(name, dict(zip(keys, (on, off, case(torch, name)))), n, rounds)

@@ -64,8 +64,18 @@ def training_step(lib, model, opt):
     return step
 
 
-def case(lib, name, seed=0):
-    """(step function, x, y) for one benchmark case on library `lib`."""
+def case(lib, name, seed=0, trace_model=False):
+    """(step function, x, y) for one benchmark case on library `lib`; with trace_model,
+    the step calls the model through `lib.jit.trace(model)` (a traced Module, its
+    backward derived) instead of being traced whole by the caller."""
+    model, opt, x, y = parts(lib, name, seed)
+    if trace_model:
+        model = lib.jit.trace(model)
+    return training_step(lib, model, opt), x, y
+
+
+def parts(lib, name, seed=0):
+    """(model, optimizer, x, y) for one benchmark case on library `lib`."""
     import numpy as np
     lib.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -87,4 +97,4 @@ def case(lib, name, seed=0):
         y = lib.tensor(rng.integers(0, 65, (16, 64)))
     else:
         raise ValueError(name)
-    return training_step(lib, model, opt), x, y
+    return model, opt, x, y
