@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import pyrch
+from pyrch._C import attn
 from pyrch.jit import passes
 from pyrch.jit.ir import Graph, Node, Value, verify
 from pyrch.ops.registry import OPS
 
-attn = pytest.importorskip("pyrch._C.attn")
 needs_c = pytest.mark.skipif(not pyrch._C.available, reason="the C extension is not built")
 f32, b8 = pyrch.float32, pyrch.bool
 
