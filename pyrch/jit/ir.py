@@ -115,6 +115,14 @@ class Graph:
         """Every Value defined outside the nodes (inputs, params, rng, constants)."""
         return self.inputs + self.params + self.rng + tuple(self.constants)
 
+    def results(self):
+        """The Values the graph hands out: its outputs, the values it writes to state
+        and the values its guards check."""
+        out = [x for x in self.outputs if isinstance(x, Value)]
+        out += [w.value for w in self.writes if isinstance(w.value, Value)]
+        out += [d.value for d in self.guards]
+        return out
+
     def uses(self):
         """Value -> number of uses (by nodes, outputs, writes and guards)."""
         n = {}
@@ -141,14 +149,7 @@ def _used_values(g):
         for x in n.inputs:
             if isinstance(x, Value):
                 yield x
-    for x in g.outputs:
-        if isinstance(x, Value):
-            yield x
-    for w in g.writes:
-        if isinstance(w.value, Value):
-            yield w.value
-    for gd in g.guards:
-        yield gd.value
+    yield from g.results()
 
 
 def freeze(attrs):

@@ -41,9 +41,7 @@ def _substitute(g, sub, nodes, constants=None):
 
 def dce(g):
     """Drop nodes and constants nothing uses (random and effectful nodes stay)."""
-    live = set(x for x in g.outputs if isinstance(x, Value))
-    live.update(w.value for w in g.writes if isinstance(w.value, Value))
-    live.update(d.value for d in g.guards)
+    live = set(g.results())
     keep = []
     for n in reversed(g.nodes):
         if _is_effectful(n) or any(o in live for o in n.outputs):
@@ -474,9 +472,7 @@ def _build_fused(g, groups, producer):
     for gid, members in enumerate(groups):
         for i in members:
             member_of[i] = gid
-    ext_uses = set(x for x in g.outputs if isinstance(x, Value))
-    ext_uses.update(w.value for w in g.writes if isinstance(w.value, Value))
-    ext_uses.update(d.value for d in g.guards)
+    ext_uses = set(g.results())
     for i, n in enumerate(g.nodes):
         for x in n.inputs:
             if isinstance(x, Value) and x in producer and member_of.get(producer[x], -1) != member_of.get(i, -2):
@@ -586,9 +582,7 @@ class _Uses:
             for x in n.inputs:
                 if isinstance(x, Value):
                     self.users.setdefault(x, []).append(n)
-        self.escaping = set(x for x in g.outputs if isinstance(x, Value))
-        self.escaping.update(w.value for w in g.writes if isinstance(w.value, Value))
-        self.escaping.update(d.value for d in g.guards)
+        self.escaping = set(g.results())
 
     def canon(self, v):
         """(base, dims): v is permute(base, dims), following chains of permutes (the

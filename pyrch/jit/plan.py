@@ -62,9 +62,8 @@ def plan_buffers(g):
             for v in n.outputs:
                 roots[v] = tuple(rs)
     escaping = set()
-    for x in list(g.outputs) + [w.value for w in g.writes] + [d.value for d in g.guards]:
-        if isinstance(x, Value):
-            escaping.update(roots.get(x, (x,)))
+    for x in g.results():
+        escaping.update(roots.get(x, (x,)))
     last = {}
     for i, n in enumerate(g.nodes):
         for x in n.inputs:
