@@ -265,14 +265,34 @@ class Executor:
                     into[m] = (holder, o, c, view_shape)
         return into, cats
 
+    def _own(self, shape):
+        """A float32 array of the executor's own besides the planned buffers (allocated
+        once, kept across replays: for values that never escape)."""
+        arr = _staggered_empty(shape, np.dtype(np.float32), len(self.buffers) + len(self.private))
+        self.private.append(arr)
+        return arr
+
     def _cat_array(self, holder):
         """The cat's output, allocated once (the executor's own: never escapes)."""
         arr = holder["arr"]
         if arr is None:
-            arr = holder["arr"] = _staggered_empty(holder["shape"], np.dtype(np.float32),
-                                                   len(self.buffers) + len(self.private))
-            self.private.append(arr)
+            arr = holder["arr"] = self._own(holder["shape"])
         return arr
+
+    def _cat_part(self, into, base_shape):
+        """A product's place in a cat's output (see _cat_parts), its last dim split as
+        the permute's input has it: a callable giving that view, or None where the
+        shapes do not match."""
+        holder, off, c, view_shape = into
+        if view_shape != base_shape:
+            return None
+        cat_array = self._cat_array
+
+        def place():
+            part = cat_array(holder)[..., off:off + c].view()
+            part.shape = base_shape         # a view: .shape refuses to copy
+            return part
+        return place
 
     def _compile_cat(self, st, holder, k):
         """The cat of products already written into their places in its output (see
@@ -312,18 +332,7 @@ class Executor:
         fallback = self._compile(st, k)
         b, get_buf, empty = st.bufs[0], self._buffer, np.empty
         swapped = perm[-1] == len(perm) - 2     # the product's columns end up last
-        place = None
-        if into is not None:
-            holder, off, c, view_shape = into
-            if view_shape == base_shape:
-                cat_array = self._cat_array
-
-                def place():
-                    # its part of the cat's output, its last dim split as the permute's
-                    # output has it (a view: .shape refuses to copy)
-                    part = cat_array(holder)[..., off:off + c].view()
-                    part.shape = base_shape
-                    return part
+        place = self._cat_part(into, base_shape) if into is not None else None
 
         def step(v):
             a, w = v[i0], v[i1]
@@ -358,27 +367,19 @@ class Executor:
             perm = permuted.get((k, oi), tuple(range(len(shape))))
             inv = tuple(np.argsort(perm))
             base_shape = tuple(shape[d] for d in perm)
-            part = into.get((k, oi))
-            if part is not None and part[3] == base_shape:
-                holder, off, c, _ = part
-
-                def get(holder=holder, off=off, c=c, base_shape=base_shape, inv=inv):
-                    arr = self._cat_array(holder)[..., off:off + c].view()
-                    arr.shape = base_shape      # a view: .shape refuses to copy
-                    return arr.transpose(inv)
+            part = self._cat_part(into[(k, oi)], base_shape) if (k, oi) in into else None
+            if part is not None:
+                place.append(lambda part=part, inv=inv: part().transpose(inv))
             elif o in escaping:
-                def get(base_shape=base_shape, inv=inv):
-                    return np.empty(base_shape, np.float32).transpose(inv)
+                place.append(lambda base_shape=base_shape: np.empty(base_shape, np.float32))
             else:
                 own = []
 
-                def get(own=own, base_shape=base_shape, inv=inv):
-                    if not own:
-                        own.append(_staggered_empty(base_shape, np.dtype(np.float32),
-                                                    len(self.buffers) + len(self.private)))
-                        self.private.append(own[0])
+                def mine(own=own, base_shape=base_shape, inv=inv):
+                    if not own:         # allocated on the first run, as planned buffers are
+                        own.append(self._own(base_shape))
                     return own[0].transpose(inv)
-            place.append(get)
+                place.append(mine)
         args, attrs, outs = st.args, st.attrs, st.outs
 
         def step(v):
@@ -391,7 +392,7 @@ class Executor:
                 return
             for s2, x in zip(outs, r):
                 v[s2] = x
-        step.c_only = True      # its work is one pyrch_attention call (segments.py)
+        step.c_only = OPS[st.op].c_call     # one pyrch_attention call (segments.py)
         return step
 
     def _compile_linear(self, mm, nxt, reads, escaping, k):

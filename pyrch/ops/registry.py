@@ -11,9 +11,10 @@ layer (dispatch, autograd, tracer, fusion, C VM, tests) reads the same record.
 condition stays bool). `new_memory=True` says the forward always returns memory of its
 own, never an input or a view of one (a callable of (input shapes, output shapes,
 attributes) says when); the jit's memory plan then lets the inputs' buffers be reused.
-`c_call=True` says the forward, where the C extension takes its operands, is one
-`pyrch_call` into new arrays and nothing else (pyrch/_C/rows.py), so a traced plan may
-record that call and replay it without the forward (pyrch/jit/segments.py).
+`c_call=True` says the forward, where the C extension takes its operands, is one C
+call into new arrays and nothing else (`pyrch_call` for the row kernels of
+pyrch/_C/rows.py, `pyrch_attention` for fused attention), so a traced plan may record
+that call and replay it without the forward (pyrch/jit/segments.py).
 A forward's positional parameters after `xp` are tensor inputs (a `*name` parameter
 takes any number of them); its keyword-only parameters are the
 attributes, hashable values such as `dim` or `keepdim`. A backward's
