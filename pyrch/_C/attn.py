@@ -15,6 +15,7 @@ True
 import numpy as np
 
 from .fused import _ERRORS, RECORDER
+from .gemm import _extent
 
 # pyrch_attn_t's operands (attn.h), and which ones each direction writes
 Q, K, V, MASK, P, O, G, DQ, DK, DV = range(10)
@@ -22,28 +23,15 @@ NARGS = 10
 OUTPUTS = {False: (O, P), True: (DQ, DK, DV)}
 
 
-def _extent(a):
-    return int(sum((n - 1) * st for n, st in zip(a.shape, a.strides)) + a.itemsize) if a.size else 0
-
-
-def _batched(a, lead):
-    """(array, (batch, head) strides in elements) for `a` seen as lead + its last two
-    dims, lead of at most two dims (after broadcasting), or None."""
-    a = np.broadcast_to(a, lead + a.shape[-2:]) if a.shape[:-2] != lead else a
+def _batched(a):
+    """(a, its (batch, head) strides in elements) for `a` of at most two batch dims
+    (fewer: padded with 0 in front), or None where a stride is negative or not a
+    whole number of elements."""
     isz = a.itemsize
     if any(st < 0 or st % isz for st in a.strides):
         return None
     st = [s // isz for s in a.strides[:-2]]
-    st = [0] * (2 - len(st)) + st
-    return a, st
-
-
-def _lead(q):
-    """The batch dims of q as at most two (nb, nh), or None."""
-    lead = q.shape[:-2]
-    if len(lead) > 2:
-        return None
-    return lead
+    return a, [0] * (2 - len(st)) + st
 
 
 def _ok(*arrays):
@@ -89,8 +77,8 @@ def _usable(q, k, v, mask, *more):
     if mask is not None and (type(mask) is not np.ndarray or mask.dtype != np.bool_ or
                              mask.ndim > q.ndim):
         return None
-    lead = _lead(q)
-    if lead is None or 0 in q.shape or 0 in k.shape or 0 in v.shape:
+    lead = q.shape[:-2]
+    if len(lead) > 2 or 0 in q.shape or 0 in k.shape or 0 in v.shape:
         return None
     return lead
 
@@ -111,17 +99,15 @@ def _call(backward, ins, mask, outs, out, lead, dims, scale, divide):
     arrays of shapes `outs`), run the kernel and return the outputs, or None where an
     operand's layout does not fit."""
     t, s = dims[0], dims[1]
-    args = {}
-    for i, a in ins:
-        args[i] = _batched(a, lead)
+    args = {i: _batched(a) for i, a in ins}
     if mask is not None:
         try:
-            args[MASK] = _batched(np.broadcast_to(mask, lead + (t, s)), lead)
+            args[MASK] = _batched(np.broadcast_to(mask, lead + (t, s)))
         except ValueError:
             return None
     results = _outs(out, [shape for _, shape in outs])
     for (i, _), a in zip(outs, results):
-        args[i] = _batched(a, lead)
+        args[i] = _batched(a)
     if any(r is None for r in args.values()):
         return None
     _run(_struct(backward, args, lead, *dims, scale, int(divide), int(mask is not None)),

@@ -639,6 +639,10 @@ def _attention_backward(xp, g, q, k, v, p, mask, *, scale, divide=False):
 @_attention_backward.infer
 def _(g, q, k, v, p, mask, *, scale, divide=False):
     lead, t, s = _attention_meta(q, k, v, mask)
+    if tuple(g.shape) != lead + (t, v.shape[-1]) or tuple(p.shape) != lead + (t, s):
+        raise RuntimeError(f"_attention_backward: gradient {list(g.shape)} and softmax "
+                           f"{list(p.shape)} do not fit q {list(q.shape)}, k {list(k.shape)}, "
+                           f"v {list(v.shape)}")
     return [(tuple(q.shape), q.dtype), (tuple(k.shape), q.dtype), (tuple(v.shape), q.dtype)]
 
 
