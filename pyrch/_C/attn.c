@@ -12,9 +12,9 @@
  * so an inf or NaN there does not reach the output (in eager, 0 * NaN makes the row
  * NaN). PyTorch's fused attention kernels behave the same way.
  *
- * Products: the AVX-512 kernels of smallgemm.c where the CPU has them (NT for the
- * scores, NN for the rest), else OpenBLAS on one thread. Entries are split across the
- * VM's pool; each entry's result is the same whatever the thread count. */
+ * Products: the AVX-512 NN kernel of smallgemm.c where the CPU has them (K, and V
+ * backward, transposed once per entry), else OpenBLAS on one thread. Entries are split
+ * across the VM's pool; each entry's result is the same whatever the thread count. */
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -34,12 +34,11 @@ static int use_small(void)
     return pyrch_small_sgemm_kind(0, 0, 16, 16, 16) != PYRCH_SMALL_NONE;
 }
 
-/* C (m x n) = A (m x k, row-major) @ Bt^T, Bt (n x k) row-major */
-static void mm_nt(int small, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
-                  const float *Bt, int64_t ldb, float *C, int64_t ldc)
+/* C (m x n) = A (m x k, row-major) @ Bt^T, Bt (n x k) row-major, by OpenBLAS (with the
+ * AVX-512 kernels, block_product transposes Bt and takes mm_nn instead) */
+static void blas_nt(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                    const float *Bt, int64_t ldb, float *C, int64_t ldc)
 {
-    if (small && pyrch_small_sgemm(PYRCH_SMALL_NT, 0, m, n, k, A, lda, Bt, ldb, C, ldc))
-        return;
     scipy_cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)n, (blasint)k,
                       1.0f, A, (blasint)lda, Bt, (blasint)ldb, 0.0f, C, (blasint)ldc);
 }
@@ -79,7 +78,48 @@ static int arg_fits(const pyrch_attn_arg_t *x, int64_t nb, int64_t nh, int64_t r
     return last <= x->nbytes;
 }
 
+/* The shape of operand i in one (batch, head) entry, rows x cols; 0 rows where this
+ * call does not use it (the validation and the entries' pointers read this one table). */
+static void operand(const pyrch_attn_t *a, int i, int64_t *rows, int64_t *cols)
+{
+    int bwd = a->backward;
+    int64_t r = 0, c = 0;
+    switch (i) {
+    case PYRCH_ATTN_Q: r = a->t, c = a->d; break;
+    case PYRCH_ATTN_K: r = a->s, c = a->d; break;
+    case PYRCH_ATTN_V: r = a->s, c = a->dv; break;
+    case PYRCH_ATTN_MASK: r = a->masked ? a->t : 0, c = a->s; break;
+    case PYRCH_ATTN_P: r = a->t, c = a->s; break;
+    case PYRCH_ATTN_O: r = bwd ? 0 : a->t, c = a->dv; break;
+    case PYRCH_ATTN_G: r = bwd ? a->t : 0, c = a->dv; break;
+    case PYRCH_ATTN_DQ: r = bwd ? a->t : 0, c = a->d; break;
+    case PYRCH_ATTN_DK: r = bwd ? a->s : 0, c = a->d; break;
+    case PYRCH_ATTN_DV: r = bwd ? a->s : 0, c = a->dv; break;
+    }
+    *rows = r, *cols = c;
+}
+
 /* ---- the work ---------------------------------------------------------------------- */
+
+/* One (batch, head) entry's operands: where each starts, and its row stride (NULL
+ * where the call does not use it) */
+typedef struct {
+    char *at[PYRCH_ATTN_NARGS];
+    int64_t sr[PYRCH_ATTN_NARGS];
+} entry_t;
+
+static void entry_at(const pyrch_attn_t *a, int64_t b, int64_t h, entry_t *e)
+{
+    for (int i = 0; i < PYRCH_ATTN_NARGS; i++) {
+        int64_t rows, cols;
+        operand(a, i, &rows, &cols);
+        const pyrch_attn_arg_t *x = &a->x[i];
+        e->at[i] = rows ? x->ptr + (b * x->sb + h * x->sh) * (i == PYRCH_ATTN_MASK ? 1 : 4) : NULL;
+        e->sr[i] = x->sr;
+    }
+}
+
+#define F32(e, i) ((float *)(e)->at[PYRCH_ATTN_##i])
 
 typedef struct {
     const pyrch_attn_t *a;
@@ -90,11 +130,6 @@ typedef struct {
     const uint8_t *dense;
     int rc[PYRCH_MAX_PARTS];
 } job_t;
-
-static inline const char *at(const pyrch_attn_arg_t *x, int64_t b, int64_t h, int64_t isz)
-{
-    return x->ptr + (b * x->sb + h * x->sh) * isz;
-}
 
 /* Row i's unmasked column range [lo, hi) and whether nothing inside it is masked;
  * a fully masked row gets the whole range. m: the entry's mask (NULL: none). */
@@ -157,17 +192,22 @@ static void block_range(const int32_t *lo, const int32_t *hi, int64_t i0, int64_
 
 #define ATTN_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 
-/* C (m x n) = A (m x k) @ Bt^T for Bt (n x k) row-major: through kt (k x n), Bt stored
- * transposed, where the AVX-512 kernels run (their NN kernel is several times faster on
- * k = 32 than dot products of rows), else OpenBLAS's NT product */
-static void mm_nt_via(int small, const float *kt, int64_t ldkt, int64_t m, int64_t n,
-                      int64_t k, const float *A, int64_t lda, const float *Bt, int64_t ldb,
-                      float *C, int64_t ldc)
+/* One block of query rows [i0, i1) against key rows [blo, bhi), the union of those
+ * rows' column ranges (set here): C[:, blo:bhi] = A[i0:i1] @ B[blo:bhi]^T, A and B k wide,
+ * C's rows ldc apart from row i0's. Through bt (B transposed once per entry, k x ldbt)
+ * where the AVX-512 kernels run (their NN kernel is several times faster on k = 32 than
+ * dot products of rows), else OpenBLAS's NT product. */
+static void block_product(int small, const int32_t *lo, const int32_t *hi, int64_t i0,
+                          int64_t i1, int64_t k, const float *A, int64_t lda, const float *B,
+                          int64_t ldb, const float *bt, int64_t ldbt, float *C, int64_t ldc,
+                          int64_t *blo, int64_t *bhi)
 {
+    block_range(lo, hi, i0, i1, blo, bhi);
+    int64_t m = i1 - i0, n = *bhi - *blo;
     if (small)
-        mm_nn(small, 0, m, n, k, A, lda, kt, ldkt, C, ldc);
+        mm_nn(small, 0, m, n, k, A + i0 * lda, lda, bt + *blo, ldbt, C + *blo, ldc);
     else
-        mm_nt(0, m, n, k, A, lda, Bt, ldb, C, ldc);
+        blas_nt(m, n, k, A + i0 * lda, lda, B + *blo * ldb, ldb, C + *blo, ldc);
 }
 
 /* One row of scores (w of them, columns blo..): scaled, masked (-inf outside [lo, hi)
@@ -228,50 +268,41 @@ static inline __attribute__((always_inline)) void softmax_scores(const pyrch_att
         prow[j] = 0.0f;
 }
 
-ATTN_CLONES static void forward_entry(const pyrch_attn_t *a, int small, int64_t b, int64_t h,
+ATTN_CLONES static void forward_entry(const pyrch_attn_t *a, int small, const entry_t *e,
                                       const int32_t *lo, const int32_t *hi,
                                       const uint8_t *dense, float *sbuf, float *kt)
 {
-    const pyrch_attn_arg_t *X = a->x;
-    const float *Q = (const float *)at(&X[PYRCH_ATTN_Q], b, h, 4);
-    const float *K = (const float *)at(&X[PYRCH_ATTN_K], b, h, 4);
-    const float *V = (const float *)at(&X[PYRCH_ATTN_V], b, h, 4);
-    float *P = (float *)at(&X[PYRCH_ATTN_P], b, h, 4);
-    float *O = (float *)at(&X[PYRCH_ATTN_O], b, h, 4);
-    const uint8_t *M = a->masked ? (const uint8_t *)at(&X[PYRCH_ATTN_MASK], b, h, 1) : NULL;
-    int64_t qr = X[PYRCH_ATTN_Q].sr, kr = X[PYRCH_ATTN_K].sr, vr = X[PYRCH_ATTN_V].sr;
-    int64_t pr = X[PYRCH_ATTN_P].sr, orr = X[PYRCH_ATTN_O].sr, S = a->s;
+    const float *Q = F32(e, Q), *K = F32(e, K), *V = F32(e, V);
+    float *P = F32(e, P), *O = F32(e, O);
+    const uint8_t *M = (const uint8_t *)e->at[PYRCH_ATTN_MASK];
+    const int64_t *sr = e->sr;
+    int64_t qr = sr[PYRCH_ATTN_Q], kr = sr[PYRCH_ATTN_K], vr = sr[PYRCH_ATTN_V];
+    int64_t pr = sr[PYRCH_ATTN_P], orr = sr[PYRCH_ATTN_O], S = a->s;
     if (small)
         pyrch_small_transpose(K, kr, S, a->d, kt, S);        /* kt = K^T, d x S */
     for (int64_t i0 = 0; i0 < a->t; i0 += RB) {
         int64_t i1 = i0 + RB < a->t ? i0 + RB : a->t, blo, bhi;
-        block_range(lo, hi, i0, i1, &blo, &bhi);
+        block_product(small, lo, hi, i0, i1, a->d, Q, qr, K, kr, kt, S, sbuf, S, &blo, &bhi);
         int64_t w = bhi - blo;
-        mm_nt_via(small, kt + blo, S, i1 - i0, w, a->d, Q + i0 * qr, qr, K + blo * kr, kr, sbuf, w);
         for (int64_t i = i0; i < i1; i++)
-            softmax_scores(a, M, i, sbuf + (i - i0) * w, P + i * pr, blo, w, lo[i], hi[i], dense[i]);
+            softmax_scores(a, M, i, sbuf + (i - i0) * S + blo, P + i * pr, blo, w, lo[i], hi[i],
+                           dense[i]);
         mm_nn(small, 0, i1 - i0, a->dv, w, P + i0 * pr + blo, pr, V + blo * vr, vr,
               O + i0 * orr, orr);
     }
 }
 
-ATTN_CLONES static void backward_entry(const pyrch_attn_t *a, int small, int64_t b, int64_t h,
+ATTN_CLONES static void backward_entry(const pyrch_attn_t *a, int small, const entry_t *e,
                                        const int32_t *lo, const int32_t *hi,
                                        const uint8_t *dense, float *ds, float *vt)
 {
-    const pyrch_attn_arg_t *X = a->x;
-    const float *G = (const float *)at(&X[PYRCH_ATTN_G], b, h, 4);
-    const float *Q = (const float *)at(&X[PYRCH_ATTN_Q], b, h, 4);
-    const float *K = (const float *)at(&X[PYRCH_ATTN_K], b, h, 4);
-    const float *V = (const float *)at(&X[PYRCH_ATTN_V], b, h, 4);
-    const float *P = (const float *)at(&X[PYRCH_ATTN_P], b, h, 4);
-    float *DQ = (float *)at(&X[PYRCH_ATTN_DQ], b, h, 4);
-    float *DK = (float *)at(&X[PYRCH_ATTN_DK], b, h, 4);
-    float *DV = (float *)at(&X[PYRCH_ATTN_DV], b, h, 4);
-    const uint8_t *M = a->masked ? (const uint8_t *)at(&X[PYRCH_ATTN_MASK], b, h, 1) : NULL;
-    int64_t gr = X[PYRCH_ATTN_G].sr, qr = X[PYRCH_ATTN_Q].sr, kr = X[PYRCH_ATTN_K].sr;
-    int64_t vr = X[PYRCH_ATTN_V].sr, pr = X[PYRCH_ATTN_P].sr;
-    int64_t dqr = X[PYRCH_ATTN_DQ].sr, dkr = X[PYRCH_ATTN_DK].sr, dvr = X[PYRCH_ATTN_DV].sr;
+    const float *G = F32(e, G), *Q = F32(e, Q), *K = F32(e, K), *V = F32(e, V), *P = F32(e, P);
+    float *DQ = F32(e, DQ), *DK = F32(e, DK), *DV = F32(e, DV);
+    const uint8_t *M = (const uint8_t *)e->at[PYRCH_ATTN_MASK];
+    const int64_t *sr = e->sr;
+    int64_t gr = sr[PYRCH_ATTN_G], qr = sr[PYRCH_ATTN_Q], kr = sr[PYRCH_ATTN_K];
+    int64_t vr = sr[PYRCH_ATTN_V], pr = sr[PYRCH_ATTN_P];
+    int64_t dqr = sr[PYRCH_ATTN_DQ], dkr = sr[PYRCH_ATTN_DK], dvr = sr[PYRCH_ATTN_DV];
     int64_t S = a->s;
     float sc = (float)a->scale;
     if (small)
@@ -279,10 +310,9 @@ ATTN_CLONES static void backward_entry(const pyrch_attn_t *a, int small, int64_t
     /* ds (t x S): the score gradient, zero outside each row block's range */
     for (int64_t i0 = 0; i0 < a->t; i0 += RB) {
         int64_t i1 = i0 + RB < a->t ? i0 + RB : a->t, blo, bhi;
-        block_range(lo, hi, i0, i1, &blo, &bhi);
+        block_product(small, lo, hi, i0, i1, a->dv, G, gr, V, vr, vt, S, ds + i0 * S, S, &blo,
+                      &bhi);
         int64_t w = bhi - blo;
-        mm_nt_via(small, vt + blo, S, i1 - i0, w, a->dv, G + i0 * gr, gr, V + blo * vr, vr,
-                  ds + i0 * S + blo, S);
         for (int64_t i = i0; i < i1; i++) {
             float *drow = ds + i * S + blo;
             const float *prow = P + i * pr + blo;
@@ -359,20 +389,20 @@ static void attn_part(void *ctx, int part)
         free(buf), free(lo), free(dense);
         return;
     }
-    for (int64_t e = e0; e < e1; e++) {
-        int64_t b = e / a->nh, h = e % a->nh;
+    for (int64_t i = e0; i < e1; i++) {
+        entry_t e;
+        entry_at(a, i / a->nh, i % a->nh, &e);
         const int32_t *l = job->lo, *hh = job->hi;
         const uint8_t *dn = job->dense;
         if (!shared) {
-            row_ranges(a, (const uint8_t *)at(&a->x[PYRCH_ATTN_MASK], b, h, 1), lo, lo + a->t,
-                       dense);
+            row_ranges(a, (const uint8_t *)e.at[PYRCH_ATTN_MASK], lo, lo + a->t, dense);
             l = lo, hh = lo + a->t, dn = dense;
         }
         float *tr = buf + (a->backward ? (size_t)a->t : (size_t)RB) * (size_t)a->s;
         if (a->backward)
-            backward_entry(a, small, b, h, l, hh, dn, buf, tr);
+            backward_entry(a, small, &e, l, hh, dn, buf, tr);
         else
-            forward_entry(a, small, b, h, l, hh, dn, buf, tr);
+            forward_entry(a, small, &e, l, hh, dn, buf, tr);
     }
     free(buf), free(lo), free(dense);
 }
@@ -394,21 +424,14 @@ int pyrch_attention(const pyrch_attn_t *a)
     if (a->s == 0 || a->d == 0 || a->dv == 0)     /* Python handles empty products */
         return PYRCH_E_COUNT;
     const pyrch_attn_arg_t *X = a->x;
-    int64_t nb = a->nb, nh = a->nh, t = a->t, s = a->s;
-    int ok = arg_fits(&X[PYRCH_ATTN_Q], nb, nh, t, a->d, 4, 1) &&
-             arg_fits(&X[PYRCH_ATTN_K], nb, nh, s, a->d, 4, 1) &&
-             arg_fits(&X[PYRCH_ATTN_V], nb, nh, s, a->dv, 4, 1) &&
-             arg_fits(&X[PYRCH_ATTN_P], nb, nh, t, s, 4, 1) &&
-             (!a->masked || arg_fits(&X[PYRCH_ATTN_MASK], nb, nh, t, s, 1, 0));
-    if (ok && !a->backward)
-        ok = arg_fits(&X[PYRCH_ATTN_O], nb, nh, t, a->dv, 4, 1);
-    if (ok && a->backward)
-        ok = arg_fits(&X[PYRCH_ATTN_G], nb, nh, t, a->dv, 4, 1) &&
-             arg_fits(&X[PYRCH_ATTN_DQ], nb, nh, t, a->d, 4, 1) &&
-             arg_fits(&X[PYRCH_ATTN_DK], nb, nh, s, a->d, 4, 1) &&
-             arg_fits(&X[PYRCH_ATTN_DV], nb, nh, s, a->dv, 4, 1);
-    if (!ok)
-        return PYRCH_E_BOUNDS;
+    int64_t t = a->t;
+    for (int i = 0; i < PYRCH_ATTN_NARGS; i++) {
+        int64_t rows, cols;
+        operand(a, i, &rows, &cols);
+        int mask = i == PYRCH_ATTN_MASK;
+        if (rows && !arg_fits(&X[i], a->nb, a->nh, rows, cols, mask ? 1 : 4, !mask))
+            return PYRCH_E_BOUNDS;
+    }
     /* OpenBLAS (where the AVX-512 kernels are off) on one thread: the parts are ours */
     scipy_openblas_set_num_threads(1);
     job_t job;
@@ -433,7 +456,7 @@ int pyrch_attention(const pyrch_attn_t *a)
         parts = PYRCH_MAX_PARTS;
     if ((double)parts > (double)entries)
         parts = (int)entries;
-    double flops = 4.0 * (double)entries * (double)t * (double)s * (double)(a->d + a->dv);
+    double flops = 4.0 * (double)entries * (double)t * (double)a->s * (double)(a->d + a->dv);
     if (flops < PAR_FLOPS)
         parts = 1;
     job.parts = parts;
