@@ -1538,3 +1538,23 @@ def test_row_kernel_outputs_of_a_program_and_their_refusals(log):
     s.in_ptr[1] = F.cast("char *", x.ctypes.data)
     assert s.ndim == 2
     assert L.pyrch_fused_run(s) == -6          # PYRCH_E_STRIDE
+
+
+def test_python_mirrors_of_the_c_enums_match_the_built_extension():
+    """The numbers Python writes into C structs (step kinds, row-kernel calls, output
+    kinds, attention operands) are the C headers' enums, as compiled."""
+    from pyrch._C import attn, rows
+    from pyrch.jit import segments
+    L = C.lib()
+    assert (segments.GEMM, segments.FUSED, segments.PYTHON, segments.CALL, segments.ATTN) == \
+        (L.PYRCH_STEP_GEMM, L.PYRCH_STEP_FUSED, L.PYRCH_STEP_PYTHON, L.PYRCH_STEP_CALL,
+         L.PYRCH_STEP_ATTN)
+    assert (rows.SOFTMAX, rows.SOFTMAX_BACKWARD, rows.LAYER_NORM, rows.LAYER_NORM_BACKWARD,
+            rows.CE_BACKWARD) == \
+        (L.PYRCH_CALL_SOFTMAX, L.PYRCH_CALL_SOFTMAX_BACKWARD, L.PYRCH_CALL_LAYER_NORM,
+         L.PYRCH_CALL_LAYER_NORM_BACKWARD, L.PYRCH_CALL_CE_BACKWARD)
+    assert (fused.SOFTMAX_ROWS, fused.LOG_SOFTMAX_ROWS) == \
+        (L.PYRCH_OUT_SOFTMAX, L.PYRCH_OUT_LOG_SOFTMAX)
+    names = ("Q", "K", "V", "MASK", "P", "O", "G", "DQ", "DK", "DV")
+    assert [getattr(attn, n) for n in names] == [getattr(L, "PYRCH_ATTN_" + n) for n in names]
+    assert attn.NARGS == L.PYRCH_ATTN_NARGS
