@@ -601,6 +601,19 @@ class _Uses:
         (bt, dt), (bv, dv) = self.canon(t), self.canon(v)
         return len(dt) >= 2 and bt is bv and dt == _swapped(dv)
 
+    def untransposed(self, t, at, src="", scope=""):
+        """(v, nodes): v is t with its last two dims swapped back -- the base of t's
+        permutes where that is it, else a new permute of that base (`nodes`), known to
+        this _Uses as defined at node index `at` (a later match reads it)."""
+        base, dims = self.canon(t)
+        back = _swapped(dims)
+        if back == tuple(range(len(dims))):
+            return base, []
+        v = Value(_swapped(t.shape), t.dtype)
+        n = Node("permute", (base,), (("dims", back),), (v,), src, scope)
+        self.made[v], self.pos[id(n)] = n, at
+        return v, [n]
+
     def only_user(self, v, n):
         """Whether n is v's one user and v is not an output, write or guard."""
         return v not in self.escaping and self.users.get(v, []) == [n]
@@ -676,18 +689,10 @@ def _attention_forward(u, sm):
             v.shape[-2] != s or p.shape != lead + (t, s) or o.shape != lead + (t, v.shape[-1]):
         return None
     i = u.pos[id(sm)]
-    base, dims = u.canon(kt)
+    base, _ = u.canon(kt)
     if not all(u.before(x, i) for x in (q, base, v) + ((mask,) if mask is not None else ())):
         return None
-    # k itself: kt's base permuted back (a new view where the graph has none)
-    made = []
-    if _swapped(dims) == tuple(range(len(dims))):
-        k = base
-    else:
-        k = Value(_swapped(kt.shape), kt.dtype)
-        made.append(Node("permute", (base,), (("dims", _swapped(dims)),), (k,), sm.src, sm.scope))
-        u.made[k] = made[-1]                # (the gradient's match reads it)
-        u.pos[id(made[-1])] = i
+    k, made = u.untransposed(kt, i, sm.src, sm.scope)       # k itself
     made.append(Node("_attention", (q, k, v, mask), (("divide", divide), ("scale", scale)),
                      (o, p), sm.src, sm.scope))
     return made, nodes + [sm, pv[0]], (q, k, v, mask, scale, divide), kt
@@ -750,7 +755,7 @@ def _attention_backward(u, sb, fwd):
         return None
     dkt = n_dkt[0].outputs[0]
     dk = Value(k.shape, k.dtype)
-    swap = tuple(range(len(k.shape) - 2)) + (len(k.shape) - 1, len(k.shape) - 2)
+    swap = _swapped(tuple(range(len(k.shape))))
     new = [Node("_attention_backward", (go, q, k, v, p, mask),
                 (("divide", divide), ("scale", scale)),
                 (n_dq[0].outputs[0], dk, n_dv[0].outputs[0]), sb.src, sb.scope),
@@ -802,13 +807,8 @@ def fuse_attention(g, trusted=None):
     for p, (q, kt, v, mask, scale, divide) in (trusted or {}).items():
         if not all(u.before(x, 0) for x in (p, q, kt, v) + ((mask,) if mask is not None else ())):
             continue        # (facts are about the graph's inputs)
-        base, dims = u.canon(kt)
-        k = base
-        if _swapped(dims) != tuple(range(len(dims))):
-            k = Value(_swapped(kt.shape), kt.dtype)
-            node = Node("permute", (base,), (("dims", _swapped(dims)),), (k,))
-            at.setdefault(0, []).append(node)
-            u.made[k], u.pos[id(node)] = node, -1
+        k, made = u.untransposed(kt, -1)
+        at.setdefault(0, []).extend(made)
         fwd[p] = (q, k, v, mask, scale, divide)
     if not fwd:
         return g
