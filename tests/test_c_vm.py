@@ -320,11 +320,17 @@ def test_cross_entropy_rows_split_across_threads_match_float64():
         got = {}
         for threads in (1, 2):
             C.set_num_threads(threads)
-            loss, kept = rows.cross_entropy(x, t, -100)
+            loss = rows.cross_entropy(x, t, -100, "none")
+            total = rows.cross_entropy(x, t, -100, "sum")
+            mean = rows.cross_entropy(x, t, -100, "mean")
             g = rows.cross_entropy_backward(np.array(1, np.float32), x, t, -100, True)
-            got[threads] = (loss, g)
-            assert kept == keep.sum()
+            got[threads] = (loss, total, mean, g)
             np.testing.assert_allclose(loss, ref, rtol=1e-5, atol=1e-6)
+            # the reductions: the per-row losses summed in double, in row order
+            assert total.shape == mean.shape == () and total.dtype == mean.dtype == np.float32
+            assert total == np.float32(loss.astype(np.float64).sum())
+            assert mean == np.float32(total) / np.float32(keep.sum())
+            np.testing.assert_allclose(mean, ref.sum() / keep.sum(), rtol=1e-5)
             np.testing.assert_allclose(g, gref, rtol=1e-5, atol=1e-8)
         for a, b in zip(got[1], got[2]):
             np.testing.assert_array_equal(a, b)       # rows are independent: the same bits
@@ -1470,6 +1476,85 @@ def test_call_structs_run_the_row_kernels_and_refuse_lying_ones():
     assert L.pyrch_call(c) == -11 and c.bad == 4
 
 
+def test_call_structs_of_the_loss_the_embeddings_the_column_sums_and_adams_scalars():
+    """The kernels a traced plan keeps in C since session 13 (cross-entropy with its
+    reduction, row gather and scatter-add, column sums, Adam's step scalars): each
+    struct gives the wrapper's result, and a lying one is refused with nothing written."""
+    from pyrch._C import rows, rowsel
+    L, F = C.lib(), C.ffi()
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 10)).astype(np.float32)
+    t = rng.integers(0, 10, 6)
+    idx = np.array([3, 0, 3, 5])
+    g = rng.standard_normal((4, 10)).astype(np.float32)
+    one, rows6 = np.full((), 7, np.float32), np.full(6, 7, np.float32)
+    for red, code, out in (("none", 0, rows6), ("sum", 1, one), ("mean", 2, one)):
+        assert L.pyrch_call(_call_desc(F, rows.CE, (x, t), (out,), (6, 10, -100, code))) == 0
+        np.testing.assert_array_equal(out, rows.cross_entropy(x, t, -100, red))
+    gathered = np.full((4, 10), 7, np.float32)
+    assert L.pyrch_call(_call_desc(F, rows.GATHER, (x, idx), (gathered,), (4, 6, 10, 4))) == 0
+    np.testing.assert_array_equal(gathered, x[idx])
+    table = np.full((6, 10), 7, np.float32)
+    assert L.pyrch_call(_call_desc(F, rows.SCATTER_ADD, (g, idx), (table,), (4, 6, 10, 4))) == 0
+    want = np.zeros((6, 10), np.float32)
+    np.add.at(want, idx, g)
+    np.testing.assert_allclose(table, want, rtol=1e-6)
+    np.testing.assert_array_equal(table, rowsel.scatter_add_rows(g, idx, 6))
+    sums = np.full(10, 7, np.float32)
+    assert L.pyrch_call(_call_desc(F, rows.SUM_ROWS, (x,), (sums,), (4, 6, 10))) == 0
+    np.testing.assert_array_equal(sums, rowsel.sum_rows(x))
+    # Adam's scalars: Python's float arithmetic, rounded once, whatever the operands' dtypes
+    for step_dt, hp_dt, out_dt in ((np.float32, np.float64, np.float32), (np.int64, np.float32, np.float64),
+                                   (np.float64, np.float64, np.float64)):
+        for step in (1, 2, 7, 1000):
+            ins = (np.asarray(step, step_dt), np.asarray(3e-4, hp_dt), np.asarray(0.9, hp_dt),
+                   np.asarray(0.98, hp_dt))
+            a, b = rows.adam_scalars(*ins, out_dt)
+            s_, lr, b1, b2 = (float(v) for v in ins)
+            assert a.dtype == b.dtype == out_dt and a.shape == b.shape == ()
+            assert a == np.asarray(lr / (1 - b1 ** s_), out_dt)
+            assert b == np.asarray((1 - b2 ** s_) ** 0.5, out_dt)
+    # where Python raises (step 0: lr / 0), the C call refuses and Python computes
+    zero = np.asarray(0, np.float32)
+    assert rows.adam_scalars(zero, np.asarray(1e-3), np.asarray(0.9), np.asarray(0.99), np.float32) is None
+    import pyrch
+    from pyrch.ops.nn import _adam_scalars
+    with pytest.raises(ZeroDivisionError):
+        _adam_scalars.forward(np, zero, np.asarray(1e-3), np.asarray(0.9), np.asarray(0.99),
+                              dtype=pyrch.float32)
+    # lying structs: refused, nothing written
+    one[...] = 7
+    gathered[...] = 7
+    sums[...] = 7
+    table[...] = 7
+    bad = [_call_desc(F, rows.CE, (x, t), (one,), (6, 10, -100, 3)),            # reduction 3
+           _call_desc(F, rows.CE, (x, t), (one,), (6, 10, -100, 0)),            # 6 losses in 1
+           _call_desc(F, rows.CE, (x, t[:3]), (one,), (6, 10, -100, 1)),
+           _call_desc(F, rows.GATHER, (x, idx), (gathered,), (4, 7, 10, 4)),     # V past the table
+           _call_desc(F, rows.GATHER, (x, idx), (gathered,), (3, 6, 10, 4)),     # element size 3
+           _call_desc(F, rows.GATHER, (x, idx), (gathered,), (4, 6, 10, 5)),     # 5 indices
+           _call_desc(F, rows.GATHER, (x, idx), (gathered[:2],), (4, 6, 10, 4)),
+           _call_desc(F, rows.SCATTER_ADD, (g, idx), (table,), (2, 6, 10, 4)),   # element size 2
+           _call_desc(F, rows.SCATTER_ADD, (g[:2], idx), (table,), (4, 6, 10, 4)),
+           _call_desc(F, rows.SUM_ROWS, (x,), (sums,), (4, 7, 10)),
+           _call_desc(F, rows.SUM_ROWS, (x,), (sums[:5],), (4, 6, 10)),
+           _call_desc(F, rows.SUM_ROWS, (x,), (sums,), (1, 6, 10)),
+           _call_desc(F, rows.ADAM_SCALARS, (x[0, :1], x[0, :1], x[0, :1], x[0, :1]), (one, sums[:1]),
+                      (0, 0, 0, 0, 2)),                                         # int64 outputs
+           _call_desc(F, rows.ADAM_SCALARS, (x[0, :1], x[0, :1], x[0, :1], x[0, :1]), (one, sums[:1]),
+                      (0, 0, 0, 1, 0)),                                         # a double in 4 bytes
+           _call_desc(F, rows.ADAM_SCALARS, (x[0, :1], x[0, :1], x[0, :1], x[0, :1]), (one, sums[:1]),
+                      (0, 0, 0, 7, 0))]
+    for c in bad:
+        assert L.pyrch_call(c) < 0
+    assert (one == 7).all() and (gathered == 7).all() and (sums == 7).all() and (table == 7).all()
+    # an index out of range: torch's error from the wrappers
+    with pytest.raises(IndexError, match="index out of range in self"):
+        rowsel.gather_rows(x, np.array([0, 6]))
+    with pytest.raises(IndexError, match="Target 10 is out of bounds"):
+        rows.cross_entropy(x, np.array([0, 1, 2, 3, 4, 10]), -100, "mean")
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_random_call_structs_never_crash(seed):
     """Random kernels, counts, flags and (understated) byte sizes over small buffers:
@@ -1479,15 +1564,16 @@ def test_random_call_structs_never_crash(seed):
     bufs = [rng.standard_normal(int(rng.integers(0, 40))).astype(np.float32) for _ in range(6)]
     t = rng.integers(-2, 8, int(rng.integers(0, 12)))
     c = F.new("pyrch_call_t *")
-    c.fn = int(rng.integers(-1, 7))
+    c.fn = int(rng.integers(-1, 12))
     c.nthreads = int(rng.integers(-1, 4))
     keep = []
-    for k in range(3):
-        a = t if (k == 2 and rng.random() < 0.5) else bufs[k]
+    for k in range(4):
+        a = t if (k in (1, 2) and rng.random() < 0.5) else bufs[k % 3]
         keep.append(a)
         c.src[k] = F.from_buffer(a) if a.size and rng.random() < 0.9 else F.NULL
         # sizes may understate a buffer (refused), never overstate it (C cannot know)
         c.src_nbytes[k] = a.nbytes if rng.random() < 0.8 else int(rng.integers(-8, a.nbytes + 1))
+    for k in range(3):
         o = bufs[3 + k]
         c.dst[k] = F.from_buffer(o, require_writable=True) if o.size and rng.random() < 0.9 else F.NULL
         c.dst_nbytes[k] = o.nbytes if rng.random() < 0.8 else int(rng.integers(-8, o.nbytes + 1))

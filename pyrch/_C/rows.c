@@ -1,5 +1,6 @@
 /* Softmax and log-softmax over contiguous rows, vectorised (see rows.h). */
 #include <math.h>
+#include <stdlib.h>
 #include "rows.h"
 #include "vm.h"
 #include "vmath.h"
@@ -235,6 +236,39 @@ int pyrch_cross_entropy_f32(const float *x, int64_t x_nbytes, const int64_t *t,
     ce_job_t job = {x, NULL, t, loss, rows, n, ignore_index, 0, 1.0f, 0, 1};
     ce_run(&job, nthreads);
     return PYRCH_OK;
+}
+
+int pyrch_cross_entropy_reduce_f32(const float *x, int64_t x_nbytes, const int64_t *t,
+                                   int64_t t_nbytes, int64_t rows, int64_t n,
+                                   int64_t ignore_index, int reduction, float *out,
+                                   int64_t out_nbytes, int64_t *bad_row, int nthreads)
+{
+    int64_t kept;
+    if (reduction < 0 || reduction > 2)
+        return PYRCH_E_COUNT;
+    if (reduction == 0)
+        return pyrch_cross_entropy_f32(x, x_nbytes, t, t_nbytes, rows, n, ignore_index, out,
+                                       out_nbytes, bad_row, &kept, nthreads);
+    if (out == NULL || bad_row == NULL)
+        return PYRCH_E_NULL;
+    if (out_nbytes < 4)
+        return PYRCH_E_BOUNDS;
+    if (rows < 0 || rows > INT64_MAX / 4)
+        return PYRCH_E_COUNT;
+    float *loss = malloc(sizeof(float) * (size_t)(rows > 0 ? rows : 1));
+    if (loss == NULL)
+        return PYRCH_E_NOMEM;
+    int rc = pyrch_cross_entropy_f32(x, x_nbytes, t, t_nbytes, rows, n, ignore_index, loss,
+                                     rows * 4, bad_row, &kept, nthreads);
+    if (rc == PYRCH_OK) {
+        double s = 0;
+        for (int64_t r = 0; r < rows; r++)
+            s += loss[r];
+        float total = (float)s;
+        *out = reduction == 1 ? total : total / (float)kept;   /* none counted: 0 / 0 */
+    }
+    free(loss);
+    return rc;
 }
 
 int pyrch_cross_entropy_backward_f32(const float *g, int64_t g_nbytes, int64_t g_stride,

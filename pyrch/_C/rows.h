@@ -24,6 +24,14 @@ int pyrch_cross_entropy_f32(const float *x, int64_t x_nbytes, const int64_t *t,
                             int64_t t_nbytes, int64_t rows, int64_t n, int64_t ignore_index,
                             float *loss, int64_t loss_nbytes, int64_t *bad_row, int64_t *kept,
                             int nthreads);
+/* The same losses reduced: reduction 1 their sum, 2 their mean over the counted rows
+ * (0 / 0 = NaN when none counts), one float in out; 0: the losses per row (the call
+ * above). The sum runs in double, in row order, then is rounded once, so the result
+ * does not depend on nthreads. */
+int pyrch_cross_entropy_reduce_f32(const float *x, int64_t x_nbytes, const int64_t *t,
+                                   int64_t t_nbytes, int64_t rows, int64_t n,
+                                   int64_t ignore_index, int reduction, float *out,
+                                   int64_t out_nbytes, int64_t *bad_row, int nthreads);
 /* Its gradient by x: out[r] = (softmax(x[r]) - onehot(t[r])) * g[r * g_stride], divided
  * by the counted rows when `mean`; zero for an ignored row (g_stride 0: one g for every
  * row). Targets are checked as above. */

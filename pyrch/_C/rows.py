@@ -1,5 +1,6 @@
 """Row kernels in C: softmax and log-softmax over the last dimension (float32),
-cross-entropy over class indices and its gradient, layer norm.
+cross-entropy over class indices and its gradient, layer norm, Adam's step scalars;
+and `_call`, through which these and rowsel.py's kernels run as one recordable C call.
 
 One pass finds each row's max, a second computes exp(x - max) (vectorised) and
 its sum, a third scales; numpy needs five passes and four temporaries.
@@ -16,6 +17,11 @@ from .fused import _ERRORS, E_INDEX, RECORDER
 
 # pyrch_call_t's kernels (steps.h)
 SOFTMAX, SOFTMAX_BACKWARD, LAYER_NORM, LAYER_NORM_BACKWARD, CE_BACKWARD = 1, 2, 3, 4, 5
+CE, GATHER, SCATTER_ADD, SUM_ROWS, ADAM_SCALARS = 6, 7, 8, 9, 10
+# PYRCH_SCALAR_* (steps.h): the dtypes PYRCH_CALL_ADAM_SCALARS reads and writes
+_SCALAR = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2}
+# cross_entropy_indices' reductions, as PYRCH_CALL_CE numbers them
+_REDUCTION = {"none": 0, "sum": 1, "mean": 2}
 
 
 def call_struct(fn, ins, outs, ints, eps=0.0, nthreads=None):
@@ -35,9 +41,10 @@ def call_struct(fn, ins, outs, ints, eps=0.0, nthreads=None):
     return c
 
 
-def _call(fn, what, ins, outs, ints, eps=0.0, t=None):
-    """Run row kernel `fn` through pyrch_call (the struct a traced plan records and
-    replays, pyrch/jit/segments.py): ins/outs are C-contiguous numpy arrays."""
+def _call(fn, what, ins, outs, ints, eps=0.0, t=None, index_error=None):
+    """Run kernel `fn` through pyrch_call (the struct a traced plan records and replays,
+    pyrch/jit/segments.py): ins/outs are C-contiguous numpy arrays. An index out of
+    range raises IndexError: torch's words for a target t[bad], else index_error."""
     from . import lib
     c = call_struct(fn, ins, outs, ints, eps)
     if RECORDER[0] is not None:
@@ -46,7 +53,15 @@ def _call(fn, what, ins, outs, ints, eps=0.0, t=None):
     if rc != 0:
         if rc == E_INDEX and t is not None:
             raise IndexError(f"Target {int(t[c.bad])} is out of bounds.")
+        if rc == E_INDEX and index_error is not None:
+            raise IndexError(index_error)
         raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
+
+
+def _has_call():
+    from . import lib
+    L = lib()
+    return L is not None and hasattr(L, "pyrch_call")
 
 
 def softmax(a, log=False):
@@ -105,23 +120,39 @@ def _ce_raise(rc, bad, t, what):
     raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
 
 
-def cross_entropy(x, t, ignore_index):
-    """(per-row losses, counted rows) of cross-entropy over class indices: float32 x
-    (M, C), int64 t (M,); 0 for a row whose target is ignore_index. None when the
-    extension cannot take the operands; IndexError for a target outside [0, C)."""
-    args = _ce_args(x, t)
-    if args is None:
+def cross_entropy(x, t, ignore_index, reduction="mean"):
+    """Cross-entropy over class indices for float32 x (M, C) and int64 t (M,): the loss
+    per row (0 for a row whose target is ignore_index) for reduction 'none', else its
+    sum or its mean over the counted rows (summed in double, rounded once) as a 0-dim
+    array. One recordable C call. None when the extension cannot take the operands;
+    IndexError for a target outside [0, C)."""
+    if _ce_args(x, t) is None or reduction not in _REDUCTION or not _has_call():
         return None
-    L, F, threads = args
-    loss = np.empty(x.shape[0], np.float32)
-    bad, kept = F.new("int64_t *"), F.new("int64_t *")
-    rc = L.pyrch_cross_entropy_f32(F.from_buffer("float[]", x), x.nbytes,
-                                   F.from_buffer("int64_t[]", t), t.nbytes, x.shape[0], x.shape[1],
-                                   int(ignore_index), F.from_buffer("float[]", loss, require_writable=True),
-                                   loss.nbytes, bad, kept, threads)
-    if rc != 0:
-        _ce_raise(rc, bad, t, "cross entropy")
-    return loss, kept[0]
+    red = _REDUCTION[reduction]
+    out = np.empty(x.shape[0] if red == 0 else (), np.float32)
+    _call(CE, "cross entropy", (x, t), (out,), (x.shape[0], x.shape[1], int(ignore_index), red),
+          t=t)
+    return out
+
+
+def adam_scalars(step, lr, beta1, beta2, dtype):
+    """Adam's (lr / (1 - beta1**step), sqrt(1 - beta2**step)) as 0-dim arrays of `dtype`
+    from 0-dim arrays (a traced step's live hyperparameters): the arithmetic Python does
+    on floats, in one recordable C call. None when the extension cannot take them or
+    Python would raise (then Python computes, and raises)."""
+    ins = (step, lr, beta1, beta2)
+    dt = np.dtype(dtype)
+    if any(type(a) is not np.ndarray or a.ndim != 0 or a.dtype not in _SCALAR for a in ins) or \
+            dt not in (np.float32, np.float64) or not _has_call():
+        return None
+    ins = tuple(np.ascontiguousarray(a) for a in ins)
+    a, b = np.empty((), dt), np.empty((), dt)
+    try:
+        _call(ADAM_SCALARS, "Adam step scalars", ins, (a, b),
+              tuple(_SCALAR[x.dtype] for x in ins) + (_SCALAR[dt],))
+    except RuntimeError:
+        return None
+    return a, b
 
 
 def cross_entropy_backward(g, x, t, ignore_index, mean):

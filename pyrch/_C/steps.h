@@ -32,20 +32,38 @@ enum {
     PYRCH_CALL_LAYER_NORM = 3,        /* src0 x, src1 w, src2 b; dst0; i: rows, D; eps */
     PYRCH_CALL_LAYER_NORM_BACKWARD = 4, /* src0 g, src1 x, src2 w; dst0 gx, dst1 gw,
                                          * dst2 gb; i: rows, D; eps */
-    PYRCH_CALL_CE_BACKWARD = 5        /* src0 g, src1 x, src2 t; dst0; i: rows, n, g per row
+    PYRCH_CALL_CE_BACKWARD = 5,       /* src0 g, src1 x, src2 t; dst0; i: rows, n, g per row
                                        * (1) or one scalar (0), mean, ignore_index */
+    PYRCH_CALL_CE = 6,                /* src0 x, src1 t; dst0 the loss per row (reduction 0) or
+                                       * its sum (1) or mean over the counted rows (2), one
+                                       * float; i: rows, n, ignore_index, reduction */
+    PYRCH_CALL_GATHER = 7,            /* src0 table, src1 int64 indices; dst0 rows;
+                                       * i: element size, V, width, indices */
+    PYRCH_CALL_SCATTER_ADD = 8,       /* src0 g, src1 int64 indices; dst0 (V, width) table;
+                                       * i: element size, V, width, indices */
+    PYRCH_CALL_SUM_ROWS = 9,          /* src0 (rows, cols); dst0 (cols); i: element size,
+                                       * rows, cols */
+    PYRCH_CALL_ADAM_SCALARS = 10      /* src0 step, src1 lr, src2 beta1, src3 beta2 (one
+                                       * value each); dst0 lr / (1 - beta1^step), dst1
+                                       * sqrt(1 - beta2^step), computed in double and
+                                       * rounded once; i: the dtype of each (PYRCH_SCALAR_*):
+                                       * step, lr, beta1, beta2, the outputs */
 };
+
+/* the dtypes PYRCH_CALL_ADAM_SCALARS reads and writes */
+enum { PYRCH_SCALAR_F32 = 0, PYRCH_SCALAR_F64 = 1, PYRCH_SCALAR_I64 = 2 };
 
 typedef struct {
     int32_t fn;                   /* PYRCH_CALL_* */
     int32_t nthreads;
-    const void *src[3];           /* the inputs, with their sizes in bytes */
-    int64_t src_nbytes[3];
+    const void *src[4];           /* the inputs, with their sizes in bytes */
+    int64_t src_nbytes[4];
     void *dst[3];                 /* the outputs */
     int64_t dst_nbytes[3];
     int64_t i[5];
     double eps;
-    int64_t bad;                  /* set by the kernel: a row whose target is out of range */
+    int64_t bad;                  /* set by the kernel: a row whose target is out of range
+                                   * (PYRCH_CALL_CE, PYRCH_CALL_CE_BACKWARD) */
 } pyrch_call_t;
 
 int pyrch_call(pyrch_call_t *c);

@@ -305,15 +305,21 @@ class Executor:
 
         def step(v):
             arr = cat_array(holder)
+            n = 0
             for slot, off, c in parts:
                 x = v[slot]
                 dst = arr[..., off:off + c]
                 if not (type(x) is ndarray and x.strides == dst.strides and
                         x.__array_interface__["data"][0] == dst.__array_interface__["data"][0]):
                     copyto(dst, x)
-                    step.copies += 1
+                    n += 1
+            step.copies += n
+            step.copied_last = n
             v[o] = arr
         step.copies = 0         # parts copied so far (tests look)
+        # parts copied by the last run: none, and a recorded plan replays this step as
+        # nothing (segments.py), the products having written every part in place
+        step.copied_last = None
         return step
 
     def _compile_permuted_matmul(self, st, perm, k, into=None):
@@ -527,6 +533,9 @@ class Executor:
         if uf is np.matmul and all_slots and len(slots) == 2:
             return self._compile_matmul(st, slots)
         if uf is not None:
+            lone = self._compile_lone(st)
+            if lone is not None:
+                return lone
             b = st.bufs[0]
             get_buf = self._buffer
             o0 = outs[0]
@@ -553,6 +562,7 @@ class Executor:
                 def step(v):
                     r = fwd(np, v[i0])
                     v[o0] = r if type(r) is ndarray else np.asarray(r)
+                step.c_only = o.c_call is True
                 return step
             if len(slots) == 2:
                 i0, i1 = slots
@@ -562,7 +572,7 @@ class Executor:
                     v[o0] = r if type(r) is ndarray else np.asarray(r)
                 # a product with no planned buffer (a gradient handed back as .grad): its
                 # forward is gemm.mm's one C call into a new array, or numpy's matmul
-                step.c_only = st.op == "matmul"
+                step.c_only = st.op == "matmul" or o.c_call is True
                 return step
 
         def step(v):
@@ -572,8 +582,37 @@ class Executor:
                     v[s] = np.asarray(x)
             else:
                 v[o0] = r if type(r) is np.ndarray else np.asarray(r)
-        step.c_only = o.c_call
+        step.c_only = o.c_call(attrs) if callable(o.c_call) else o.c_call
         return step
+
+    def _compile_lone(self, st):
+        """A lone exact elementwise op (add, mul, ... with numpy's bits: IEEE arithmetic
+        on operands of its own float dtype) into its planned buffer as a one-op C
+        program, or None. Its C call then joins the plan's recorded C run
+        (segments.py) instead of a numpy ufunc calling back into Python between two
+        native steps (a small GPT step's residual adds: a callback and the next
+        segment's pointers set again, for a loop of about a microsecond)."""
+        from .native import _EXACT_F64, compile_fused
+        from .plan import Step
+        out = self.value_at[st.outs[0]]
+        dt = out.dtype.name
+        if st.op not in _EXACT_F64 or st.attrs or dt not in ("float32", "float64") or \
+                len(st.outs) != 1 or \
+                any(kind == "s" and self.value_at[k].dtype.name != dt for kind, k in st.args):
+            return None
+        args, idx, opnds = [], {}, []
+        for kind, k in st.args:
+            if kind == "s":
+                if k not in idx:
+                    idx[k] = len(args)
+                    args.append(("s", k))
+                opnds.append(("x", idx[k]))
+            else:
+                opnds.append(("lit", k))
+        one = Step("fused", "fused", tuple(args),
+                   {"body": ((st.op, tuple(opnds), (), dt),), "outs": (0,)},
+                   st.outs, st.bufs, st.src)
+        return compile_fused(one, tuple(out.shape), self._metas(one.args), self._buffer)
 
     def _compile_matmul(self, st, slots):
         """A GEMM into its planned buffer on pyrch's threads (pyrch/_C/gemm.py), numpy's

@@ -183,6 +183,16 @@ class Variant:
             if s[0] == "value":
                 specs[k] = ("value", self.plan.outputs[s[1]], self.out_copy[s[1]], s[2])
         self.specs = specs
+        # hyperparameters whose memory no output or write can share: one 0-dim array
+        # each, refilled by every replay, so a recorded plan (segments.py) finds the same
+        # array there each time instead of re-pointing every step that reads it (GPT's
+        # 30 AdamW updates read lr and the betas: 120 pointers a replay)
+        shared = set()
+        for x in list(self.opt.outputs) + [w.value for w in self.opt.writes]:
+            if isinstance(x, Value):
+                shared |= roots.get(x, set())
+        self.hp_arrays = [np.empty((), src[2]) if src[0] == "hparam" and v not in shared else None
+                          for v, src in zip(self.opt.params, self.param_src)]
         state_in = set(self.opt.params) | set(self.opt.inputs)
         self.write_copy = [w.value is not None and isinstance(w.value, Value) and
                            bool(roots.get(w.value, set()) & (fixed if w.kind == "set_grad" else state_in))
@@ -205,10 +215,16 @@ class Variant:
         for s, i in zip(plan.inputs, self.input_leaf):
             slots[s] = leaves[i]._data
         live = []
-        for s, src, meta in zip(plan.params, self.param_src, self.param_meta):
+        fill = []
+        for s, src, meta, hp in zip(plan.params, self.param_src, self.param_meta, self.hp_arrays):
             kind = src[0]
             if kind == "hparam":
-                slots[s] = np.asarray(_hp_value(src[1]), src[2])
+                val = _hp_value(src[1])
+                if hp is not None and type(val) in (float, int):
+                    slots[s] = hp
+                    fill.append((hp, val))          # written under the executor's lock
+                else:
+                    slots[s] = np.asarray(val, src[2])
                 live.append(None)
                 continue
             t = src[1] if kind == "tensor" else src[1]._grad
@@ -228,6 +244,8 @@ class Variant:
         # one replay at a time per plan: its planned buffers are shared, and outputs that
         # live in them are copied out by _finish (threads calling one traced function)
         with self.executor.lock:
+            for hp, val in fill:
+                hp[()] = val
             self.executor.run(slots)
             for kind, s, expected, src in plan.guards:
                 a = slots[s]

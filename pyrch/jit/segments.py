@@ -309,8 +309,12 @@ class Program:
 class _Builder:
     """Classifies one recorded step after another into segments."""
 
-    def __init__(self, executor, ffi, nothing):
+    def __init__(self, executor, ffi, nothing, escape=None):
         self.ex = executor
+        # slots whose arrays may leave the replay (None: any may); a native step's new
+        # array in any other slot is kept, as a fixed buffer, from one replay to the next
+        self.escape = escape
+        self.kept = []           # spans of those kept arrays
         self.F = ffi
         self.nothing = nothing   # the closure of a step another step's closure ran
         self.seg = None
@@ -323,8 +327,10 @@ class _Builder:
         self.spans = {}          # slot -> (lo, hi) of its array when it was classified
 
     def _buffer_spans(self):
-        """The executor's own arrays (planned buffers, a cat's output): fixed addresses."""
-        return [_span(b) for b in self.ex.buffers + self.ex.private if b is not None and b.size]
+        """The executor's own arrays (planned buffers, a cat's output) and the new arrays
+        kept from the recording run: fixed addresses."""
+        return [_span(b) for b in self.ex.buffers + self.ex.private if b is not None and b.size] + \
+            self.kept
 
     def _close(self):
         self.units.extend(self.hoisted)
@@ -392,6 +398,10 @@ class _Builder:
         if fn is self.nothing:
             (self.units if self.seg is None else self.pending).append(fn)
             return
+        if self._cat_in_place(fn, v, reads, changed, calls):
+            self.pending.append(fn)
+            self.made.update(changed)
+            return
         view = (not calls and st.kind == "call" and OPS[st.op].view and len(changed) == 1
                 and reads and type(v[reads[0]]) is np.ndarray and type(v[changed[0]]) is np.ndarray)
         c_only = getattr(fn, "c_only", False) and len(calls) == 1 and \
@@ -412,6 +422,26 @@ class _Builder:
             return
         self.pending.append(fn)
         self.made.update(changed)
+
+    def _cat_in_place(self, fn, v, reads, changed, calls):
+        """Whether fn is a cat (executor._compile_cat) whose parts the open segment's
+        steps all wrote in place into its output, a buffer of the executor's own: it
+        then joins the segment as that fixed array, and a replay runs nothing for it
+        (the recorded products write the same places again)."""
+        if self.seg is None or calls or getattr(fn, "copied_last", None) != 0 or \
+                len(changed) != 1 or not reads or any(k not in self.made for k in reads):
+            return False
+        o = changed[0]
+        a = v[o]
+        if type(a) is not np.ndarray or a.size == 0:
+            return False
+        sp = _span(a)
+        if not any(lo <= sp[0] and sp[1] <= hi for lo, hi in self._buffer_spans()):
+            return False
+        self.seg.fixed.append((o, a))
+        self.prov[o] = ("fixed",)
+        self.spans[o] = sp
+        return True
 
     def _hoistable(self, st, reads, calls):
         """Whether Python step st may run before the open segment instead of splitting
@@ -451,18 +481,30 @@ class _Builder:
             elif any(lo <= sp[0] and sp[1] <= hi for lo, hi in bufs):
                 new[o] = ("fixed", a, sp)
             elif a.flags.c_contiguous and a.base is None:
-                new[o] = ("fresh", a, sp)
+                keep = self.escape is not None and o not in self.escape
+                new[o] = ("kept" if keep else "fresh", a, sp)
             else:
                 return False
-        for o, (kind, x, sp) in new.items():
+        kind, c, fields, keep = calls[0]
+        # every output must be memory the call writes: a forward that changed its result
+        # after the call (or made it some other way) would not be replayed by the struct
+        written = [ptr for _, _, ptr, w in fields if w]
+        if any(not any(sp[0] <= p < sp[1] for p in written) for _, _, sp in new.values()):
+            return False
+        kept = []
+        for o, (k2, x, sp) in list(new.items()):
+            if k2 == "kept":            # one of the fixed arrays, if the step is taken
+                kept.append(sp)
+                new[o] = ("fixed", x, sp)
+        bufs = bufs + kept
+        for o, (kind2, x, sp) in new.items():
             self.spans[o] = sp
-            if kind == "alias":
+            if kind2 == "alias":
                 self.prov[o] = ("ext", x)
-            elif kind == "fixed":
+            elif kind2 == "fixed":
                 self.prov[o] = ("fixed",)
             else:
                 self.prov[o] = ("fresh", o)
-        kind, c, fields, keep = calls[0]
         patches = []
         for target, key, ptr, written in fields:
             r = self._resolve(ptr, reads + changed, v)
@@ -490,8 +532,26 @@ class _Builder:
                 e[1] = True
             elif k2 == "fixed":
                 seg.fixed.append((o, x))
+        self.kept.extend(kept)          # (seg.fixed keeps those arrays alive)
         seg.calls.append(Call(kind, c, keep, st.name, fn))
         return True
+
+
+def _may_escape(plan):
+    """Slots whose memory a replay may hand out: outputs, state writes, guarded values,
+    and every input of a step that may return (a view of) it whose output may escape.
+    A new array a native step returned into any other slot is seen by nothing after the
+    replay, so a recorded plan keeps the one it saw (segments' `fixed`) instead of
+    allocating (and re-pointing at) a new one each replay."""
+    from .plan import new_memory
+    esc = set(plan.escaping())
+    nodes = list(plan.graph.nodes)
+    if len(nodes) != len(plan.steps):
+        return None                     # (not the plan's own graph: keep every array fresh)
+    for st, n in zip(reversed(plan.steps), reversed(nodes)):
+        if any(o in esc for o in st.outs) and not new_memory(n):
+            esc.update(k for kind, k in st.args if kind == "s")
+    return esc
 
 
 def record(executor, slots, nothing):
@@ -505,7 +565,7 @@ def record(executor, slots, nothing):
         for step in executor.steps:
             step(slots)
         return None
-    b = _Builder(executor, F, nothing)
+    b = _Builder(executor, F, nothing, _may_escape(executor.plan))
     rec = _Recorder(F)
     steps, fns = executor.plan.steps, executor.steps
     for idx, (st, fn) in enumerate(zip(steps, fns)):

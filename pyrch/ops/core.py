@@ -53,7 +53,7 @@ def _(g):
 
 # new memory unless there is nothing to sum (then it returns its input)
 @op("sum_to", kind="reduce", dtype="keep",
-    new_memory=lambda ins, outs, at: ins[0] is not None and ins[0] != outs[0])
+    new_memory=lambda ins, outs, at: ins[0] is not None and ins[0] != outs[0], c_call=True)
 def sum_to(xp, a, *, shape):
     """Sum `a` down to `shape`, undoing broadcasting (used by autograd)."""
     shape = tuple(shape)
@@ -63,15 +63,17 @@ def sum_to(xp, a, *, shape):
     if axes and axes == tuple(range(len(axes))) and a.dtype.kind == "f" and a.itemsize >= 4 \
             and type(a) is np.ndarray and a.flags.c_contiguous:
         rows = math.prod(a.shape[:len(axes)])
-        if rows >= 64 and a.size // max(rows, 1) >= 16:
+        if rows >= 2 and a.size // max(rows, 1) >= 16:
             # summing the leading dims (a bias gradient): column sums in C, each of
             # pyrch's threads summing the rows its core just wrote (GPT step, in the
-            # plan: 85 -> 65 us for 1024 x 128); a BLAS vector-matrix product without it
+            # plan: 85 -> 65 us for 1024 x 128), one recordable C call however few the
+            # rows (a small batch's position-embedding gradient); a BLAS vector-matrix
+            # product without the extension
             a2 = a.reshape(rows, -1)
-            out = _rowsel().sum_rows(a2)
+            out = _rowsel().sum_rows(a2, shape)     # one C call (recorded by a traced plan)
             if out is None:
-                out = np.ones((1, rows), a.dtype) @ a2
-            return out.reshape(shape)
+                out = (np.ones((1, rows), a.dtype) @ a2).reshape(shape)
+            return out
     out = a.sum(axis=axes, keepdims=True, dtype=a.dtype) if axes else a
     return out.reshape(shape) if out.shape != shape else out
 

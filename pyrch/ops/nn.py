@@ -684,7 +684,7 @@ def _(g, out, dim):
 
 # -- embedding -----------------------------------------------------------------------
 
-@op("embedding", kind="opaque", dtype="keep", method=False, new_memory=True)
+@op("embedding", kind="opaque", dtype="keep", method=False, new_memory=True, c_call=True)
 def embedding(xp, weight, indices, *, padding_idx=None):
     """Rows of `weight` picked by integer `indices` (shape indices.shape + (D,))."""
     if xp is np:
@@ -724,7 +724,7 @@ def _(g, indices, meta, padding_idx):
 
 
 @op("embedding_dense_backward", kind="opaque", dtype="keep", method=False,
-    new_memory=True)
+    new_memory=True, c_call=lambda attrs: attrs.get("padding_idx") is None)  # (else it zeroes a row after)
 def embedding_dense_backward(xp, g, indices, *, num_weights, padding_idx=None):
     """Sum the rows of `g` into a (num_weights, D) table at `indices` (embedding's grad)."""
     d = g.shape[indices.ndim:]
@@ -906,24 +906,26 @@ def _ce_targets(xp, x, t, ignore_index):
 
 
 @op("cross_entropy_indices", kind="opaque", dtype="keep", method=False,
-    new_memory=True)
+    new_memory=True, c_call=True)
 def cross_entropy_indices(xp, x, t, *, ignore_index=-100, reduction="mean"):
     """-log_softmax(x, 1)[m, t[m]] for the rows m of x (M, C) whose target t[m] is not
     ignore_index (0 for those that are), summed, averaged over the counted rows, or
     per row ('none'). F.cross_entropy's common case as one op: one pass forward, one
     backward, where log_softmax + nll_loss took 16 dispatches and 11 autograd nodes."""
     m = x.shape[0]
-    got = _c_rows().cross_entropy(x, t, ignore_index) if xp is np and x.size else None
-    if got is not None:                   # float32: one C pass (the same bits as below)
-        loss, kept = got
-    else:
-        lp = log_softmax.forward(xp, x, dim=1) if x.size else x.copy()
-        keep, safe, bad = _ce_targets(xp, x, t, ignore_index)
-        picked = lp[xp.arange(m), safe] if x.size else xp.zeros(m, x.dtype)
-        loss = xp.where(keep, -picked, x.dtype.type(0))   # an ignored row is 0, never NaN
-        if bad is not None:
-            loss = xp.where(bad, x.dtype.type("nan"), loss)
-        kept = keep.sum()
+    if xp is np and x.size:
+        # float32: one C call, the reduction in it (the per-row losses have the same
+        # bits as below; their sum runs in double, rounded once)
+        out = _c_rows().cross_entropy(x, t, ignore_index, reduction)
+        if out is not None:
+            return out
+    lp = log_softmax.forward(xp, x, dim=1) if x.size else x.copy()
+    keep, safe, bad = _ce_targets(xp, x, t, ignore_index)
+    picked = lp[xp.arange(m), safe] if x.size else xp.zeros(m, x.dtype)
+    loss = xp.where(keep, -picked, x.dtype.type(0))   # an ignored row is 0, never NaN
+    if bad is not None:
+        loss = xp.where(bad, x.dtype.type("nan"), loss)
+    kept = keep.sum()
     if reduction == "none":
         return loss
     total = loss.sum(dtype=x.dtype)
@@ -1019,7 +1021,7 @@ def _(g, x, t, needs):
 
 
 @op("_adam_scalars", kind="opaque", dtype="keep", differentiable=False, outputs=2,
-    method=False, new_memory=True)
+    method=False, new_memory=True, c_call=True)
 def _adam_scalars(xp, step, lr, beta1, beta2, *, dtype):
     """Adam's per-step scalars from the (already advanced) step count: the step size
     lr / (1 - beta1**step) and sqrt(1 - beta2**step), as 0-dim arrays of the
@@ -1033,6 +1035,12 @@ def _adam_scalars(xp, step, lr, beta1, beta2, *, dtype):
     agree to the bit on the CPU; lr and the betas arrive as live graph inputs when
     traced. On a GPU the same formula runs as device arithmetic.
     """
+    if xp is np and type(lr) is np.ndarray:
+        # a traced replay's live hyperparameters (0-dim arrays): the same arithmetic in
+        # one C call, which the plan keeps in C
+        r = _c_rows().adam_scalars(step, lr, beta1, beta2, dtype.np)
+        if r is not None:
+            return r
     # (float.__float__ reads a traced hyperparameter without adding a guard for it: it is
     # this op's input, read live on each replay; a GPU array stays on the device)
     lr, beta1, beta2 = (x if hasattr(x, "__cuda_array_interface__") else

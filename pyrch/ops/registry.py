@@ -13,8 +13,9 @@ own, never an input or a view of one (a callable of (input shapes, output shapes
 attributes) says when); the jit's memory plan then lets the inputs' buffers be reused.
 `c_call=True` says the forward, where the C extension takes its operands, is one C
 call into new arrays and nothing else (`pyrch_call` for the row kernels of
-pyrch/_C/rows.py, `pyrch_attention` for fused attention), so a traced plan may record
-that call and replay it without the forward (pyrch/jit/segments.py).
+pyrch/_C/rows.py and rowsel.py, `pyrch_attention` for fused attention), so a traced
+plan may record that call and replay it without the forward (pyrch/jit/segments.py); a
+callable of the attributes says for which.
 A forward's positional parameters after `xp` are tensor inputs (a `*name` parameter
 takes any number of them); its keyword-only parameters are the
 attributes, hashable values such as `dim` or `keepdim`. A backward's
