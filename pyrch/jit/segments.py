@@ -20,8 +20,14 @@ What a pointer points into decides what a replay does with it:
   pointers into it at their recorded offsets; any other change re-records (the
   callback before that segment runs its steps one by one this time and skips their
   structs);
-- a fresh array a step returned (a gradient handed to the user as `.grad`): a new
-  array of its shape is made on each replay and the pointers into it rewritten.
+- a fresh array a step returned that the replay may hand out (a gradient handed to
+  the user as `.grad`, an output, or a view of one): a new array of its shape is made
+  on each replay and the pointers into it rewritten;
+- a fresh array a step returned that nothing outside the replay can see (`_may_escape`
+  says which): the recorded one is kept and reused, like a planned buffer.
+
+A recorded call must write every output of its step: a forward that touched its
+result after the call (or made it another way) stays in Python.
 
 The first segment's pointers are set before the C call; a later one's by the callback
 just before it, once the Python steps it may read from have run.
@@ -29,9 +35,10 @@ just before it, once the Python steps it may read from have run.
 A step is recorded only if every pointer of its one C call lies in one of these, so a
 temporary copy made inside a step (a layout the C side could not take) keeps that step
 in Python. View steps (permute, reshape, ...) between native ones join the segment;
-their results are recomputed only when their input array changed. A Python step that
-reads nothing the open segment makes and has no side effects (Adam's step scalars
-between the parameters' updates) runs ahead of the segment instead of splitting it.
+their results are recomputed only when their input array changed, and so does a cat
+whose parts the segment's products all wrote in place (executor._compile_cat). A
+Python step that reads nothing the open segment makes and has no side effects runs
+ahead of the segment instead of splitting it.
 Every struct is checked by the C side on every run (extents against buffer sizes), as
 a lone call is; a refused one stops the run, and the step's own closure runs to raise
 the error the step-by-step replay would (else a RuntimeError names the step). An
