@@ -67,10 +67,7 @@ def _has_call():
 def softmax(a, log=False):
     """softmax (or log_softmax) of float32 `a` over its last axis, or None when the
     extension cannot take it (other dtypes, rows not contiguous, no extension)."""
-    from . import lib
-    L = lib()
-    if L is None or not hasattr(L, "pyrch_call") or a.dtype != np.float32 or \
-            type(a) is not np.ndarray or a.ndim == 0:
+    if not _has_call() or a.dtype != np.float32 or type(a) is not np.ndarray or a.ndim == 0:
         return None
     n = a.shape[-1]
     if not a.flags.c_contiguous:
@@ -86,9 +83,7 @@ def softmax_backward(g, y, log=False):
     """The gradient by x of softmax(x) (or log_softmax) over the last axis from the
     output gradient `g` and the forward's output `y` (float32), or None when the
     extension cannot take them."""
-    from . import lib
-    L = lib()
-    if L is None or not hasattr(L, "pyrch_call") or \
+    if not _has_call() or \
             any(type(a) is not np.ndarray or a.dtype != np.float32 for a in (g, y)) or \
             g.shape != y.shape or g.ndim == 0:
         return None
@@ -101,23 +96,12 @@ def softmax_backward(g, y, log=False):
     return out
 
 
-def _ce_args(x, t):
-    """(lib, ffi, threads) when the C cross-entropy takes these operands: float32 logits
-    (M, C) and int64 targets (M,), both C-contiguous numpy arrays; else None."""
-    from . import lib, ffi, get_num_threads
-    L = lib()
-    if L is None or not hasattr(L, "pyrch_cross_entropy_f32") or type(x) is not np.ndarray or \
-            type(t) is not np.ndarray or x.dtype != np.float32 or t.dtype != np.int64 or \
-            x.ndim != 2 or t.ndim != 1 or t.shape[0] != x.shape[0] or x.shape[1] < 1 or \
-            not (x.flags.c_contiguous and t.flags.c_contiguous):
-        return None
-    return L, ffi(), get_num_threads()
-
-
-def _ce_raise(rc, bad, t, what):
-    if rc == E_INDEX:
-        raise IndexError(f"Target {int(t[bad[0]])} is out of bounds.")
-    raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
+def _ce_takes(x, t):
+    """Whether the C cross-entropy takes these operands: float32 logits (M, C) and int64
+    targets (M,), both C-contiguous numpy arrays."""
+    return type(x) is np.ndarray and type(t) is np.ndarray and x.dtype == np.float32 and \
+        t.dtype == np.int64 and x.ndim == 2 and t.ndim == 1 and t.shape[0] == x.shape[0] and \
+        x.shape[1] >= 1 and x.flags.c_contiguous and t.flags.c_contiguous and _has_call()
 
 
 def cross_entropy(x, t, ignore_index, reduction="mean"):
@@ -126,7 +110,7 @@ def cross_entropy(x, t, ignore_index, reduction="mean"):
     sum or its mean over the counted rows (summed in double, rounded once) as a 0-dim
     array. One recordable C call. None when the extension cannot take the operands;
     IndexError for a target outside [0, C)."""
-    if _ce_args(x, t) is None or reduction not in _REDUCTION or not _has_call():
+    if reduction not in _REDUCTION or not _ce_takes(x, t):
         return None
     red = _REDUCTION[reduction]
     out = np.empty(x.shape[0] if red == 0 else (), np.float32)
@@ -159,8 +143,7 @@ def cross_entropy_backward(g, x, t, ignore_index, mean):
     """The gradient by x of `cross_entropy`: (softmax(x) - onehot(t)) * g per row (divided
     by the counted rows when `mean`), 0 for an ignored row. g: a float32 scalar or one
     value per row. None when the extension cannot take the operands."""
-    args = _ce_args(x, t)
-    if args is None or type(g) is not np.ndarray or g.dtype != np.float32 or \
+    if not _ce_takes(x, t) or type(g) is not np.ndarray or g.dtype != np.float32 or \
             g.shape not in ((), (x.shape[0],)) or not g.flags.c_contiguous:
         return None
     out = np.empty(x.shape, np.float32)
@@ -173,10 +156,8 @@ def cross_entropy_backward(g, x, t, ignore_index, mean):
 def _ln_args(x, w, n, other, other_shape):
     """(contiguous x, w, other, rows, D) for the C layer norm, or None when it cannot
     take them (no extension, not float32 numpy arrays, shapes that do not fit)."""
-    from . import lib
-    L = lib()
     arrays = (x, w, other)
-    if L is None or not hasattr(L, "pyrch_call") or \
+    if not _has_call() or \
             any(type(a) is not np.ndarray or a.dtype != np.float32 for a in arrays) or \
             x.ndim < n or x.shape[x.ndim - n:] != w.shape or other.shape != other_shape:
         return None
