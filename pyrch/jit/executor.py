@@ -398,7 +398,7 @@ class Executor:
                 return
             for s2, x in zip(outs, r):
                 v[s2] = x
-        step.c_only = OPS[st.op].c_call     # one pyrch_attention call (segments.py)
+        step.c_only = OPS[st.op].one_c_call(attrs)     # one pyrch_attention call (segments.py)
         return step
 
     def _compile_linear(self, mm, nxt, reads, escaping, k):
@@ -562,7 +562,7 @@ class Executor:
                 def step(v):
                     r = fwd(np, v[i0])
                     v[o0] = r if type(r) is ndarray else np.asarray(r)
-                step.c_only = o.c_call is True
+                step.c_only = o.one_c_call(attrs)
                 return step
             if len(slots) == 2:
                 i0, i1 = slots
@@ -572,7 +572,7 @@ class Executor:
                     v[o0] = r if type(r) is ndarray else np.asarray(r)
                 # a product with no planned buffer (a gradient handed back as .grad): its
                 # forward is gemm.mm's one C call into a new array, or numpy's matmul
-                step.c_only = st.op == "matmul" or o.c_call is True
+                step.c_only = st.op == "matmul" or o.one_c_call(attrs)
                 return step
 
         def step(v):
@@ -582,7 +582,7 @@ class Executor:
                     v[s] = np.asarray(x)
             else:
                 v[o0] = r if type(r) is np.ndarray else np.asarray(r)
-        step.c_only = o.c_call(attrs) if callable(o.c_call) else o.c_call
+        step.c_only = o.one_c_call(attrs)
         return step
 
     def _compile_lone(self, st):

@@ -86,6 +86,11 @@ class Op:
         self.floaty = dtype == "float"
         self.promote_positions = None if promote is None else frozenset(promote)
 
+    def one_c_call(self, attrs):
+        """Whether, with these attributes, the forward is one recordable C call (c_call)."""
+        c = self.c_call
+        return bool(c(attrs) if callable(c) else c)
+
     def backward(self, fn):
         """Register the backward rule; its parameter names say what autograd keeps."""
         plan = []
