@@ -314,12 +314,12 @@ class Executor:
                     copyto(dst, x)
                     n += 1
             step.copies += n
-            step.copied_last = n
+            step.settled = n == 0
             v[o] = arr
         step.copies = 0         # parts copied so far (tests look)
-        # parts copied by the last run: none, and a recorded plan replays this step as
-        # nothing (segments.py), the products having written every part in place
-        step.copied_last = None
+        # the last run only put an array of the executor's own into the slot: the
+        # products wrote every part in place (see segments.py _settled)
+        step.settled = False
         return step
 
     def _compile_permuted_matmul(self, st, perm, k, into=None):

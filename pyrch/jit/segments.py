@@ -35,10 +35,11 @@ just before it, once the Python steps it may read from have run.
 A step is recorded only if every pointer of its one C call lies in one of these, so a
 temporary copy made inside a step (a layout the C side could not take) keeps that step
 in Python. View steps (permute, reshape, ...) between native ones join the segment;
-their results are recomputed only when their input array changed, and so does a cat
-whose parts the segment's products all wrote in place (executor._compile_cat). A
-Python step that reads nothing the open segment makes and has no side effects runs
-ahead of the segment instead of splitting it.
+their results are recomputed only when their input array changed. So does a step
+whose closure says it is `settled` (a cat whose parts the segment's products all
+wrote in place, executor._compile_cat): a replay runs nothing for it. A Python step
+that reads nothing the open segment makes and has no side effects runs ahead of the
+segment instead of splitting it.
 Every struct is checked by the C side on every run (extents against buffer sizes), as
 a lone call is; a refused one stops the run, and the step's own closure runs to raise
 the error the step-by-step replay would (else a RuntimeError names the step). An
@@ -405,7 +406,7 @@ class _Builder:
         if fn is self.nothing:
             (self.units if self.seg is None else self.pending).append(fn)
             return
-        if self._cat_in_place(fn, v, reads, changed, calls):
+        if self._settled(fn, v, reads, changed, calls):
             self.pending.append(fn)
             self.made.update(changed)
             return
@@ -430,12 +431,12 @@ class _Builder:
         self.pending.append(fn)
         self.made.update(changed)
 
-    def _cat_in_place(self, fn, v, reads, changed, calls):
-        """Whether fn is a cat (executor._compile_cat) whose parts the open segment's
-        steps all wrote in place into its output, a buffer of the executor's own: it
-        then joins the segment as that fixed array, and a replay runs nothing for it
-        (the recorded products write the same places again)."""
-        if self.seg is None or calls or getattr(fn, "copied_last", None) != 0 or \
+    def _settled(self, fn, v, reads, changed, calls):
+        """Whether step fn's last run only set its output slot to an array of the
+        executor's own whose contents the open segment's steps wrote (fn.settled: a cat
+        whose parts were all written in place, executor._compile_cat): the step then
+        joins the segment as that fixed array and a replay runs nothing for it."""
+        if self.seg is None or calls or not getattr(fn, "settled", False) or \
                 len(changed) != 1 or not reads or any(k not in self.made for k in reads):
             return False
         o = changed[0]
