@@ -317,9 +317,9 @@ class Program:
 class _Builder:
     """Classifies one recorded step after another into segments."""
 
-    def __init__(self, executor, ffi, nothing, escape=None):
+    def __init__(self, executor, ffi, nothing, escape):
         self.ex = executor
-        # slots whose arrays may leave the replay (None: any may); a native step's new
+        # slots whose arrays may leave the replay (_may_escape); a native step's new
         # array in any other slot is kept, as a fixed buffer, from one replay to the next
         self.escape = escape
         self.kept = []           # spans of those kept arrays
@@ -489,8 +489,7 @@ class _Builder:
             elif any(lo <= sp[0] and sp[1] <= hi for lo, hi in bufs):
                 new[o] = ("fixed", a, sp)
             elif a.flags.c_contiguous and a.base is None:
-                keep = self.escape is not None and o not in self.escape
-                new[o] = ("kept" if keep else "fresh", a, sp)
+                new[o] = ("fresh" if o in self.escape else "kept", a, sp)
             else:
                 return False
         kind, c, fields, keep = calls[0]
@@ -553,10 +552,8 @@ def _may_escape(plan):
     allocating (and re-pointing at) a new one each replay."""
     from .plan import new_memory
     esc = set(plan.escaping())
-    nodes = list(plan.graph.nodes)
-    if len(nodes) != len(plan.steps):
-        return None                     # (not the plan's own graph: keep every array fresh)
-    for st, n in zip(reversed(plan.steps), reversed(nodes)):
+    # (lower() makes one step per node of the plan's graph, in order)
+    for st, n in zip(reversed(plan.steps), reversed(plan.graph.nodes), strict=True):
         if any(o in esc for o in st.outs) and not new_memory(n):
             esc.update(k for kind, k in st.args if kind == "s")
     return esc
