@@ -16,21 +16,15 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402,F401  (before pyrch: see RESULTS.md, session 9)
 
-import pyrch  # noqa: E402
-from models import case  # noqa: E402
+from harness import timed_steps  # noqa: E402
+from models import recorded  # noqa: E402
 
 
 def main():
     name = sys.argv[1] if len(sys.argv) > 1 else "gpt_b16"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 30
-    step, x, y = case(pyrch, name)
-    f = pyrch.jit.trace(step)
-    for _ in range(5):
-        f(x, y)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        f(x, y)
-    print(f"{name}: traced step {(time.perf_counter() - t0) / n * 1e3:.3f} ms")
+    f, x, y = recorded(name)
+    print(f"{name}: traced step {timed_steps(f, x, y, n):.3f} ms")
     spent = collections.defaultdict(float)
     names = {}
     for entry in f._cache.values():

@@ -74,6 +74,17 @@ def case(lib, name, seed=0, trace_model=False):
     return training_step(lib, model, opt), x, y
 
 
+def recorded(name, warm=5):
+    """(traced step, x, y) for a pyrch case, called `warm` times: past its warm-up,
+    trace, first replay and the recording of its plan as one C call."""
+    import pyrch
+    step, x, y = case(pyrch, name)
+    f = pyrch.jit.trace(step)
+    for _ in range(warm):
+        f(x, y)
+    return f, x, y
+
+
 def parts(lib, name, seed=0):
     """(model, optimizer, x, y) for one benchmark case on library `lib`."""
     import numpy as np

@@ -15,10 +15,10 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402,F401  (before pyrch: see RESULTS.md, session 9)
 
-import pyrch  # noqa: E402
 from pyrch import profiler  # noqa: E402
 from pyrch.jit import executor as _executor  # noqa: E402
-from models import case  # noqa: E402
+from harness import timed_steps  # noqa: E402
+from models import recorded  # noqa: E402
 
 
 def _operand(slots, arg):
@@ -33,14 +33,8 @@ def main():
     name = sys.argv[1] if len(sys.argv) > 1 else "gpt_b16"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     rows = int(sys.argv[3]) if len(sys.argv) > 3 else 30
-    step, x, y = case(pyrch, name)
-    traced = pyrch.jit.trace(step)
-    for _ in range(5):
-        traced(x, y)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        traced(x, y)
-    print(f"{name}: traced step {(time.perf_counter() - t0) / n * 1e3:.3f} ms (one C call)")
+    traced, x, y = recorded(name)
+    print(f"{name}: traced step {timed_steps(traced, x, y, n):.3f} ms (one C call)")
 
     stats = collections.defaultdict(lambda: [0, 0.0])
 
