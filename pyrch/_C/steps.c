@@ -31,7 +31,8 @@ static int read_scalar(const void *p, int64_t nbytes, int64_t code, double *out)
 /* Adam's step size lr / (1 - beta1^step) and sqrt(1 - beta2^step) as Python computes
  * them on floats (pyrch/ops/nn.py _adam_scalars: the same libm pow, the square root as
  * pow(x, 0.5), each result rounded once to the output dtype). Where Python would raise
- * (a zero or negative correction) the call is refused and Python raises. */
+ * or leave float arithmetic (a zero or negative correction, a negative base's fractional
+ * power) or a count is NaN, the call is refused and Python computes (and raises). */
 static int adam_scalars(pyrch_call_t *c)
 {
     const int64_t *i = c->i;
