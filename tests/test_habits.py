@@ -102,7 +102,8 @@ def test_script_boilerplate_runs_unchanged():
     fast = pyrch.compile(model)
     x = pyrch.randn(5, 3)
     for _ in range(3):
-        np.testing.assert_allclose(fast(x).detach().numpy(), model(x).detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(fast(x).detach().numpy(), model(x).detach().numpy(), rtol=1e-6,
+                                   atol=1e-6)     # float32 products summed in another order
     assert pyrch.compile(model, disable=True) is model
 
     @pyrch.compile(mode="max-autotune")

@@ -29,7 +29,11 @@ def test_fused_linear_output_does_not_overwrite_its_own_input(dtype, act):
     with pyrch.no_grad():
         for _ in range(4):
             x = pyrch.tensor(rng.standard_normal((16, 8)).astype(dtype))
-            np.testing.assert_array_equal(f(x).numpy(), fn(x).numpy())
+            got, want = f(x).numpy(), fn(x).numpy()
+            if dtype == np.float64:                 # bitwise eager's in float64
+                np.testing.assert_array_equal(got, want)
+            else:   # float32: the plan's small products may sum in another order
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)  # outputs ~500
     assert f.stats.hits == 2
 
 

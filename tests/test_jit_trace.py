@@ -466,7 +466,8 @@ def test_save_load_runs_in_a_fresh_process(tmp_path):
     code = ("import numpy as np, pyrch\n"
             "f = pyrch.jit.load('model.pjit')\n"
             "out = f(pyrch.from_numpy(np.load('x.npy')))\n"
-            "assert np.array_equal(out.numpy(), np.load('ref.npy')), 'mismatch'\n"
+            # float32: a plan's small products may sum in another order than eager's
+            "assert np.allclose(out.numpy(), np.load('ref.npy'), rtol=1e-6, atol=1e-7)\n"
             "print('ok', sorted(f.params))\n")
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(pyrch.__file__))))
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)

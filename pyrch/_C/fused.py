@@ -72,6 +72,14 @@ PAR_WORK = 1 << 16
 RECORDER = [None]
 
 
+def recording_f32(dtype):
+    """True while a plan records its C calls and `dtype` is float32: a kernel that is
+    not worth its Python set-up in eager (a tiny GEMM, a narrow column sum) costs no
+    Python once recorded, so the op takes the C path then. float32 only: float64 must
+    give eager's bits, and eager takes numpy's path for these."""
+    return RECORDER[0] is not None and dtype == np.float32
+
+
 def op_cost(name):
     return 16 if name in _HEAVY else 4 if name in _MEDIUM else 1
 

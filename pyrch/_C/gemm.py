@@ -11,7 +11,7 @@ from math import prod as _prod
 
 import numpy as np
 
-from .fused import _ERRORS, RECORDER
+from .fused import _ERRORS, RECORDER, recording_f32
 from .._config import flags
 
 ACTS = {None: 0, "relu": 1, "gelu_tanh": 2, "tanh": 3, "sigmoid": 4, "gelu": 5}
@@ -126,7 +126,10 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
 # Below this many multiply-adds numpy's own matmul takes the product, on the calling
 # thread: this call's Python and the pool's wake-up cost ~12 us, which a product this
 # small does not earn back (measured on a quiet machine: 0.52M multiply-adds 15 vs
-# 7 us, 1.05M 17-21 vs 18-27 us, 1.3M 27-32 vs 62-67 us).
+# 7 us, 1.05M 17-21 vs 18-27 us, 1.3M 27-32 vs 62-67 us). Not while a plan records
+# (float32): a replay runs the recorded call with no Python, and the small-side kernels
+# beat numpy there (MLP b128's last layer, 128x256 @ 256x10: 8 vs 19 us; its gradients
+# 7-9 vs 9 us), and a Python step would split the replay's C run.
 _MIN_MACS = 1 << 20
 
 
@@ -300,6 +303,19 @@ def same_as_mm(a, b):
     return la is not None and lb is not None and not _transposed_product(m, n, k, la, lb, a.dtype)
 
 
+def linear_ok(a, b):
+    """True when a traced plan's fused GEMM (`matmul` with its bias/activation epilogue)
+    may take the 2-D product a @ b: where `mm` would take it the same way (float64 must
+    stay bitwise eager's), and any float32 product BLAS can read, however small: its one
+    C call is recorded into the plan's C run (MLP b128's last layer, 128x256 @ 256x10),
+    where two steps, numpy's product and the bias add, would split it."""
+    if same_as_mm(a, b):
+        return True
+    return type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 \
+        and a.dtype == np.float32 and b.dtype == a.dtype and flags.c and \
+        _layout(a) is not None and _layout(b) is not None
+
+
 def mm(a, b, out=None):
     """a @ b for float32/float64 numpy arrays, on pyrch's own threads (into `out`, a
     C-contiguous array of the result's shape, when given); None where it does not
@@ -356,7 +372,7 @@ def mm(a, b, out=None):
                 if b2 is None:
                     b2 = _as3(np.ascontiguousarray(b), batch)
         out_shape = a.shape[:-1] + (n,)
-    if m * n * k * batch < _MIN_MACS:
+    if m * n * k * batch < _MIN_MACS and not recording_f32(dt):
         return None
     la, lb = _layout(a2), _layout(b2)
     if la is None or lb is None:

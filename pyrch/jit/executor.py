@@ -451,7 +451,7 @@ class Executor:
         ia, iw, o, b = mm.args[0][1], mm.args[1][1], nxt.outs[0], nxt.bufs[0]
         shape, kdim = tuple(vo.shape), va.shape[-1]
         get_buf = self._buffer
-        matmul, same_as_mm = gemm.matmul, gemm.same_as_mm
+        matmul, linear_ok = gemm.matmul, gemm.linear_ok
         may_share = np.may_share_memory
         slow = [None]
         layouts = {}
@@ -463,13 +463,14 @@ class Executor:
                     if type(a) is not ndarray or type(w) is not ndarray:
                         raise TypeError
                     a2 = a if a.ndim == 2 else a.reshape(-1, kdim)
-                    # only where eager's matmul makes the same C call: the sum then rounds
-                    # the same way, so float64 stays bitwise equal to eager (decided once
-                    # per operand layout: shapes and dtypes are the plan's)
+                    # float64 only where eager's matmul makes the same C call: the sum
+                    # then rounds the same way, so it stays bitwise equal to eager;
+                    # float32 wherever BLAS can read the operands (gemm.linear_ok;
+                    # decided once per operand layout: shapes and dtypes are the plan's)
                     key = (a2.strides, w.strides, flags.c)
                     same = layouts.get(key)
                     if same is None:
-                        same = layouts[key] = same_as_mm(a2, w)
+                        same = layouts[key] = linear_ok(a2, w)
                     if not same:
                         raise TypeError
                     out = get_buf(b) if b >= 0 else None

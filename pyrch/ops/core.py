@@ -63,12 +63,13 @@ def sum_to(xp, a, *, shape):
     if axes and axes == tuple(range(len(axes))) and a.dtype.kind == "f" and a.itemsize >= 4 \
             and type(a) is np.ndarray and a.flags.c_contiguous:
         rows = math.prod(a.shape[:len(axes)])
-        if rows >= 2 and a.size // max(rows, 1) >= 16:
+        if rows >= 2 and (a.size // max(rows, 1) >= 16 or _recording_f32(a.dtype)):
             # summing the leading dims (a bias gradient): column sums in C, each of
             # pyrch's threads summing the rows its core just wrote (GPT step, in the
             # plan: 85 -> 65 us for 1024 x 128), one recordable C call however few the
-            # rows (a small batch's position-embedding gradient); a BLAS vector-matrix
-            # product without the extension
+            # rows (a small batch's position-embedding gradient), and however few the
+            # columns while a plan records float32 (MLP b128's last bias: 128 x 10); a
+            # BLAS vector-matrix product without the extension
             a2 = a.reshape(rows, -1)
             out = _rowsel().sum_rows(a2, shape)     # one C call (recorded by a traced plan)
             if out is None:
@@ -115,3 +116,8 @@ def _(g, needs):
 def _rowsel():
     from .._C import rowsel
     return rowsel
+
+
+def _recording_f32(dtype):
+    from .._C.fused import recording_f32
+    return recording_f32(dtype)
