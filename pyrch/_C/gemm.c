@@ -175,19 +175,18 @@ DEFINE_EPILOGUE(float, f32, pyrch_expf, pyrch_tanhf, pyrch_erff,
                 __attribute__((target_clones("avx512f", "arch=haswell", "default"))))
 DEFINE_EPILOGUE(double, f64, exp, tanh, erf, )
 
-/* Which pyrch kernel (smallgemm.c) takes a float32 product, if any. With MKL the
- * medium products go to it (5-25% faster than the packed kernel on every MLP and GPT
- * layer here), except each of a batch's small ones (attention's 64x32 @ 32x64 per
- * head: 116 us for the 64 in the packed kernel, 142-154 in MKL); the kernels for a
- * side of at most 32 stay. */
+/* Which pyrch kernel (smallgemm.c) takes a float32 product, if any; MKL (or OpenBLAS)
+ * takes the rest. The medium products stay on the packed kernel even with MKL: on
+ * two threads it beat MKL's sgemm on 17 of the 18 MLP and GPT layer shapes (0.78-0.97x
+ * MKL's time; 1.09x on 128x1024 @ 1024x128, A stored transposed), and a traced GPT
+ * step ran 10% faster (session 14, in-process A/B). MKL's time there went partly to
+ * packing both operands (8% of a GPT step's samples) and to zeroing C before it
+ * accumulates (`sgemm_mscale`, 4.6%), which the packed kernel never does. */
 static int sgemm_kind(const pyrch_gemm_t *g)
 {
     if (g->dtype != PYRCH_F32 || g->alpha != 1.0 || g->beta != 0.0)
         return PYRCH_SMALL_NONE;
-    int kind = pyrch_small_sgemm_kind(g->trans_a, g->trans_b, g->m, g->n, g->k);
-    if (mkl_on && kind >= PYRCH_MID_NN && (double)g->m * (double)g->n * (double)g->k > 262144.0)
-        return PYRCH_SMALL_NONE;
-    return kind;
+    return pyrch_small_sgemm_kind(g->trans_a, g->trans_b, g->m, g->n, g->k);
 }
 
 /* One part of a GEMM: the columns [j0, j1) or the rows [i0, i1) of every C[b]. */
