@@ -328,12 +328,14 @@ int pyrch_gemm(const pyrch_gemm_t *g)
      * 128x784 @ 784x512 485-526 -> 434-454 us; alone, the two splits ran alike) */
     double sa = (double)g->m * (double)g->k, sb = (double)g->k * (double)g->n;
     sp.by = g->batch >= 2 * parts ? 2 : g->m >= 64 && !(sb > sa && sb > (double)g->m * (double)g->n);
-    /* the medium-product kernels go by columns, so each thread packs only its own
-     * panels of B, unless A is packed too (stored transposed) and is the larger
-     * operand: then by rows, so each packs only its strips of A (GPT's weight
-     * gradient 512x1024 @ 1024x128: 754 -> 655 us on two threads) */
-    if (sp.by == 1 && sgemm_kind(g) >= PYRCH_MID_NN && !(g->trans_a && g->m > g->n))
-        sp.by = 0;
+    /* NOTE: the medium-product kernels split the same way. Each thread then packs all
+     * of B's panels, which earlier code avoided by splitting them by columns; but B is
+     * the smaller operand wherever rows are chosen, and by rows each thread reads only
+     * half of A and writes half of C. Every GPT layer shape ran as fast or faster by
+     * rows (two threads, best of 5, us: 1024x128 @ (384x128)^T 534 -> 487, 1024x512 @
+     * 512x128 700 -> 628, 1024x384 @ 384x128 515 -> 469, the head's 1024x128 @
+     * (65x128)^T 136 -> 104; the MLP's shapes alike either way); a traced GPT step,
+     * in-process A/B: median 26.4 -> 23.6 ms (session 14). */
     int64_t len = sp.by == 2 ? g->batch : sp.by ? g->m : g->n;
     int64_t units = sp.by == 2 ? len : (len + 15) / 16;
     if (parts > units)
