@@ -257,6 +257,27 @@ def test_RETRACE_modules_mutated_after_tracing():
     assert len(tm.stats.retraces) >= 2
 
 
+def test_RETRACE_a_submodule_set_to_none():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 3), nn.Linear(3, 3)
+
+        def forward(self, x):
+            x = self.a(x)
+            return x if self.b is None else self.b(x)
+    pyrch.manual_seed(0)
+    m = Net()
+    tm = jit.trace(m)
+    x = pyrch.ones(2, 3)
+    with pyrch.no_grad():
+        replay(tm, x)
+        m.b = None                                      # the slot stays, holding None
+        np.testing.assert_array_equal(arr(replay(tm, x)), arr(m.a(x)))
+        m.b = nn.Linear(3, 3)                           # and a module again
+        np.testing.assert_array_equal(arr(replay(tm, x)), arr(m.b(m.a(x))))
+
+
 def test_RETRACE_train_and_eval_flags():
     pyrch.manual_seed(0)
     m = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
