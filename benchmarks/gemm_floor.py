@@ -24,6 +24,21 @@ from models import case, recorded  # noqa: E402
 torch.set_num_threads(2)
 
 
+def _hold_replay_arrays():
+    """Keep every slot array of the latest replay alive (until the process ends).
+    Arrays made for one replay are freed after it, and a recorded struct run after
+    that would write into freed memory."""
+    from pyrch.jit import segments as S
+    held, run_plan = [], S.Program.run
+
+    def holding(self, v):
+        try:
+            return run_plan(self, v)
+        finally:
+            held[:] = list(v)
+    S.Program.run = holding
+
+
 def _gemms(f):
     """The recorded pyrch_gemm structs of traced step f's plan."""
     from pyrch.jit.segments import GEMM
@@ -70,16 +85,6 @@ def _each_call(f, x, y, reps=20):
             prog = var.executor._units
             for seg in (prog.segments if prog else ()):
                 calls += [c for c in seg.calls if c.kind in run]
-    # the replay's slots, held: arrays made for one replay are freed after it, and a
-    # struct run after that would write into freed memory
-    held, run_plan = [], S.Program.run
-
-    def holding(self, v):
-        try:
-            return run_plan(self, v)
-        finally:
-            held[:] = list(v)
-    S.Program.run = holding
     out = {}
     seq = [0.0] * len(calls)
     perf = time.perf_counter
@@ -102,7 +107,6 @@ def _each_call(f, x, y, reps=20):
         row[0] += 1
         row[1] += best
         row[2] += seq[i] / reps * 1e3
-    S.Program.run = run_plan
     return out
 
 
@@ -122,6 +126,7 @@ def main(argv=None):
     ns = ap.parse_args(argv)
     from pyrch import _C
     L = _C.lib()
+    _hold_replay_arrays()
     f, x, y = recorded(ns.name)
     structs = _gemms(f)
     if not structs:
@@ -145,20 +150,10 @@ def main(argv=None):
         sides["torch.compile step"] = lambda: compiled(tx, ty)
     n = 5 if ns.name == "gpt_b16" else 50
     res = {}
-    from pyrch.jit import segments as S
-    held, run_plan = [], S.Program.run
-
-    def holding(self, v):              # (see _each_call)
-        try:
-            return run_plan(self, v)
-        finally:
-            held[:] = list(v)
-    S.Program.run = holding
     for _ in range(ns.rounds):
         for key, fn in sides.items():
             f(x, y)                     # the GEMM structs point at live arrays again
             _best(fn, n, res, key)
-    S.Program.run = run_plan
     best = {k: min(v) for k, v in res.items()}
     print(f"{ns.name}: {len(structs)} recorded GEMMs, "
           f"{sum(2 * g.batch * g.m * g.n * g.k for g in structs) / 1e9:.2f} GFLOP")
