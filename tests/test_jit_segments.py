@@ -457,3 +457,39 @@ def test_a_kept_array_a_view_hands_out_is_new_on_every_replay():
         np.testing.assert_array_equal(flat.numpy(), fy.numpy())
         np.testing.assert_allclose(s.numpy(), fs.numpy(), rtol=1e-6)
     assert not np.shares_memory(outs[-1][0].numpy(), outs[-2][0].numpy())
+
+
+@needs_c
+@pytest.mark.parametrize("sa,sb", [((4, 0), (0, 3)), ((0, 5), (5, 3)), ((3, 5), (5, 0)),
+                                   ((7, 3), (3, 9)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)),
+                                   ((2, 1, 3, 4), (5, 4, 6)), ((5,), (5, 3)), ((1, 1), (1, 1))])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_small_float32_products_recorded_in_c_match_eager(sa, sb, transposed):
+    """A plan records float32 products of any size as C calls (eager leaves those under
+    a million multiply-adds to numpy): empty ones, broadcast batches, 1-D operands and
+    operands stored transposed give eager's values, and so do their gradients."""
+    rng = np.random.default_rng(0)
+
+    def tensor(shape):
+        if transposed and len(shape) >= 2:
+            a = rng.standard_normal(shape[:-2] + shape[::-1][:2]).astype(np.float32)
+            return pyrch.tensor(a).transpose(-1, -2).requires_grad_(True)
+        return pyrch.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+    a, b = tensor(sa), tensor(sb)
+
+    def step(a, b):
+        a.grad = b.grad = None
+        y = a @ b
+        (y * y).sum().backward()
+        return y, a.grad, b.grad
+    want = [t.detach().numpy().copy() for t in step(a, b)]
+    f = jit.trace(step)
+    for _ in range(4):
+        got = [t.detach().numpy() for t in f(a, b)]
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+    assert f.stats.hits >= 2
+    recorded = [c for seg in segments(f) for c in seg.calls if c.kind == S.GEMM]
+    # (numpy keeps 1-D operands, empty products and batches that broadcast)
+    assert recorded or len(sa) < 2 or 0 in sa + sb or sa[:-2] != sb[:-2] and len(sb) > 2
