@@ -231,13 +231,30 @@ static void pack_b(const float *B, int64_t ldb, int64_t w, int64_t k, float *pan
         memcpy(panel + p * 64, B + p * ldb, sizeof(float) * (size_t)w);
 }
 
-/* Rows [i0, i0 + ri) of A stored transposed (A[i, p] at A + p * lda + i), columns
- * [0, kc): apack[p * NN_RI + r] = A[i0 + r, p], one masked load and store per p */
-SG_TARGET static void pack_at(const float *A, int64_t lda, int ri, int64_t kc, float *apack)
+/* Rows [0, m) of A stored transposed (A[i, p] at A + p * lda + i), columns [0, kc),
+ * packed into strips of NN_RI rows: strip s at apack + s * sst holds [p][r] =
+ * A[s * NN_RI + r, p]. One pass along each row of A^T (its lda-apart rows would thrash
+ * a few cache sets if every strip walked them all), each strip's NN_RI values written
+ * with a whole-vector store whose spill past them is overwritten by the next p's; the
+ * last p's spill lands in the 16 floats of padding each strip has (sst >= NN_RI * kc
+ * + 16). Masked stores were 64% of the packing's time; reads past a row stay masked. */
+SG_TARGET static void pack_at(const float *A, int64_t lda, int64_t m, int64_t kc, float *apack,
+                              int64_t sst)
 {
-    __mmask16 rows = (__mmask16)((1u << ri) - 1);
-    for (int64_t p = 0; p < kc; p++)
-        _mm512_mask_storeu_ps(apack + p * NN_RI, rows, _mm512_maskz_loadu_ps(rows, A + p * lda));
+    int64_t strips = (m + NN_RI - 1) / NN_RI;
+    int64_t whole = m >= 16 ? (m - 16) / NN_RI + 1 : 0;    /* strips a full load fits */
+    for (int64_t p = 0; p < kc; p++) {
+        const float *row = A + p * lda;
+        float *dst = apack + p * NN_RI;
+        int64_t s = 0;
+        for (; s < whole; s++)
+            _mm512_storeu_ps(dst + s * sst, _mm512_loadu_ps(row + s * NN_RI));
+        for (; s < strips; s++) {
+            int64_t left = m - s * NN_RI;
+            __mmask16 in = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1);
+            _mm512_storeu_ps(dst + s * sst, _mm512_maskz_loadu_ps(in, row + s * NN_RI));
+        }
+    }
 }
 
 /* C = A @ B, a block of PK_K steps of k at a time (later blocks add to C):
@@ -262,16 +279,15 @@ SG_TARGET static int sgemm_packed(int64_t m, int64_t n, int64_t k, const float *
     float *panel = NULL, *apack = NULL;
     if (posix_memalign((void **)&panel, 64, sizeof(float) * 64 * (size_t)kb))
         return 0;
-    if (pa && posix_memalign((void **)&apack, 64, sizeof(float) * NN_RI * (size_t)(kb * strips))) {
+    int64_t sst = NN_RI * kb + 16;              /* a packed strip and its padding */
+    if (pa && posix_memalign((void **)&apack, 64, sizeof(float) * (size_t)(sst * strips))) {
         free(panel);
         return 0;
     }
     for (int64_t k0 = 0; k0 < k; k0 += PK_K) {
         int64_t kc = k - k0 < PK_K ? k - k0 : PK_K;
-        for (int64_t s = 0; pa && s < strips; s++) {
-            int ri = m - s * NN_RI < NN_RI ? (int)(m - s * NN_RI) : NN_RI;
-            pack_at(A + s * NN_RI + k0 * sap, sap, ri, kc, apack + s * NN_RI * kc);
-        }
+        if (pa)
+            pack_at(A + k0 * sap, sap, m, kc, apack, sst);
         for (int64_t j = 0; j < n; j += 16 * NN_CV) {
             int64_t w = n - j < 16 * NN_CV ? n - j : 16 * NN_CV;
             int cv = (int)((w + 15) / 16);
@@ -284,7 +300,7 @@ SG_TARGET static int sgemm_packed(int64_t m, int64_t n, int64_t k, const float *
                 int ri = m - s * NN_RI < NN_RI ? (int)(m - s * NN_RI) : NN_RI;
                 float *c = C + s * NN_RI * ldc + j;
                 if (pa)
-                    nna_dispatch(ri, cv, apack + s * NN_RI * kc, 1, NN_RI, panel, 64, c, ldc, kc,
+                    nna_dispatch(ri, cv, apack + s * sst, 1, NN_RI, panel, 64, c, ldc, kc,
                                  tail, k0 > 0);
                 else
                     nna_dispatch(ri, cv, A + s * NN_RI * sai + k0 * sap, sai, sap, panel, 64, c,
