@@ -221,6 +221,94 @@ def test_gemm_shape_errors_are_python_errors():
         gemm.matmul(np.ones((2, 3), np.float32), np.ones((3, 5)), np.empty((2, 5), np.float32))
 
 
+class _Rec:
+    def gemm(self, g):
+        self.g = g
+
+
+def _gelu_d_struct(a, w, out, bias, aux):
+    """The struct gemm.matmul fills for act="gelu_d" (caught as it is recorded)."""
+    rec = _Rec()
+    fused.RECORDER[0] = rec
+    try:
+        gemm.matmul(a, w, out, bias=bias, act="gelu_d", aux=aux)
+    finally:
+        fused.RECORDER[0] = None
+    return rec.g
+
+
+@pytest.mark.parametrize("shape", [(1024, 128, 512), (7, 5, 6), (130, 70, 97)])
+def test_gemm_gelu_derivative_epilogue_gives_the_traced_chain_bits(shape):
+    """act="gelu_d": gelu(t) into the output and gelu'(t) into aux, t = a @ w + bias, with
+    the same float32 operations as the traced plan's elementwise chain (the same bits),
+    on 1 to 3 threads and through every part of a split."""
+    import pyrch
+    m, k, n = shape
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = (rng.standard_normal((n, k)) * 0.2).astype(np.float32).T
+    bias = rng.standard_normal(n).astype(np.float32)
+    t = np.empty((m, n), np.float32)
+    gemm.matmul(a, w, t, bias=bias)
+    r2, c2 = float(np.float32(0.7071067811865476)), float(np.float32(0.3989422804014327))
+    chain = fused.compile_group(1, [("mul", (0, r2), {}), ("erf", (1,), {}), ("add", (2, 1.0), {}),
+                                    ("mul", (3, 0.5), {}), ("mul", (0, 4), {}), ("mul", (0, 0), {}),
+                                    ("mul", (6, -0.5), {}), ("exp", (7,), {}), ("mul", (8, c2), {}),
+                                    ("mul", (0, 9), {}), ("add", (4, 10), {})], [5, 11], "float32")
+    h_ref, d_ref = np.empty_like(t), np.empty_like(t)
+    chain([t], [h_ref, d_ref])
+    x = t.astype(np.float64)
+    import math
+    cdf = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+    np.testing.assert_allclose(d_ref, cdf + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi),
+                               rtol=1e-5, atol=1e-6)
+    before = pyrch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            pyrch.set_num_threads(threads)
+            flat = np.full(m * n + 16, 7.0, np.float32)
+            h, d = np.empty((m, n), np.float32), flat[:m * n].reshape(m, n)
+            gemm.matmul(a, w, h, bias=bias, act="gelu_d", aux=d)
+            np.testing.assert_array_equal(h, h_ref)
+            np.testing.assert_array_equal(d, d_ref)
+            assert (flat[m * n:] == 7.0).all(), "wrote past aux"
+    finally:
+        pyrch.set_num_threads(before)
+
+
+def test_gemm_gelu_derivative_epilogue_refuses_bad_aux():
+    """aux missing, too small for its claimed size, overlapping an operand or the output,
+    a float64 product or a batch: refused before anything is written."""
+    L = C._lib
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((64, 32)).astype(np.float32)
+    w = rng.standard_normal((32, 48)).astype(np.float32)
+    bias = np.zeros(48, np.float32)
+    out, aux = np.zeros((64, 48), np.float32), np.zeros((64, 48), np.float32)
+    g = _gelu_d_struct(a, w, out, bias, aux)
+    assert L.pyrch_gemm(g) == 0
+    with pytest.raises(ValueError, match="aux"):
+        gemm.matmul(a, w, out, bias=bias, act="gelu_d")
+    with pytest.raises(ValueError, match="aux"):
+        gemm.matmul(a, w, out, bias=bias, act="gelu_d", aux=np.zeros((64, 47), np.float32))
+    ffi = C.ffi()
+    keep = dict(aux=g.aux, nbytes_aux=g.nbytes_aux, ldaux=g.ldaux, dtype=g.dtype, batch=g.batch)
+    out[...] = 5.0
+    aux[...] = 5.0
+    bad = [dict(aux=ffi.NULL), dict(nbytes_aux=aux.nbytes - 4), dict(nbytes_aux=-1),
+           dict(ldaux=47), dict(ldaux=1 << 40), dict(aux=g.c), dict(aux=g.a), dict(aux=g.b),
+           dict(aux=g.bias), dict(nbytes_aux=1 << 62), dict(dtype=1), dict(batch=2)]
+    for change in bad:
+        for name, value in change.items():
+            setattr(g, name, value)
+        assert L.pyrch_gemm(g) != 0, change
+        for name, value in keep.items():
+            setattr(g, name, value)
+    assert (out == 5.0).all() and (aux == 5.0).all(), "a refused call wrote"
+    with pytest.raises(RuntimeError, match="rejected"):
+        gemm.matmul(a, w, out, bias=bias, act="gelu_d", aux=out)      # aux is the output
+
+
 def test_integer_attribute_is_a_constant_not_a_value_id():
     """Regression: softplus(beta=2) passed the int 2 where value ids are ints."""
     table = fused.opcode_table()

@@ -493,3 +493,28 @@ def test_small_float32_products_recorded_in_c_match_eager(sa, sb, transposed):
     recorded = [c for seg in segments(f) for c in seg.calls if c.kind == S.GEMM]
     # (numpy keeps 1-D operands, empty products and batches that broadcast)
     assert recorded or len(sa) < 2 or 0 in sa + sb or sa[:-2] != sb[:-2] and len(sb) > 2
+
+
+@needs_c
+def test_linear_gelu_and_its_saved_derivative_run_as_the_gemm_epilogue():
+    """A training step's linear layer followed by GELU: its product, bias, GELU and the
+    derivative its backward saves are one recorded GEMM (gemm.h PYRCH_ACT_GELU_D), no
+    elementwise program after it; the step trains as eager does, on new batches too."""
+    def make():
+        pyrch.manual_seed(3)
+        model = nn.Sequential(nn.Linear(48, 160), nn.GELU(), nn.Linear(160, 10))
+        opt = pyrch.optim.AdamW(model.parameters(), lr=1e-2)
+        return model, training_step(model, opt, F.cross_entropy)
+    m1, s1 = make()
+    m2, s2 = make()
+    f = jit.trace(s1)
+    rng = np.random.default_rng(4)
+    for _ in range(7):
+        x = pyrch.tensor(rng.standard_normal((96, 48)).astype(np.float32))
+        y = pyrch.tensor(rng.integers(0, 10, 96))
+        np.testing.assert_allclose(f(x, y).item(), s2(x, y).item(), rtol=1e-5)
+    for a, b in zip(params(m1), params(m2)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    calls = [c for seg in segments(f) for c in seg.calls]
+    assert [c.struct.act for c in calls if c.kind == S.GEMM].count(6) == 1
+    assert not any(c.kind == S.FUSED and "gelu" in c.name for c in calls)

@@ -90,6 +90,18 @@ int pyrch_set_mkl(int on)
     return mkl_on;
 }
 
+/* Whether the n bytes at p and the m bytes at q share a byte (an extent that wraps
+ * around the address space counts as sharing). */
+static int overlaps(const void *p, int64_t n, const void *q, int64_t m)
+{
+    if (p == NULL || q == NULL || n <= 0 || m <= 0)
+        return 0;
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)q, ae, be;
+    if (__builtin_add_overflow(a, (uintptr_t)n, &ae) || __builtin_add_overflow(b, (uintptr_t)m, &be))
+        return 1;
+    return a < be && b < ae;
+}
+
 /* Whether every element of `batch` stored rows x cols matrices (leading dim ld; entry b
  * at (b / batch_in) * stride + (b % batch_in) * stride_in) lies within nbytes. */
 static int fits(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch,
@@ -144,10 +156,11 @@ static inline int64_t c_off(const pyrch_gemm_t *g, int64_t b)
 #define DEFINE_EPILOGUE(T, SUF, EXP, TANH, ERF, CLONES)                                   \
 CLONES                                                                                     \
 static void epilogue_##SUF(T *c, int64_t m, int64_t n, int64_t ldc, const T *bias,         \
-                           int bias_kind, int act)                                         \
+                           int bias_kind, int act, T *aux, int64_t ldaux)                  \
 {                                                                                          \
     for (int64_t i = 0; i < m; i++) {                                                      \
         T *restrict row = c + i * ldc;                                                     \
+        T *restrict arow = aux != NULL ? aux + i * ldaux : NULL;                           \
         if (bias_kind == PYRCH_BIAS_COL) {                                                 \
             _Pragma("omp simd")                                                            \
             for (int64_t j = 0; j < n; j++)                                                \
@@ -166,6 +179,17 @@ static void epilogue_##SUF(T *c, int64_t m, int64_t n, int64_t ldc, const T *bia
             ACT_LOOP(T, (T)0.5 * x * (1 + TANH((T)0.7978845608028654 *                     \
                                                (x + (T)0.044715 * x * x * x)))) break;     \
         case PYRCH_ACT_GELU: ACT_LOOP(T, (T)0.5 * x * (1 + ERF(x * (T)0.7071067811865476))) break; \
+        case PYRCH_ACT_GELU_D:                                                             \
+            if (arow == NULL)                                                              \
+                break;                                                                     \
+            _Pragma("omp simd")                                                            \
+            for (int64_t j = 0; j < n; j++) {                                              \
+                T x = row[j];                                                              \
+                T cdf = (ERF(x * (T)0.7071067811865476) + 1) * (T)0.5;                     \
+                row[j] = x * cdf;                                                          \
+                arow[j] = cdf + x * (EXP(x * x * (T)-0.5) * (T)0.3989422804014327);         \
+            }                                                                              \
+            break;                                                                         \
         default: break;                                                                    \
         }                                                                                  \
     }                                                                                      \
@@ -236,7 +260,9 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
                                   (float)g->beta, Cm, (blasint)g->ldc);
             if (g->bias_kind || g->act)
                 epilogue_f32(Cm, m, n, g->ldc, g->bias ? (const float *)g->bias + obias : NULL,
-                             g->bias_kind, g->act);
+                             g->bias_kind, g->act,
+                             g->act == PYRCH_ACT_GELU_D ? (float *)g->aux + i0 * g->ldaux + j0 : NULL,
+                             g->ldaux);
         } else {
             const double *A = (const double *)g->a + batch_off(g, b, g->stride_a, g->stride_a_in) + oa;
             const double *B = (const double *)g->b + batch_off(g, b, g->stride_b, g->stride_b_in) + ob;
@@ -249,9 +275,9 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
                 scipy_cblas_dgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)g->k,
                                   g->alpha, A, (blasint)g->lda, B, (blasint)g->ldb, g->beta, Cm,
                                   (blasint)g->ldc);
-            if (g->bias_kind || g->act)
+            if (g->bias_kind || g->act)       /* (PYRCH_ACT_GELU_D is float32 only) */
                 epilogue_f64(Cm, m, n, g->ldc, g->bias ? (const double *)g->bias + obias : NULL,
-                             g->bias_kind, g->act);
+                             g->bias_kind, g->act, NULL, 0);
         }
     }
     if (mkl_local)
@@ -278,7 +304,7 @@ int pyrch_gemm(const pyrch_gemm_t *g)
         return PYRCH_E_DTYPE;
     if (g->m < 0 || g->n < 0 || g->k < 0 || g->batch < 0 || g->m > INT32_MAX ||
         g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
-        g->ldc > INT32_MAX || g->act < 0 || g->act > PYRCH_ACT_GELU || g->bias_kind < 0 ||
+        g->ldc > INT32_MAX || g->act < 0 || g->act > PYRCH_ACT_GELU_D || g->bias_kind < 0 ||
         g->bias_kind > PYRCH_BIAS_ROW)
         return PYRCH_E_COUNT;
     int isz = g->dtype == PYRCH_F32 ? 4 : 8;
@@ -304,6 +330,24 @@ int pyrch_gemm(const pyrch_gemm_t *g)
         if (g->bias == NULL)
             return PYRCH_E_NULL;
         if (need > g->nbytes_bias / isz)
+            return PYRCH_E_BOUNDS;
+    }
+    if (g->act == PYRCH_ACT_GELU_D) {
+        if (g->dtype != PYRCH_F32)
+            return PYRCH_E_DTYPE;
+        if (g->batch != 1 || g->beta != 0.0)
+            return PYRCH_E_COUNT;
+        if (g->aux == NULL)
+            return PYRCH_E_NULL;
+        if (g->ldaux < g->n || g->ldaux > INT32_MAX ||
+            !fits(g->m, g->n, g->ldaux, 0, 1, 1, 0, g->nbytes_aux, isz))
+            return PYRCH_E_BOUNDS;
+        /* aux is written while other parts still read A, B and the bias and write C */
+        if ((g->k > 0 && overlaps(g->aux, g->nbytes_aux, g->a, g->nbytes_a)) ||
+            (g->k > 0 && overlaps(g->aux, g->nbytes_aux, g->b, g->nbytes_b)) ||
+            overlaps(g->aux, g->nbytes_aux, g->c, g->nbytes_c) ||
+            (g->bias_kind != PYRCH_BIAS_NONE &&
+             overlaps(g->aux, g->nbytes_aux, g->bias, g->nbytes_bias)))
             return PYRCH_E_BOUNDS;
     }
     /* NOTE: OpenBLAS (or MKL) runs single-threaded here and the parts run on the VM's pool,

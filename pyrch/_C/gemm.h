@@ -11,8 +11,13 @@
 #define PYRCH_GEMM_H
 #include <stdint.h>
 
+/* PYRCH_ACT_GELU_D: with t = op(A) @ op(B) + bias, C = gelu(t) and aux = gelu'(t), the
+ * derivative a training step saves for its backward (float32, one batch entry, beta 0;
+ * aux must not overlap A, B, C or the bias), computed as the traced plan's elementwise
+ * chain computes them: cdf = (erf(t / sqrt 2) + 1) * 0.5, C = t * cdf, aux = cdf + t *
+ * (exp(t * t * -0.5) * (1 / sqrt(2 pi))). */
 enum { PYRCH_ACT_NONE = 0, PYRCH_ACT_RELU = 1, PYRCH_ACT_GELU_TANH = 2, PYRCH_ACT_TANH = 3,
-       PYRCH_ACT_SIGMOID = 4, PYRCH_ACT_GELU = 5 };
+       PYRCH_ACT_SIGMOID = 4, PYRCH_ACT_GELU = 5, PYRCH_ACT_GELU_D = 6 };
 enum { PYRCH_BIAS_NONE = 0, PYRCH_BIAS_COL = 1, PYRCH_BIAS_ROW = 2 };
 
 typedef struct {
@@ -30,6 +35,8 @@ typedef struct {
      * (a product written straight into the heads-merged layout its consumer wants).
      * batch_in <= 1: one level (stride_a, stride_b, stride_c only). */
     int64_t batch_in, stride_a_in, stride_b_in, stride_c_in;
+    /* PYRCH_ACT_GELU_D's second output: m x n, leading dimension ldaux, nbytes_aux bytes */
+    char *aux; int64_t ldaux, nbytes_aux;
 } pyrch_gemm_t;
 
 int pyrch_gemm(const pyrch_gemm_t *g);

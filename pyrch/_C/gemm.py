@@ -14,7 +14,8 @@ import numpy as np
 from .fused import _ERRORS, RECORDER, recording_f32
 from .._config import flags
 
-ACTS = {None: 0, "relu": 1, "gelu_tanh": 2, "tanh": 3, "sigmoid": 4, "gelu": 5}
+# "gelu_d": gelu, and gelu's derivative into `aux` (gemm.h PYRCH_ACT_GELU_D)
+ACTS = {None: 0, "relu": 1, "gelu_tanh": 2, "tanh": 3, "sigmoid": 4, "gelu": 5, "gelu_d": 6}
 _DT = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
 _state = {}
 
@@ -77,8 +78,9 @@ def _struct(F, a, b, out, la, lb, dims, strides, ldc, nbytes_c):
     return g
 
 
-def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None):
-    """out = act(alpha * a @ b + beta * out + bias); a, b 2-D or 3-D (batched) float arrays."""
+def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None, aux=None):
+    """out = act(alpha * a @ b + beta * out + bias); a, b 2-D or 3-D (batched) float arrays.
+    act="gelu_d" (float32, 2-D): out = gelu(t) and aux = gelu'(t), t = a @ b + bias."""
     from . import lib, ffi, get_num_threads
     L, F = lib(), ffi()
     if a.dtype != b.dtype or a.dtype != out.dtype or a.dtype not in _DT:
@@ -113,6 +115,14 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
         g.bias = F.cast("const char *", bias.ctypes.data)
         g.nbytes_bias = bias.nbytes
     g.act = ACTS[act]
+    if act == "gelu_d":
+        if type(aux) is not np.ndarray or aux.dtype != a.dtype or aux.shape != out.shape or \
+                aux.ndim != 2 or (aux.strides[1] != aux.itemsize and aux.shape[1] > 1) or \
+                aux.strides[0] % aux.itemsize or aux.strides[0] < 0:
+            raise ValueError("gemm: act='gelu_d' needs `aux`, a row-major array like `out`")
+        g.aux = _ptr(F, aux)
+        g.ldaux = aux.strides[0] // aux.itemsize if aux.shape[0] > 1 else n
+        g.nbytes_aux = _extent(aux)
     g.alpha, g.beta = alpha, beta
     g.nthreads = nthreads or get_num_threads()
     if RECORDER[0] is not None:

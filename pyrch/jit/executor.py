@@ -59,6 +59,45 @@ def _staggered_empty(shape, dt, k):
     return raw[off:off + n].view(dt).reshape(shape)
 
 
+def _gelu_pair(st):
+    """For a fused step computing gelu(t) and gelu'(t) of t = x0 + x1 (a linear layer's
+    product plus its bias, then GELU, in a training step: the forward's group with the
+    derivative the backward saves), exactly as passes.py and native.py spell them in
+    float32: ((the add's operands), (index in st.outs of gelu(t), of gelu'(t))); else
+    None. The GEMM then computes both in its epilogue (gemm.h PYRCH_ACT_GELU_D), with
+    the same operations in the same order, so the same bits."""
+    if st.kind != "fused" or len(st.args) != 2 or len(st.outs) != 2:
+        return None
+    body = st.attrs["body"]
+    f32 = np.float32
+    want = [("gelu", (("t", 0),)), ("mul", (("t", 0), ("lit", f32(0.7071067811865476)))),
+            ("erf", (("t", 2),)), ("add", (("t", 3), ("lit", f32(1.0)))),
+            ("mul", (("t", 4), ("lit", f32(0.5)))), ("mul", (("t", 0), ("t", 0))),
+            ("mul", (("t", 6), ("lit", f32(-0.5)))), ("exp", (("t", 7),)),
+            ("mul", (("t", 8), ("lit", f32(0.3989422804014327)))),
+            ("mul", (("t", 0), ("t", 9))), ("add", (("t", 5), ("t", 10)))]
+    if len(body) != 12 or any(dt != "float32" for *_, dt in body):
+        return None
+    op0, opnds0, battrs0, _ = body[0]
+    if op0 != "add" or battrs0 or sorted(opnds0) != [("x", 0), ("x", 1)]:
+        return None
+    for (op, opnds, battrs, _), (wop, wopnds) in zip(body[1:], want):
+        if op != wop or len(opnds) != len(wopnds):
+            return None
+        if op == "gelu" and dict(battrs).get("approximate", "none") != "none" or \
+                op != "gelu" and battrs:
+            return None
+        for got, exp in zip(opnds, wopnds):
+            if got[0] != exp[0] or (exp[0] == "lit" and (not isinstance(got[1], (int, float)) or
+                                                      f32(got[1]) != exp[1])) or \
+                    (exp[0] != "lit" and got[1] != exp[1]):
+                return None
+    outs = tuple(st.attrs["outs"])
+    if sorted(outs) != [1, 11]:
+        return None
+    return opnds0, (outs.index(1), outs.index(11))
+
+
 class Executor:
     """Runs one Plan: `run(slots)` fills node slots given input/param/rng/constant slots."""
 
@@ -405,16 +444,22 @@ class Executor:
         """matmul followed at once by `+ bias` (a 1-D bias along the last dim), alone or
         then relu / gelu / tanh / sigmoid, as one GEMM whose epilogue adds the bias and
         applies the activation while each block of the product is in cache (pyrch/_C/
-        gemm.c); None when the pattern or the extension is not there."""
+        gemm.c); also, in float32, the training step's group that computes GELU and the
+        derivative its backward saves (_gelu_pair), both written by the epilogue. None
+        when the pattern or the extension is not there."""
         from .._C import gemm
         if not gemm.available() or len(mm.args) != 2 or any(kind != "s" for kind, _ in mm.args):
             return None
         y = mm.outs[0]
-        if reads.get(y) != 1 or y in escaping or len(nxt.outs) != 1 or \
+        pair = _gelu_pair(nxt)                  # (bias add's operands, output order) or None
+        if reads.get(y) != 1 or y in escaping or len(nxt.outs) != (2 if pair else 1) or \
                 any(kind != "s" for kind, _ in nxt.args):
             return None
         act = None
-        if nxt.kind == "call" and nxt.op == "add" and not nxt.attrs and len(nxt.args) == 2:
+        if pair is not None:
+            act = "gelu_d"
+            pos = [nxt.args[i][1] for _, i in pair[0]]
+        elif nxt.kind == "call" and nxt.op == "add" and not nxt.attrs and len(nxt.args) == 2:
             pos = [k2 for _, k2 in nxt.args]
         elif nxt.kind == "fused" and len(nxt.args) == 2 and 1 <= len(nxt.attrs["body"]) <= 2 \
                 and tuple(nxt.attrs["outs"]) == (len(nxt.attrs["body"]) - 1,):
@@ -439,7 +484,9 @@ class Executor:
         if y not in pos:
             return None
         bias_slot = pos[1] if pos[0] == y else pos[0]
-        vy, vb, vo = self.value_at[y], self.value_at[bias_slot], self.value_at[nxt.outs[0]]
+        # the GELU pair's outputs: gelu(t) in the GEMM's output, gelu'(t) in aux
+        o_at, d_at = pair[1] if pair is not None else (0, None)
+        vy, vb, vo = self.value_at[y], self.value_at[bias_slot], self.value_at[nxt.outs[o_at]]
         va, vw = self.value_at[mm.args[0][1]], self.value_at[mm.args[1][1]]
         dt = vy.dtype.np
         n = vy.shape[-1] if vy.shape else 0
@@ -448,7 +495,11 @@ class Executor:
                 len(vw.shape) != 2 or len(va.shape) < 2 or \
                 (dt == np.float64 and act not in (None, "relu")):    # bitwise as eager in float64
             return None
-        ia, iw, o, b = mm.args[0][1], mm.args[1][1], nxt.outs[0], nxt.bufs[0]
+        if pair is not None and (dt != np.float32 or len(vy.shape) < 2 or
+                                 tuple(self.value_at[nxt.outs[d_at]].shape) != tuple(vy.shape)):
+            return None
+        ia, iw, o, b = mm.args[0][1], mm.args[1][1], nxt.outs[o_at], nxt.bufs[o_at]
+        od, bd = (nxt.outs[d_at], nxt.bufs[d_at]) if pair is not None else (None, -1)
         shape, kdim = tuple(vo.shape), va.shape[-1]
         get_buf = self._buffer
         matmul, linear_ok = gemm.matmul, gemm.linear_ok
@@ -478,7 +529,16 @@ class Executor:
                     # reader was the matmul step): the fused GEMM still reads it, so not there
                     if out is None or may_share(out, a) or may_share(out, w) or may_share(out, bias):
                         out = np.empty(shape, dtype=dt)
-                    matmul(a2, w, out.reshape(-1, n), bias=bias, act=act)
+                    if od is None:
+                        matmul(a2, w, out.reshape(-1, n), bias=bias, act=act)
+                    else:
+                        aux = get_buf(bd) if bd >= 0 else None
+                        if aux is None or may_share(aux, a) or may_share(aux, w) or \
+                                may_share(aux, bias) or may_share(aux, out):
+                            aux = np.empty(shape, dtype=dt)
+                        matmul(a2, w, out.reshape(-1, n), bias=bias, act=act,
+                               aux=aux.reshape(-1, n))
+                        v[od] = aux
                     v[o] = out
                     return
                 except (TypeError, ValueError, AttributeError):

@@ -90,8 +90,8 @@ class _Recorder:
         c = F.new("pyrch_gemm_t *")
         F.memmove(c, g, F.sizeof("pyrch_gemm_t"))
         # (where the pointer is stored, its value, whether the call writes through it)
-        fields = [(c, name, int(F.cast("uintptr_t", getattr(c, name))), name == "c")
-                  for name in ("a", "b", "c", "bias") if getattr(c, name) != F.NULL]
+        fields = [(c, name, int(F.cast("uintptr_t", getattr(c, name))), name in ("c", "aux"))
+                  for name in ("a", "b", "c", "bias", "aux") if getattr(c, name) != F.NULL]
         self.calls.append((GEMM, c, fields, None))
 
     def fused(self, layout, n_in, n_out):
