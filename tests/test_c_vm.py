@@ -276,6 +276,37 @@ def test_gemm_gelu_derivative_epilogue_gives_the_traced_chain_bits(shape):
         pyrch.set_num_threads(before)
 
 
+def test_gemm_mul_epilogue_multiplies_by_aux_and_refuses_an_aux_inside_the_output():
+    """act="mul": (a @ w) * aux, the same bits as the product and a separate multiply;
+    an aux sharing memory with the output (which the product overwrites first) or a
+    lying aux size is refused, nothing written."""
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((300, 64)).astype(np.float32)
+    w = rng.standard_normal((64, 200)).astype(np.float32)
+    aux = rng.standard_normal((300, 200)).astype(np.float32)
+    ref = np.empty((300, 200), np.float32)
+    gemm.matmul(a, w, ref)
+    ref *= aux
+    out = np.empty_like(ref)
+    gemm.matmul(a, w, out, act="mul", aux=aux)
+    np.testing.assert_array_equal(out, ref)
+    out[...] = 5.0
+    with pytest.raises(RuntimeError, match="rejected"):
+        gemm.matmul(a, w, out, act="mul", aux=out)
+    assert (out == 5.0).all()
+    rec = _Rec()
+    fused.RECORDER[0] = rec
+    try:
+        gemm.matmul(a, w, out, act="mul", aux=aux)
+    finally:
+        fused.RECORDER[0] = None
+    g = rec.g
+    out[...] = 5.0
+    g.nbytes_aux = aux.nbytes - 4
+    assert C._lib.pyrch_gemm(g) != 0
+    assert (out == 5.0).all()
+
+
 def test_gemm_gelu_derivative_epilogue_refuses_bad_aux():
     """aux missing, too small for its claimed size, overlapping an operand or the output,
     a float64 product or a batch: refused before anything is written."""
@@ -297,7 +328,7 @@ def test_gemm_gelu_derivative_epilogue_refuses_bad_aux():
     aux[...] = 5.0
     bad = [dict(aux=ffi.NULL), dict(nbytes_aux=aux.nbytes - 4), dict(nbytes_aux=-1),
            dict(ldaux=47), dict(ldaux=1 << 40), dict(aux=g.c), dict(aux=g.a), dict(aux=g.b),
-           dict(aux=g.bias), dict(nbytes_aux=1 << 62), dict(dtype=1), dict(batch=2)]
+           dict(aux=g.bias), dict(dtype=1), dict(batch=2)]
     for change in bad:
         for name, value in change.items():
             setattr(g, name, value)

@@ -318,10 +318,38 @@ def test_lower_makes_a_flat_step_list():
     assert p.outputs == [("s", 3)] and p.writes == [("assign", ("p", 0), ("s", 2))]
 
 
+def test_hoist_moves_a_lone_multiply_of_a_product_behind_it_and_nothing_else():
+    """grad @ W, then another product, then (grad @ W) * saved: the multiply moves to
+    right after its product (the executor makes it that GEMM's epilogue). Not moved: a
+    multiply whose other input is made after the product, one past an effectful node,
+    one already next to its product, a square of the product."""
+    gr, w, w2, sv = V(4, 3, name="g"), V(3, 5, name="w"), V(3, 5, name="w2"), V(4, 5, name="s")
+    p1, p2, m = V(4, 5), V(4, 5), V(4, 5)
+    body = (("mul", (("x", 0), ("x", 1)), (), "float32"),)
+    fused = Node("fused", (p1, sv), (("body", body), ("outs", (0,))), (m,))
+    g = G([N("matmul", (gr, w), p1), N("matmul", (gr, w2), p2), fused], (m, p2),
+          inputs=(gr, w, w2, sv))
+    out = passes.hoist_product_multiplies(g)
+    verify(out)
+    assert [n.op for n in out.nodes] == ["matmul", "fused", "matmul"]
+    assert passes.hoist_product_multiplies(out).nodes == out.nodes       # idempotent
+    x = [np.random.default_rng(0).standard_normal(v.shape).astype(np.float32)
+         for v in (gr, w, w2, sv)]
+    np.testing.assert_array_equal(run(out, x)[0], run(g, x)[0])
+    # the other input made after the product: stays
+    late = Node("fused", (p1, p2), (("body", body), ("outs", (0,))), (m,))
+    g2 = G([N("matmul", (gr, w), p1), N("matmul", (gr, w2), p2), late], (m,), inputs=(gr, w, w2))
+    assert passes.hoist_product_multiplies(g2) is g2
+    # a square of the product: stays
+    sq = Node("fused", (p1, p1), (("body", body), ("outs", (0,))), (m,))
+    g3 = G([N("matmul", (gr, w), p1), N("matmul", (gr, w2), p2), sq], (m, p2), inputs=(gr, w, w2))
+    assert passes.hoist_product_multiplies(g3) is g3
+
+
 def test_pipeline_order_and_every_pass_keeps_graphs_valid():
     assert [p.__name__ for p in passes.PIPELINE] == [
         "dce", "cse", "fold_constants", "simplify", "fuse_attention", "simplify", "dce",
-        "fuse_elementwise", "plan_buffers", "lower"]
+        "fuse_elementwise", "hoist_product_multiplies", "plan_buffers", "lower"]
     a, b, c, d, e = (V(2, 3) for _ in range(5))
     k = V(2, 3)
     g = G([N("mul", (X, 1.0), a), N("exp", (a,), b), N("exp", (a,), c), N("add", (b, c), d),

@@ -499,7 +499,9 @@ def test_small_float32_products_recorded_in_c_match_eager(sa, sb, transposed):
 def test_linear_gelu_and_its_saved_derivative_run_as_the_gemm_epilogue():
     """A training step's linear layer followed by GELU: its product, bias, GELU and the
     derivative its backward saves are one recorded GEMM (gemm.h PYRCH_ACT_GELU_D), no
-    elementwise program after it; the step trains as eager does, on new batches too."""
+    elementwise program after it, and the backward multiplies by that derivative in
+    another GEMM's epilogue (PYRCH_ACT_MUL); the step trains as eager does, on new
+    batches too."""
     def make():
         pyrch.manual_seed(3)
         model = nn.Sequential(nn.Linear(48, 160), nn.GELU(), nn.Linear(160, 10))
@@ -516,5 +518,10 @@ def test_linear_gelu_and_its_saved_derivative_run_as_the_gemm_epilogue():
     for a, b in zip(params(m1), params(m2)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     calls = [c for seg in segments(f) for c in seg.calls]
-    assert [c.struct.act for c in calls if c.kind == S.GEMM].count(6) == 1
+    acts = [c.struct.act for c in calls if c.kind == S.GEMM]
+    assert acts.count(6) == 1
     assert not any(c.kind == S.FUSED and "gelu" in c.name for c in calls)
+    # and the backward's gradient times that derivative is its product's epilogue
+    # (passes.hoist_product_multiplies moved it behind the product)
+    assert acts.count(7) == 1 and not any(c.kind == S.FUSED and c.name == "fused[mul]"
+                                          for c in calls)

@@ -179,6 +179,13 @@ static void epilogue_##SUF(T *c, int64_t m, int64_t n, int64_t ldc, const T *bia
             ACT_LOOP(T, (T)0.5 * x * (1 + TANH((T)0.7978845608028654 *                     \
                                                (x + (T)0.044715 * x * x * x)))) break;     \
         case PYRCH_ACT_GELU: ACT_LOOP(T, (T)0.5 * x * (1 + ERF(x * (T)0.7071067811865476))) break; \
+        case PYRCH_ACT_MUL:                                                                \
+            if (arow == NULL)                                                              \
+                break;                                                                     \
+            _Pragma("omp simd")                                                            \
+            for (int64_t j = 0; j < n; j++)                                                \
+                row[j] = row[j] * arow[j];                                                 \
+            break;                                                                         \
         case PYRCH_ACT_GELU_D:                                                             \
             if (arow == NULL)                                                              \
                 break;                                                                     \
@@ -261,7 +268,7 @@ static void gemm_block(const pyrch_gemm_t *g, int64_t i0, int64_t i1, int64_t j0
             if (g->bias_kind || g->act)
                 epilogue_f32(Cm, m, n, g->ldc, g->bias ? (const float *)g->bias + obias : NULL,
                              g->bias_kind, g->act,
-                             g->act == PYRCH_ACT_GELU_D ? (float *)g->aux + i0 * g->ldaux + j0 : NULL,
+                             g->act >= PYRCH_ACT_GELU_D ? (float *)g->aux + i0 * g->ldaux + j0 : NULL,
                              g->ldaux);
         } else {
             const double *A = (const double *)g->a + batch_off(g, b, g->stride_a, g->stride_a_in) + oa;
@@ -304,7 +311,7 @@ int pyrch_gemm(const pyrch_gemm_t *g)
         return PYRCH_E_DTYPE;
     if (g->m < 0 || g->n < 0 || g->k < 0 || g->batch < 0 || g->m > INT32_MAX ||
         g->n > INT32_MAX || g->k > INT32_MAX || g->lda > INT32_MAX || g->ldb > INT32_MAX ||
-        g->ldc > INT32_MAX || g->act < 0 || g->act > PYRCH_ACT_GELU_D || g->bias_kind < 0 ||
+        g->ldc > INT32_MAX || g->act < 0 || g->act > PYRCH_ACT_MUL || g->bias_kind < 0 ||
         g->bias_kind > PYRCH_BIAS_ROW)
         return PYRCH_E_COUNT;
     int isz = g->dtype == PYRCH_F32 ? 4 : 8;
@@ -332,7 +339,7 @@ int pyrch_gemm(const pyrch_gemm_t *g)
         if (need > g->nbytes_bias / isz)
             return PYRCH_E_BOUNDS;
     }
-    if (g->act == PYRCH_ACT_GELU_D) {
+    if (g->act >= PYRCH_ACT_GELU_D) {       /* an aux matrix: written (GELU_D) or read (MUL) */
         if (g->dtype != PYRCH_F32)
             return PYRCH_E_DTYPE;
         if (g->batch != 1 || g->beta != 0.0)
@@ -342,11 +349,13 @@ int pyrch_gemm(const pyrch_gemm_t *g)
         if (g->ldaux < g->n || g->ldaux > INT32_MAX ||
             !fits(g->m, g->n, g->ldaux, 0, 1, 1, 0, g->nbytes_aux, isz))
             return PYRCH_E_BOUNDS;
-        /* aux is written while other parts still read A, B and the bias and write C */
-        if ((g->k > 0 && overlaps(g->aux, g->nbytes_aux, g->a, g->nbytes_a)) ||
-            (g->k > 0 && overlaps(g->aux, g->nbytes_aux, g->b, g->nbytes_b)) ||
+        /* a written aux must not touch what other parts still read (A, B, the bias) or
+         * write (C); a read one must not touch C, which the product overwrites first */
+        int written = g->act == PYRCH_ACT_GELU_D;
+        if ((written && g->k > 0 && overlaps(g->aux, g->nbytes_aux, g->a, g->nbytes_a)) ||
+            (written && g->k > 0 && overlaps(g->aux, g->nbytes_aux, g->b, g->nbytes_b)) ||
             overlaps(g->aux, g->nbytes_aux, g->c, g->nbytes_c) ||
-            (g->bias_kind != PYRCH_BIAS_NONE &&
+            (written && g->bias_kind != PYRCH_BIAS_NONE &&
              overlaps(g->aux, g->nbytes_aux, g->bias, g->nbytes_bias)))
             return PYRCH_E_BOUNDS;
     }

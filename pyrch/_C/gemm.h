@@ -16,8 +16,10 @@
  * aux must not overlap A, B, C or the bias), computed as the traced plan's elementwise
  * chain computes them: cdf = (erf(t / sqrt 2) + 1) * 0.5, C = t * cdf, aux = cdf + t *
  * (exp(t * t * -0.5) * (1 / sqrt(2 pi))). */
+/* PYRCH_ACT_MUL: C = (op(A) @ op(B) + bias) * aux, aux read (float32, one batch entry,
+ * beta 0; aux must not overlap C): the backward's gradient times the saved derivative. */
 enum { PYRCH_ACT_NONE = 0, PYRCH_ACT_RELU = 1, PYRCH_ACT_GELU_TANH = 2, PYRCH_ACT_TANH = 3,
-       PYRCH_ACT_SIGMOID = 4, PYRCH_ACT_GELU = 5, PYRCH_ACT_GELU_D = 6 };
+       PYRCH_ACT_SIGMOID = 4, PYRCH_ACT_GELU = 5, PYRCH_ACT_GELU_D = 6, PYRCH_ACT_MUL = 7 };
 enum { PYRCH_BIAS_NONE = 0, PYRCH_BIAS_COL = 1, PYRCH_BIAS_ROW = 2 };
 
 typedef struct {
@@ -35,7 +37,8 @@ typedef struct {
      * (a product written straight into the heads-merged layout its consumer wants).
      * batch_in <= 1: one level (stride_a, stride_b, stride_c only). */
     int64_t batch_in, stride_a_in, stride_b_in, stride_c_in;
-    /* PYRCH_ACT_GELU_D's second output: m x n, leading dimension ldaux, nbytes_aux bytes */
+    /* PYRCH_ACT_GELU_D's second output, PYRCH_ACT_MUL's second input: m x n, leading
+     * dimension ldaux, nbytes_aux bytes */
     char *aux; int64_t ldaux, nbytes_aux;
 } pyrch_gemm_t;
 

@@ -15,7 +15,9 @@ from .fused import _ERRORS, RECORDER, recording_f32
 from .._config import flags
 
 # "gelu_d": gelu, and gelu's derivative into `aux` (gemm.h PYRCH_ACT_GELU_D)
-ACTS = {None: 0, "relu": 1, "gelu_tanh": 2, "tanh": 3, "sigmoid": 4, "gelu": 5, "gelu_d": 6}
+# "mul": the result times `aux`, an input (gemm.h PYRCH_ACT_MUL)
+ACTS = {None: 0, "relu": 1, "gelu_tanh": 2, "tanh": 3, "sigmoid": 4, "gelu": 5, "gelu_d": 6,
+        "mul": 7}
 _DT = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
 _state = {}
 
@@ -80,7 +82,8 @@ def _struct(F, a, b, out, la, lb, dims, strides, ldc, nbytes_c):
 
 def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None, aux=None):
     """out = act(alpha * a @ b + beta * out + bias); a, b 2-D or 3-D (batched) float arrays.
-    act="gelu_d" (float32, 2-D): out = gelu(t) and aux = gelu'(t), t = a @ b + bias."""
+    act="gelu_d" (float32, 2-D): out = gelu(t) and aux = gelu'(t), t = a @ b + bias;
+    act="mul" (float32, 2-D): out = (a @ b + bias) * aux."""
     from . import lib, ffi, get_num_threads
     L, F = lib(), ffi()
     if a.dtype != b.dtype or a.dtype != out.dtype or a.dtype not in _DT:
@@ -115,11 +118,11 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
         g.bias = F.cast("const char *", bias.ctypes.data)
         g.nbytes_bias = bias.nbytes
     g.act = ACTS[act]
-    if act == "gelu_d":
+    if act in ("gelu_d", "mul"):
         if type(aux) is not np.ndarray or aux.dtype != a.dtype or aux.shape != out.shape or \
                 aux.ndim != 2 or (aux.strides[1] != aux.itemsize and aux.shape[1] > 1) or \
                 aux.strides[0] % aux.itemsize or aux.strides[0] < 0:
-            raise ValueError("gemm: act='gelu_d' needs `aux`, a row-major array like `out`")
+            raise ValueError(f"gemm: act={act!r} needs `aux`, a row-major array like `out`")
         g.aux = _ptr(F, aux)
         g.ldaux = aux.strides[0] // aux.itemsize if aux.shape[0] > 1 else n
         g.nbytes_aux = _extent(aux)

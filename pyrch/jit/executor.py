@@ -445,8 +445,10 @@ class Executor:
         then relu / gelu / tanh / sigmoid, as one GEMM whose epilogue adds the bias and
         applies the activation while each block of the product is in cache (pyrch/_C/
         gemm.c); also, in float32, the training step's group that computes GELU and the
-        derivative its backward saves (_gelu_pair), both written by the epilogue. None
-        when the pattern or the extension is not there."""
+        derivative its backward saves (_gelu_pair), both written by the epilogue, and a
+        lone multiply of the product by another matrix of its shape (the backward's
+        gradient times that derivative; passes.hoist_product_multiplies puts it right
+        after its product). None when the pattern or the extension is not there."""
         from .._C import gemm
         if not gemm.available() or len(mm.args) != 2 or any(kind != "s" for kind, _ in mm.args):
             return None
@@ -459,6 +461,15 @@ class Executor:
         if pair is not None:
             act = "gelu_d"
             pos = [nxt.args[i][1] for _, i in pair[0]]
+        elif nxt.kind == "fused" and len(nxt.args) == 2 and len(nxt.attrs["body"]) == 1 and \
+                nxt.attrs["body"][0][0] == "mul" and not nxt.attrs["body"][0][2] and \
+                tuple(nxt.attrs["outs"]) == (0,) and \
+                sorted(nxt.attrs["body"][0][1]) == [("x", 0), ("x", 1)]:
+            act = "mul"                         # the product times another matrix
+            pos = [nxt.args[i][1] for _, i in nxt.attrs["body"][0][1]]
+        elif nxt.kind == "call" and nxt.op == "mul" and not nxt.attrs and len(nxt.args) == 2:
+            act = "mul"
+            pos = [k2 for _, k2 in nxt.args]
         elif nxt.kind == "call" and nxt.op == "add" and not nxt.attrs and len(nxt.args) == 2:
             pos = [k2 for _, k2 in nxt.args]
         elif nxt.kind == "fused" and len(nxt.args) == 2 and 1 <= len(nxt.attrs["body"]) <= 2 \
@@ -490,8 +501,15 @@ class Executor:
         va, vw = self.value_at[mm.args[0][1]], self.value_at[mm.args[1][1]]
         dt = vy.dtype.np
         n = vy.shape[-1] if vy.shape else 0
+        mul_slot = None
+        if act == "mul":                # (float32: the other operand is read as aux)
+            if dt != np.float32 or vb.dtype.np != dt or tuple(vb.shape) != tuple(vy.shape) or \
+                    len(vy.shape) < 2:
+                return None
+            mul_slot, bias_slot, vb = bias_slot, None, self.value_at[y]
         if dt not in (np.float32, np.float64) or vb.dtype.np != dt or vo.dtype.np != dt or \
-                tuple(vb.shape) != (n,) or tuple(vo.shape) != tuple(vy.shape) or \
+                (mul_slot is None and tuple(vb.shape) != (n,)) or \
+                tuple(vo.shape) != tuple(vy.shape) or \
                 len(vw.shape) != 2 or len(va.shape) < 2 or \
                 (dt == np.float64 and act not in (None, "relu")):    # bitwise as eager in float64
             return None
@@ -508,7 +526,8 @@ class Executor:
         layouts = {}
 
         def step(v):
-            a, w, bias = v[ia], v[iw], v[bias_slot]
+            a, w = v[ia], v[iw]
+            bias = v[bias_slot] if bias_slot is not None else None
             if slow[0] is None:
                 try:
                     if type(a) is not ndarray or type(w) is not ndarray:
@@ -527,9 +546,17 @@ class Executor:
                     out = get_buf(b) if b >= 0 else None
                     # the plan may give the add's buffer to the matmul's operand (its last
                     # reader was the matmul step): the fused GEMM still reads it, so not there
-                    if out is None or may_share(out, a) or may_share(out, w) or may_share(out, bias):
+                    if out is None or may_share(out, a) or may_share(out, w) or \
+                            (bias is not None and may_share(out, bias)):
                         out = np.empty(shape, dtype=dt)
-                    if od is None:
+                    if mul_slot is not None:
+                        other = v[mul_slot]
+                        if type(other) is not ndarray or not other.flags.c_contiguous:
+                            raise TypeError
+                        if may_share(out, other):         # the product overwrites it first
+                            out = np.empty(shape, dtype=dt)
+                        matmul(a2, w, out.reshape(-1, n), act=act, aux=other.reshape(-1, n))
+                    elif od is None:
                         matmul(a2, w, out.reshape(-1, n), bias=bias, act=act)
                     else:
                         aux = get_buf(bd) if bd >= 0 else None

@@ -828,10 +828,51 @@ def fuse_attention(g, trusted=None):
     return g.replace(nodes=out)
 
 
+def hoist_product_multiplies(g):
+    """Move a fused group that only multiplies a matmul's product by another value to
+    right after that matmul, when nothing effectful lies between and its other input
+    already exists there (a GELU backward's `grad * saved derivative`, which autograd
+    placed after the weight gradient's matmul): the executor then runs the multiply
+    as the product's GEMM epilogue (gemm.h PYRCH_ACT_MUL), while the product is in
+    cache. The graph is functional, so the values are the same."""
+    nodes = list(g.nodes)
+    made = {}
+    for i, n in enumerate(nodes):
+        for v in n.outputs:
+            made[v] = i
+    after = {}                                  # matmul index -> nodes moved behind it
+    moved = set()
+    for j, n in enumerate(nodes):
+        if len(n.inputs) != 2 or len(n.outputs) != 1 or \
+                not all(isinstance(x, Value) for x in n.inputs):
+            continue
+        if n.op == "fused":
+            body = n.attr_dict()["body"]
+            if len(body) != 1 or body[0][0] != "mul" or body[0][2]:
+                continue
+        elif n.op != "mul" or n.attrs:
+            continue
+        prods = [made.get(x, -1) for x in n.inputs]         # -1: an input or a constant
+        k = max(prods)
+        if nodes[k].op != "matmul" or k >= j - 1 or prods.count(k) != 1 or \
+                any(_is_effectful(nodes[t]) for t in range(k + 1, j)):
+            continue
+        after.setdefault(k, []).append(n)
+        moved.add(j)
+    if not moved:
+        return g
+    out = []
+    for i, n in enumerate(nodes):
+        if i not in moved:
+            out.append(n)
+            out.extend(after.get(i, ()))
+    return g.replace(nodes=out)
+
+
 from .plan import plan_buffers, lower  # noqa: E402  (plan imports ir only)
 
 PIPELINE = [dce, cse, fold_constants, simplify, fuse_attention, simplify, dce, fuse_elementwise,
-            plan_buffers, lower]
+            hoist_product_multiplies, plan_buffers, lower]
 
 
 def optimize(g, passes=None, check=None):

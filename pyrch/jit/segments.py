@@ -90,7 +90,9 @@ class _Recorder:
         c = F.new("pyrch_gemm_t *")
         F.memmove(c, g, F.sizeof("pyrch_gemm_t"))
         # (where the pointer is stored, its value, whether the call writes through it)
-        fields = [(c, name, int(F.cast("uintptr_t", getattr(c, name))), name in ("c", "aux"))
+        # (aux: written by the GELU-derivative epilogue, read by the multiplying one)
+        fields = [(c, name, int(F.cast("uintptr_t", getattr(c, name))),
+                   name == "c" or (name == "aux" and c.act == 6))
                   for name in ("a", "b", "c", "bias", "aux") if getattr(c, name) != F.NULL]
         self.calls.append((GEMM, c, fields, None))
 
