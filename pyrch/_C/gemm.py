@@ -84,8 +84,7 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
     """out = act(alpha * a @ b + beta * out + bias); a, b 2-D or 3-D (batched) float arrays.
     act="gelu_d" (float32, 2-D): out = gelu(t) and aux = gelu'(t), t = a @ b + bias;
     act="mul" (float32, 2-D): out = (a @ b + bias) * aux."""
-    from . import lib, ffi, get_num_threads
-    L, F = lib(), ffi()
+    L, F = _lib_state()
     if a.dtype != b.dtype or a.dtype != out.dtype or a.dtype not in _DT:
         raise TypeError(f"gemm needs matching float32/float64 operands, got {a.dtype}, {b.dtype}, {out.dtype}")
     if a.ndim == 3 or b.ndim == 3 or out.ndim == 3:
@@ -127,7 +126,7 @@ def matmul(a, b, out, *, bias=None, act=None, alpha=1.0, beta=0.0, nthreads=None
         g.ldaux = aux.strides[0] // aux.itemsize if aux.shape[0] > 1 else n
         g.nbytes_aux = _extent(aux)
     g.alpha, g.beta = alpha, beta
-    g.nthreads = nthreads or get_num_threads()
+    g.nthreads = nthreads or _state["threads"]()
     if RECORDER[0] is not None:
         RECORDER[0].gemm(g)
     rc = L.pyrch_gemm(g)

@@ -14,6 +14,7 @@ True
 import numpy as np
 
 from .fused import _ERRORS, E_INDEX, RECORDER
+from .._config import flags
 
 # pyrch_call_t's kernels (steps.h)
 SOFTMAX, SOFTMAX_BACKWARD, LAYER_NORM, LAYER_NORM_BACKWARD, CE_BACKWARD = 1, 2, 3, 4, 5
@@ -24,11 +25,31 @@ _SCALAR = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64):
 _REDUCTION = {"none": 0, "sum": 1, "mean": 2}
 
 
+_EXT = []       # [(lib, ffi, get_num_threads)] once an extension with pyrch_call loaded
+
+
+def _ext():
+    """(lib, ffi, get_num_threads) while the extension can take a pyrch_call, else None
+    (not built, an older build, or switched off: PYRCH_C=0 / pyrch.config(c=False)).
+    Looked up once: every eager row kernel asks, and three imports a call cost ~1.5 us
+    of a 6 us softmax on a small tensor."""
+    if not _EXT:
+        from . import lib, ffi, get_num_threads
+        L = lib()
+        if L is None or not hasattr(L, "pyrch_call"):
+            return None
+        _EXT.append((L, ffi(), get_num_threads))
+    return _EXT[0] if flags.c else None
+
+
+def _has_call():
+    return _ext() is not None
+
+
 def call_struct(fn, ins, outs, ints, eps=0.0, nthreads=None):
     """A pyrch_call_t for row kernel `fn` over C-contiguous numpy arrays ins / outs
     (they must outlive it: it points into them)."""
-    from . import ffi, get_num_threads
-    F = ffi()
+    _, F, get_num_threads = _ext()
     c = F.new("pyrch_call_t *")
     c.fn, c.nthreads = fn, get_num_threads() if nthreads is None else nthreads
     for k, a in enumerate(ins):
@@ -45,23 +66,16 @@ def _call(fn, what, ins, outs, ints, eps=0.0, t=None, index_error=None):
     """Run kernel `fn` through pyrch_call (the struct a traced plan records and replays,
     pyrch/jit/segments.py): ins/outs are C-contiguous numpy arrays. An index out of
     range raises IndexError: torch's words for a target t[bad], else index_error."""
-    from . import lib
     c = call_struct(fn, ins, outs, ints, eps)
     if RECORDER[0] is not None:
         RECORDER[0].call(c, len(ins), len(outs))
-    rc = lib().pyrch_call(c)
+    rc = _EXT[0][0].pyrch_call(c)
     if rc != 0:
         if rc == E_INDEX and t is not None:
             raise IndexError(f"Target {int(t[c.bad])} is out of bounds.")
         if rc == E_INDEX and index_error is not None:
             raise IndexError(index_error)
         raise RuntimeError(f"pyrch/_C rejected the {what}: {_ERRORS.get(rc, rc)}")
-
-
-def _has_call():
-    from . import lib
-    L = lib()
-    return L is not None and hasattr(L, "pyrch_call")
 
 
 def softmax(a, log=False):
