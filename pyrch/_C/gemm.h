@@ -14,7 +14,8 @@
 /* PYRCH_ACT_GELU_D: with t = op(A) @ op(B) + bias, C = gelu(t) and aux = gelu'(t), the
  * derivative a training step saves for its backward (float32, one batch entry, beta 0;
  * aux must not overlap A, B, C or the bias), computed as the traced plan's elementwise
- * chain computes them: cdf = (erf(t / sqrt 2) + 1) * 0.5, C = t * cdf, aux = cdf + t *
+ * chain computes them (pyrch/jit/passes.py gelu_derivative_steps; a test holds the two
+ * to the same bits): cdf = (erf(t / sqrt 2) + 1) * 0.5, C = t * cdf, aux = cdf + t *
  * (exp(t * t * -0.5) * (1 / sqrt(2 pi))). */
 /* PYRCH_ACT_MUL: C = (op(A) @ op(B) + bias) * aux, aux read (float32, one batch entry,
  * beta 0; aux must not overlap C): the backward's gradient times the saved derivative. */

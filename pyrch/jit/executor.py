@@ -60,42 +60,37 @@ def _staggered_empty(shape, dt, k):
 
 
 def _gelu_pair(st):
-    """For a fused step computing gelu(t) and gelu'(t) of t = x0 + x1 (a linear layer's
-    product plus its bias, then GELU, in a training step: the forward's group with the
-    derivative the backward saves), exactly as passes.py and native.py spell them in
-    float32: ((the add's operands), (index in st.outs of gelu(t), of gelu'(t))); else
-    None. The GEMM then computes both in its epilogue (gemm.h PYRCH_ACT_GELU_D), with
-    the same operations in the same order, so the same bits."""
+    """For a fused float32 step computing gelu(t) and gelu'(t) of t = x0 + x1 (a linear
+    layer's product plus its bias, then GELU, in a training step: the forward's group
+    with the derivative its backward saves, spelled as passes.gelu_derivative_steps
+    spells it): ((the add's operands), (index in st.outs of gelu(t), of gelu'(t)));
+    else None. The GEMM then computes both in its epilogue (gemm.h PYRCH_ACT_GELU_D),
+    with the same operations in the same order, so the same bits."""
     if st.kind != "fused" or len(st.args) != 2 or len(st.outs) != 2:
         return None
-    body = st.attrs["body"]
-    f32 = np.float32
-    want = [("gelu", (("t", 0),)), ("mul", (("t", 0), ("lit", f32(0.7071067811865476)))),
-            ("erf", (("t", 2),)), ("add", (("t", 3), ("lit", f32(1.0)))),
-            ("mul", (("t", 4), ("lit", f32(0.5)))), ("mul", (("t", 0), ("t", 0))),
-            ("mul", (("t", 6), ("lit", f32(-0.5)))), ("exp", (("t", 7),)),
-            ("mul", (("t", 8), ("lit", f32(0.3989422804014327)))),
-            ("mul", (("t", 0), ("t", 9))), ("add", (("t", 5), ("t", 10)))]
-    if len(body) != 12 or any(dt != "float32" for *_, dt in body):
+    from .passes import gelu_derivative_steps
+    steps = gelu_derivative_steps(True)
+    body = st.attrs["body"]             # [0] t = x0 + x1, [1] gelu(t), [2:] gelu'(t)
+    if len(body) != 2 + len(steps) or any(dt != "float32" for *_, dt in body):
         return None
     op0, opnds0, battrs0, _ = body[0]
-    if op0 != "add" or battrs0 or sorted(opnds0) != [("x", 0), ("x", 1)]:
+    op1, opnds1, battrs1, _ = body[1]
+    if op0 != "add" or battrs0 or sorted(opnds0) != [("x", 0), ("x", 1)] or op1 != "gelu" or \
+            opnds1 != (("t", 0),) or dict(battrs1).get("approximate", "none") != "none":
         return None
-    for (op, opnds, battrs, _), (wop, wopnds) in zip(body[1:], want):
-        if op != wop or len(opnds) != len(wopnds):
+    for (op, opnds, battrs, _), (want, operands) in zip(body[2:], steps):
+        ref = tuple(("t", 0) if x == "a" else ("t", 2 + x) if isinstance(x, int) else ("lit", x)
+                    for x in operands)
+        if op != want or battrs or len(opnds) != len(ref) or \
+                any(got[0] != r[0] or (got[1] != r[1] if r[0] != "lit" else
+                                       not isinstance(got[1], (int, float)) or got[1] != r[1])
+                    for got, r in zip(opnds, ref)):
             return None
-        if op == "gelu" and dict(battrs).get("approximate", "none") != "none" or \
-                op != "gelu" and battrs:
-            return None
-        for got, exp in zip(opnds, wopnds):
-            if got[0] != exp[0] or (exp[0] == "lit" and (not isinstance(got[1], (int, float)) or
-                                                      f32(got[1]) != exp[1])) or \
-                    (exp[0] != "lit" and got[1] != exp[1]):
-                return None
     outs = tuple(st.attrs["outs"])
-    if sorted(outs) != [1, 11]:
+    last = 1 + len(steps)
+    if sorted(outs) != [1, last]:
         return None
-    return opnds0, (outs.index(1), outs.index(11))
+    return opnds0, (outs.index(1), outs.index(last))
 
 
 class Executor:
@@ -494,27 +489,23 @@ class Executor:
             return None
         if y not in pos:
             return None
-        bias_slot = pos[1] if pos[0] == y else pos[0]
+        # the other operand: the bias, or (act "mul") the matrix the product is multiplied
+        # by, read as the GEMM's aux
+        other = pos[1] if pos[0] == y else pos[0]
+        bias_slot, mul_slot = (None, other) if act == "mul" else (other, None)
         # the GELU pair's outputs: gelu(t) in the GEMM's output, gelu'(t) in aux
         o_at, d_at = pair[1] if pair is not None else (0, None)
-        vy, vb, vo = self.value_at[y], self.value_at[bias_slot], self.value_at[nxt.outs[o_at]]
+        vy, vx, vo = self.value_at[y], self.value_at[other], self.value_at[nxt.outs[o_at]]
         va, vw = self.value_at[mm.args[0][1]], self.value_at[mm.args[1][1]]
         dt = vy.dtype.np
         n = vy.shape[-1] if vy.shape else 0
-        mul_slot = None
-        if act == "mul":                # (float32: the other operand is read as aux)
-            if dt != np.float32 or vb.dtype.np != dt or tuple(vb.shape) != tuple(vy.shape) or \
-                    len(vy.shape) < 2:
-                return None
-            mul_slot, bias_slot, vb = bias_slot, None, self.value_at[y]
-        if dt not in (np.float32, np.float64) or vb.dtype.np != dt or vo.dtype.np != dt or \
-                (mul_slot is None and tuple(vb.shape) != (n,)) or \
+        if dt not in (np.float32, np.float64) or vx.dtype.np != dt or vo.dtype.np != dt or \
+                tuple(vx.shape) != (tuple(vy.shape) if act == "mul" else (n,)) or \
                 tuple(vo.shape) != tuple(vy.shape) or \
                 len(vw.shape) != 2 or len(va.shape) < 2 or \
                 (dt == np.float64 and act not in (None, "relu")):    # bitwise as eager in float64
             return None
-        if pair is not None and (dt != np.float32 or len(vy.shape) < 2 or
-                                 tuple(self.value_at[nxt.outs[d_at]].shape) != tuple(vy.shape)):
+        if pair is not None and tuple(self.value_at[nxt.outs[d_at]].shape) != tuple(vy.shape):
             return None
         ia, iw, o, b = mm.args[0][1], mm.args[1][1], nxt.outs[o_at], nxt.bufs[o_at]
         od, bd = (nxt.outs[d_at], nxt.bufs[d_at]) if pair is not None else (None, -1)

@@ -229,27 +229,37 @@ def _rewrite(n, ins, out, consts, made):
     return None
 
 
-def _gelu_backward_nodes(g, a, out, src, scope):
-    """gelu_backward(g, a) as the ops its eager form runs, in the same order (so float64
-    stays bit-identical): the parts that read only `a` can then fuse into the forward's
-    group, beside the gelu that shares their erf."""
-    f32 = a.dtype.name == "float32"
-
-    def c(x):
-        return float(np.float32(x)) if f32 else x
-    nodes = []
-
-    def mk(op, *ins):
-        v = Value(a.shape, a.dtype)
-        nodes.append(Node(op, ins, (), (v,), src, scope))
-        return v
+def gelu_derivative_steps(float32):
+    """gelu'(a) as the ops gelu_backward's eager form runs, in its order (so float64
+    stays bit-identical): [(op, operands)], an operand "a", the index of an earlier
+    step, or a constant (rounded to float32 for a float32 graph). The last step is
+    gelu'(a); step 3 is Phi(a), which the forward's gelu shares. The one spelling of
+    the chain: _gelu_backward_nodes builds nodes from it, and the executor recognises
+    the fused group it becomes (executor._gelu_pair)."""
     # the op's own constants: 1 / sqrt(2) is 0.7071067811865475, an ulp below the
     # literal 0.7071067811865476 this used to write, which broke float64 bitwise equality
     from ..ops.elementwise_nn import _INV_SQRT2, _INV_SQRT_2PI
-    cdf = mk("mul", mk("add", mk("erf", mk("mul", a, c(_INV_SQRT2))), 1.0), 0.5)
-    pdf = mk("mul", mk("exp", mk("mul", mk("mul", a, a), -0.5)), c(_INV_SQRT_2PI))
-    total = mk("add", cdf, mk("mul", a, pdf))
-    nodes.append(Node("mul", (g, total), (), (out,), src, scope))
+
+    def c(x):
+        return float(np.float32(x)) if float32 else x
+    return [("mul", ("a", c(_INV_SQRT2))), ("erf", (0,)), ("add", (1, 1.0)),
+            ("mul", (2, 0.5)),                                          # 3: Phi(a)
+            ("mul", ("a", "a")), ("mul", (4, -0.5)), ("exp", (5,)),
+            ("mul", (6, c(_INV_SQRT_2PI))),                             # 7: phi(a)
+            ("mul", ("a", 7)), ("add", (3, 8))]                         # 9: gelu'(a)
+
+
+def _gelu_backward_nodes(g, a, out, src, scope):
+    """gelu_backward(g, a) as g * gelu'(a) spelled out (gelu_derivative_steps): the
+    parts that read only `a` can then fuse into the forward's group, beside the gelu
+    that shares their erf."""
+    nodes, made = [], []
+    for op, operands in gelu_derivative_steps(a.dtype.name == "float32"):
+        ins = tuple(a if x == "a" else made[x] if isinstance(x, int) else x for x in operands)
+        v = Value(a.shape, a.dtype)
+        nodes.append(Node(op, ins, (), (v,), src, scope))
+        made.append(v)
+    nodes.append(Node("mul", (g, made[-1]), (), (out,), src, scope))
     return nodes
 
 
@@ -638,8 +648,6 @@ def _scores(u, s3):
         if not isinstance(s2, Value) or not u.only_user(s2, n):
             return None
         n = u.made.get(s2)
-    else:
-        s2 = s3
     scale, divide = 1.0, False
     if n is not None and n.op in ("mul", "div") and len(n.inputs) == 2:
         a, b = n.inputs
@@ -650,11 +658,9 @@ def _scores(u, s3):
             scale, divide = float(b), n.op == "div"
             if not u.only_user(a, n):
                 return None
-            s, n = a, u.made.get(a)
+            n = u.made.get(a)
         else:
             return None
-    else:
-        s = s2
     if n is None or n.op != "matmul" or len(n.inputs) != 2 or \
             not all(isinstance(x, Value) for x in n.inputs):
         return None
@@ -829,9 +835,9 @@ def fuse_attention(g, trusted=None):
 
 
 def hoist_product_multiplies(g):
-    """Move a fused group that only multiplies a matmul's product by another value to
-    right after that matmul, when nothing effectful lies between and its other input
-    already exists there (a GELU backward's `grad * saved derivative`, which autograd
+    """Move a lone multiply (a `mul` node, or a fused group of one) of a matmul's
+    product by another value to right after that matmul, when nothing effectful lies
+    between and its other input already exists there (a GELU backward's `grad * saved derivative`, which autograd
     placed after the weight gradient's matmul): the executor then runs the multiply
     as the product's GEMM epilogue (gemm.h PYRCH_ACT_MUL), while the product is in
     cache. The graph is functional, so the values are the same."""
@@ -854,7 +860,7 @@ def hoist_product_multiplies(g):
             continue
         prods = [made.get(x, -1) for x in n.inputs]         # -1: an input or a constant
         k = max(prods)
-        if nodes[k].op != "matmul" or k >= j - 1 or prods.count(k) != 1 or \
+        if k < 0 or nodes[k].op != "matmul" or k >= j - 1 or prods.count(k) != 1 or \
                 any(_is_effectful(nodes[t]) for t in range(k + 1, j)):
             continue
         after.setdefault(k, []).append(n)

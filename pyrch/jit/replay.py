@@ -188,9 +188,8 @@ class Variant:
         # array there each time instead of re-pointing every step that reads it (GPT's
         # 30 AdamW updates read lr and the betas: 120 pointers a replay)
         shared = set()
-        for x in list(self.opt.outputs) + [w.value for w in self.opt.writes]:
-            if isinstance(x, Value):
-                shared |= roots.get(x, set())
+        for x in self.opt.results():
+            shared |= roots.get(x, set())
         self.hp_arrays = [np.empty((), src[2]) if src[0] == "hparam" and v not in shared else None
                           for v, src in zip(self.opt.params, self.param_src)]
         state_in = set(self.opt.params) | set(self.opt.inputs)

@@ -53,6 +53,7 @@ from collections import namedtuple
 import numpy as np
 
 from .._C import attn as _attn, fused as _fused
+from .._C.gemm import ACTS as _ACTS
 from ..ops.registry import OPS
 
 # how often one executor may record before it stays on step-by-step replay
@@ -60,6 +61,7 @@ MAX_RECORDS = 4
 
 # pyrch_step_t kinds (steps.h)
 GEMM, FUSED, PYTHON, CALL, ATTN = 1, 2, 3, 4, 5
+_GELU_D = _ACTS["gelu_d"]       # the GEMM epilogue that writes its aux matrix
 
 # a recorded native step: its kind and copied struct, what keeps the arrays the struct
 # points to alive, the plan step's name (errors) and closure (a refused step runs it)
@@ -92,7 +94,7 @@ class _Recorder:
         # (where the pointer is stored, its value, whether the call writes through it)
         # (aux: written by the GELU-derivative epilogue, read by the multiplying one)
         fields = [(c, name, int(F.cast("uintptr_t", getattr(c, name))),
-                   name == "c" or (name == "aux" and c.act == 6))
+                   name == "c" or (name == "aux" and c.act == _GELU_D))
                   for name in ("a", "b", "c", "bias", "aux") if getattr(c, name) != F.NULL]
         self.calls.append((GEMM, c, fields, None))
 
