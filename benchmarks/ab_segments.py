@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402  (before pyrch: see RESULTS.md, session 9)
 
 from harness import alternate  # noqa: E402
-from models import case, recorded  # noqa: E402
+from models import case, executors, recorded  # noqa: E402
 
 torch.set_num_threads(2)
 NUMBER = {"mlp_b16": 200, "mlp_b128": 100, "lenet_b64": 30, "gpt_b16": 10}
@@ -24,8 +24,7 @@ NUMBER = {"mlp_b16": 200, "mlp_b128": 100, "lenet_b64": 30, "gpt_b16": 10}
 def traced(name):
     """A traced step past its segment recording, and the executors it created."""
     f, x, y = recorded(name, warm=4)
-    exs = [var.executor for entry in f._cache.values() for var in entry.variants]
-    return f, x, y, exs
+    return f, x, y, executors(f)
 
 
 def main():

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402,F401  (before pyrch: see RESULTS.md, session 9)
 
 from harness import timed_steps  # noqa: E402
-from models import recorded  # noqa: E402
+from models import executors, recorded  # noqa: E402
 
 
 def main():
@@ -27,33 +27,32 @@ def main():
     print(f"{name}: traced step {timed_steps(f, x, y, n):.3f} ms")
     spent = collections.defaultdict(float)
     names = {}
-    for entry in f._cache.values():
-        for var in entry.variants:
-            ex, prog = var.executor, var.executor._units
-            if not prog:
-                continue
-            op_of = {id(fn): st.name for fn, st in zip(ex.steps, ex.plan.steps)}
-            for i, (fns, _, _) in enumerate(prog._cb):
-                names[(id(prog), i)] = [op_of.get(id(fn), "?") for fn in fns]
+    for ex in executors(f):
+        prog = ex._units
+        if not prog:
+            continue
+        op_of = {id(fn): st.name for fn, st in zip(ex.steps, ex.plan.steps)}
+        for i, (fns, _, _) in enumerate(prog._cb):
+            names[(id(prog), i)] = [op_of.get(id(fn), "?") for fn in fns]
 
-            def callback(i, prog=prog):
-                fns, nxt, _ = prog._cb[i]
-                v = prog._v
-                t = time.perf_counter()
-                for fn in fns:
+        def callback(i, prog=prog):
+            fns, nxt, _ = prog._cb[i]
+            v = prog._v
+            t = time.perf_counter()
+            for fn in fns:
+                fn(v)
+            t1 = time.perf_counter()
+            ok = nxt is None or nxt.prepare(v)
+            t2 = time.perf_counter()
+            spent[(id(prog), i, "steps")] += t1 - t
+            spent[(id(prog), i, "prep")] += t2 - t1
+            if not ok:                  # a layout changed: as Program._callback does
+                for fn in nxt.fns:
                     fn(v)
-                t1 = time.perf_counter()
-                ok = nxt is None or nxt.prepare(v)
-                t2 = time.perf_counter()
-                spent[(id(prog), i, "steps")] += t1 - t
-                spent[(id(prog), i, "prep")] += t2 - t1
-                if not ok:                  # a layout changed: as Program._callback does
-                    for fn in nxt.fns:
-                        fn(v)
-                    prog._stale = True
-                    return 1 + len(nxt.calls)
-                return 1
-            prog._callback = callback
+                prog._stale = True
+                return 1 + len(nxt.calls)
+            return 1
+        prog._callback = callback
     for _ in range(n):
         f(x, y)
     total = sum(spent.values()) / n

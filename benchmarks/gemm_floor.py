@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402  (before pyrch: see RESULTS.md, session 9)
 
-from models import case, recorded  # noqa: E402
+from models import case, recorded, recorded_calls  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -42,13 +42,7 @@ def _hold_replay_arrays():
 def _gemms(f):
     """The recorded pyrch_gemm structs of traced step f's plan."""
     from pyrch.jit.segments import GEMM
-    out = []
-    for entry in f._cache.values():
-        for var in entry.variants:
-            prog = var.executor._units
-            for seg in (prog.segments if prog else ()):
-                out += [c.struct for c in seg.calls if c.kind == GEMM]
-    return out
+    return [c.struct for c in recorded_calls(f) if c.kind == GEMM]
 
 
 def _torch_product(g):
@@ -79,12 +73,7 @@ def _each_call(f, x, y, reps=20):
     run = {S.GEMM: L.pyrch_gemm, S.FUSED: L.pyrch_fused_run, S.CALL: L.pyrch_call,
            S.ATTN: L.pyrch_attention}
     names = {S.GEMM: "gemm", S.FUSED: "fused", S.CALL: "call", S.ATTN: "attention"}
-    calls = []
-    for entry in f._cache.values():
-        for var in entry.variants:
-            prog = var.executor._units
-            for seg in (prog.segments if prog else ()):
-                calls += [c for c in seg.calls if c.kind in run]
+    calls = [c for c in recorded_calls(f) if c.kind in run]
     out = {}
     seq = [0.0] * len(calls)
     perf = time.perf_counter

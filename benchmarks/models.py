@@ -85,6 +85,18 @@ def recorded(name, warm=5):
     return f, x, y
 
 
+def executors(f):
+    """The executors a traced function's plans run on."""
+    return [var.executor for entry in f._cache.values() for var in entry.variants]
+
+
+def recorded_calls(f):
+    """Every C call the plans of traced f recorded (pyrch/jit/segments.py Call), in
+    plan order."""
+    return [c for ex in executors(f) if ex._units for seg in ex._units.segments
+            for c in seg.calls]
+
+
 def parts(lib, name, seed=0):
     """(model, optimizer, x, y) for one benchmark case on library `lib`."""
     import numpy as np
